@@ -1,0 +1,101 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "standby",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "standby", targets: ["standby"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
+    targets: [
+        .target(
+            name: "StandbyCore",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "AzureMonitor",
+            dependencies: ["StandbyCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "StandbyStore",
+            dependencies: [
+                "StandbyCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "StandbyServer",
+            dependencies: [
+                "StandbyCore",
+                "AzureMonitor",
+                "StandbyStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "standby",
+            dependencies: [
+                "StandbyServer",
+                "StandbyStore",
+                "StandbyCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StandbyCoreTests",
+            dependencies: ["StandbyCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AzureMonitorTests",
+            dependencies: ["AzureMonitor", "StandbyCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StandbyStoreTests",
+            dependencies: ["StandbyStore", "StandbyCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StandbyServerTests",
+            dependencies: [
+                "StandbyServer",
+                "StandbyStore",
+                "StandbyCore",
+                "AzureMonitor",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

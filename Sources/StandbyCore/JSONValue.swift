@@ -1,0 +1,135 @@
+import Foundation
+
+/// An arbitrary JSON document. Azure Monitor payloads are too inconsistent for rigid `Codable`
+/// structs (keys change case, enums switch between numbers and strings, arrays arrive as escaped
+/// strings), so they are decoded into this first and read through tolerant accessors.
+public enum JSONValue: Sendable, Hashable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+}
+
+extension JSONValue: Codable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .number(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
+}
+
+extension JSONValue {
+    /// Member lookup that prefers an exact key and falls back to a case-insensitive match, since
+    /// Azure spells the same field `alertTargetIDs` in one payload and `alertTargetIds` in another.
+    public subscript(key: String) -> JSONValue? {
+        guard case .object(let members) = self else { return nil }
+        if let exact = members[key] { return exact }
+        let lowered = key.lowercased()
+        return members.first { $0.key.lowercased() == lowered }?.value
+    }
+
+    /// The first present, non-null member among several spellings.
+    public func first(_ keys: String...) -> JSONValue? {
+        for key in keys {
+            if let value = self[key], value != .null { return value }
+        }
+        return nil
+    }
+
+    public var isNull: Bool { self == .null }
+
+    public var objectValue: [String: JSONValue]? {
+        if case .object(let members) = self { return members }
+        return nil
+    }
+
+    /// Arrays, and arrays that arrived as an escaped JSON string (Service Health `impactedServices`).
+    public var arrayValue: [JSONValue]? {
+        switch self {
+        case .array(let items): return items
+        case .string(let text): if case .array(let items)? = JSONValue.parse(text) { return items }
+        default: break
+        }
+        return nil
+    }
+
+    /// Text of a scalar: strings as they are, numbers and booleans rendered.
+    public var stringValue: String? {
+        switch self {
+        case .string(let text): return text
+        case .number(let number):
+            if number.rounded() == number, abs(number) < 1e15 { return String(Int64(number)) }
+            return String(number)
+        case .bool(let flag): return flag ? "true" : "false"
+        default: return nil
+        }
+    }
+
+    /// Numbers, and numbers sent as strings (`"threshold": "25"`).
+    public var doubleValue: Double? {
+        switch self {
+        case .number(let number): return number
+        case .string(let text): return Double(text.trimmingCharacters(in: .whitespaces))
+        default: return nil
+        }
+    }
+
+    /// Booleans, and booleans sent as `"True"`/`"false"` strings or 0/1.
+    public var boolValue: Bool? {
+        switch self {
+        case .bool(let flag): return flag
+        case .string(let text):
+            switch text.lowercased() {
+            case "true": return true
+            case "false": return false
+            default: return nil
+            }
+        case .number(let number): return number != 0
+        default: return nil
+        }
+    }
+
+    public var dateValue: Date? { stringValue.flatMap(Timestamp.parse) }
+
+    public static func parse(_ text: String) -> JSONValue? {
+        try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+    }
+
+    public static func decode(_ data: Data) throws -> JSONValue {
+        try JSONDecoder().decode(JSONValue.self, from: data)
+    }
+
+    /// Compact JSON with sorted keys: the same value always gives the same bytes.
+    public func canonicalData() -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(self)) ?? Data("null".utf8)
+    }
+
+    public func canonicalString() -> String { String(decoding: canonicalData(), as: UTF8.self) }
+}

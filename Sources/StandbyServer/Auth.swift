@@ -1,0 +1,69 @@
+import Crypto
+import Foundation
+import Hummingbird
+import Logging
+
+/// Checks secrets without leaking, through timing, how much of a guess was right: both sides are
+/// hashed to equal length first, and every configured secret is compared every time.
+public struct Authenticator: Sendable {
+    private let webhookDigests: [[UInt8]]
+    private let apiTokens: [APIToken]
+
+    public init(auth: AuthSettings) {
+        webhookDigests = auth.webhookTokens.map { Array(SHA256.hash(data: Data($0.utf8))) }
+        apiTokens = auth.apiTokens
+    }
+
+    public var acceptsWebhooks: Bool { !webhookDigests.isEmpty }
+
+    public func isValidWebhookToken(_ token: String) -> Bool {
+        let presented = Array(SHA256.hash(data: Data(token.utf8)))
+        var matched = false
+        for digest in webhookDigests where Self.constantTimeEqual(digest, presented) { matched = true }
+        return matched
+    }
+
+    /// The API token whose secret is `bearer`, if any.
+    public func apiToken(bearer: String) -> APIToken? {
+        let presented = Array(SHA256.hash(data: Data(bearer.utf8)))
+        var found: APIToken?
+        for token in apiTokens where Self.constantTimeEqual(token.secretSHA256, presented) { found = token }
+        return found
+    }
+
+    static func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        var difference: UInt8 = 0
+        for index in lhs.indices { difference |= lhs[index] ^ rhs[index] }
+        return difference == 0
+    }
+}
+
+/// Requires a bearer API token holding `role` (or `admin`) on every route below it.
+struct APIAuthMiddleware: RouterMiddleware {
+    typealias Context = StandbyRequestContext
+    let authenticator: Authenticator
+    let role: Role
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        guard let header = request.headers[.authorization] else {
+            throw Problem.unauthorized("send an API token as Authorization: Bearer <token>")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw Problem.unauthorized("the Authorization header must use the Bearer scheme")
+        }
+        guard let token = authenticator.apiToken(bearer: String(parts[1]).trimmingCharacters(in: .whitespaces)) else {
+            throw Problem.unauthorized("the API token is not valid")
+        }
+        guard token.allows(role) else {
+            throw Problem.forbidden("token \"\(token.name)\" does not have the \(role.rawValue) role")
+        }
+        var context = context
+        context.identity = token
+        context.logger[metadataKey: "actor"] = .string(token.name)
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,472 @@
+import Crypto
+import Foundation
+import StandbyCore
+import StandbyStore
+import Yams
+
+/// Reads the YAML configuration of DESIGN §7, resolving `${VAR}` (required) and `${VAR:-default}`
+/// (optional) from the environment, and collects every problem with its key path instead of
+/// stopping at the first.
+public enum ConfigLoader {
+    public static func load(file: String, environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws -> StandbyConfiguration
+    {
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw ConfigError(file: file, problems: [ConfigProblem(path: "", reason: "cannot read the file (\(error.localizedDescription))")])
+        }
+        return try parse(text, file: file, environment: environment)
+    }
+
+    public static func parse(_ text: String, file: String = "config", environment: [String: String]) throws
+        -> StandbyConfiguration
+    {
+        let root: ConfigNode
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw ConfigError(file: file, problems: [ConfigProblem(path: "", reason: "the file is empty")])
+            }
+            root = ConfigNode(path: "", value: ConfigValue(node))
+        } catch let error as ConfigError {
+            throw error
+        } catch {
+            throw ConfigError(file: file, problems: [ConfigProblem(path: "", reason: "not valid YAML: \(error)")])
+        }
+        let reader = ConfigReader(environment: environment)
+        let configuration = reader.read(root)
+        guard reader.problems.isEmpty else { throw ConfigError(file: file, problems: reader.problems) }
+        return configuration
+    }
+
+    /// `30s`, `5m`, `1h`, `1h30m`, `250ms`, `2d`, or a bare number of seconds.
+    public static func parseDuration(_ text: String) -> TimeInterval? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if let seconds = Double(trimmed) { return seconds >= 0 ? seconds : nil }
+        var total: TimeInterval = 0
+        var number = ""
+        var unit = ""
+        var sawAny = false
+        func flush() -> Bool {
+            guard let value = Double(number) else { return false }
+            let scale: Double
+            switch unit {
+            case "ms": scale = 0.001
+            case "s": scale = 1
+            case "m": scale = 60
+            case "h": scale = 3600
+            case "d": scale = 86_400
+            default: return false
+            }
+            total += value * scale
+            number = ""
+            unit = ""
+            sawAny = true
+            return true
+        }
+        for character in trimmed {
+            if character.isNumber || character == "." {
+                if !unit.isEmpty { guard flush() else { return nil } }
+                number.append(character)
+            } else if character.isLetter {
+                guard !number.isEmpty else { return nil }
+                unit.append(character)
+            } else {
+                return nil
+            }
+        }
+        guard !number.isEmpty, flush(), sawAny else { return nil }
+        return total
+    }
+}
+
+/// YAML reduced to what a config needs; scalars stay text until a field says what it wants.
+indirect enum ConfigValue {
+    case null
+    case scalar(String)
+    case mapping([(String, ConfigValue)])
+    case sequence([ConfigValue])
+
+    init(_ node: Node) {
+        switch node {
+        case .scalar(let scalar):
+            if scalar.style == .plain, ["", "~", "null", "Null", "NULL"].contains(scalar.string) {
+                self = .null
+            } else {
+                self = .scalar(scalar.string)
+            }
+        case .mapping(let mapping):
+            self = .mapping(mapping.map { (($0.key.string ?? "\($0.key)"), ConfigValue($0.value)) })
+        case .sequence(let sequence):
+            self = .sequence(sequence.map(ConfigValue.init))
+        @unknown default:
+            self = .null
+        }
+    }
+}
+
+struct ConfigNode {
+    var path: String
+    var value: ConfigValue
+
+    func child(_ key: String) -> ConfigNode? {
+        guard case .mapping(let pairs) = value, let pair = pairs.first(where: { $0.0 == key }) else { return nil }
+        if case .null = pair.1 { return nil }
+        return ConfigNode(path: path.isEmpty ? key : "\(path).\(key)", value: pair.1)
+    }
+
+    var keys: [String] {
+        if case .mapping(let pairs) = value { return pairs.map(\.0) }
+        return []
+    }
+
+    var isMapping: Bool {
+        if case .mapping = value { return true }
+        return false
+    }
+
+    var items: [ConfigNode]? {
+        guard case .sequence(let values) = value else { return nil }
+        return values.enumerated().map { ConfigNode(path: "\(path)[\($0.offset)]", value: $0.element) }
+    }
+}
+
+final class ConfigReader {
+    private(set) var problems: [ConfigProblem] = []
+    let environment: [String: String]
+
+    init(environment: [String: String]) {
+        self.environment = environment
+    }
+
+    func problem(_ path: String, _ reason: String) {
+        problems.append(ConfigProblem(path: path, reason: reason))
+    }
+
+    // MARK: Scalars
+
+    /// The scalar at `node` with `${VAR}` references resolved.
+    func text(_ node: ConfigNode) -> String? {
+        guard case .scalar(let raw) = node.value else {
+            problem(node.path, "expected a single value, found a \(node.isMapping ? "mapping" : "list")")
+            return nil
+        }
+        return substitute(raw, at: node.path)
+    }
+
+    func substitute(_ raw: String, at path: String) -> String? {
+        var output = ""
+        var rest = Substring(raw)
+        var ok = true
+        while let start = rest.range(of: "${") {
+            output += rest[..<start.lowerBound]
+            guard let end = rest[start.upperBound...].firstIndex(of: "}") else {
+                problem(path, "unterminated ${ in \"\(raw)\"")
+                return nil
+            }
+            let reference = rest[start.upperBound..<end]
+            let name: Substring
+            let fallback: Substring?
+            if let separator = reference.range(of: ":-") {
+                name = reference[..<separator.lowerBound]
+                fallback = reference[separator.upperBound...]
+            } else {
+                name = reference
+                fallback = nil
+            }
+            if let value = environment[String(name)], !(value.isEmpty && fallback != nil) {
+                output += value
+            } else if let fallback {
+                output += fallback
+            } else {
+                problem(path, "environment variable \(name) is not set")
+                ok = false
+            }
+            rest = rest[rest.index(after: end)...]
+        }
+        output += rest
+        return ok ? output : nil
+    }
+
+    func string(_ parent: ConfigNode, _ key: String, default fallback: String? = nil, required: Bool = false)
+        -> String?
+    {
+        guard let node = parent.child(key) else {
+            if required { problem(joined(parent.path, key), "is required") }
+            return fallback
+        }
+        return text(node)
+    }
+
+    func int(_ parent: ConfigNode, _ key: String, default fallback: Int, range: ClosedRange<Int>) -> Int {
+        guard let node = parent.child(key), let value = text(node) else { return fallback }
+        guard let number = Int(value), range.contains(number) else {
+            problem(node.path, "expected a whole number from \(range.lowerBound) to \(range.upperBound), found \"\(value)\"")
+            return fallback
+        }
+        return number
+    }
+
+    func bool(_ parent: ConfigNode, _ key: String, default fallback: Bool) -> Bool {
+        guard let node = parent.child(key), let value = text(node) else { return fallback }
+        switch value.lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default:
+            problem(node.path, "expected true or false, found \"\(value)\"")
+            return fallback
+        }
+    }
+
+    func duration(_ parent: ConfigNode, _ key: String, default fallback: TimeInterval, minimum: TimeInterval = 0)
+        -> TimeInterval
+    {
+        guard let node = parent.child(key), let value = text(node) else { return fallback }
+        guard let seconds = ConfigLoader.parseDuration(value), seconds >= minimum else {
+            problem(node.path, "expected a duration such as 30s, 5m or 1h, found \"\(value)\"")
+            return fallback
+        }
+        return seconds
+    }
+
+    func choice<T: RawRepresentable & CaseIterable>(_ parent: ConfigNode, _ key: String, default fallback: T?)
+        -> T? where T.RawValue == String
+    {
+        guard let node = parent.child(key), let value = text(node) else {
+            if fallback == nil { problem(joined(parent.path, key), "is required") }
+            return fallback
+        }
+        guard let parsed = T(rawValue: value) else {
+            let allowed = T.allCases.map(\.rawValue).joined(separator: ", ")
+            problem(node.path, "expected one of \(allowed), found \"\(value)\"")
+            return fallback
+        }
+        return parsed
+    }
+
+    func strings(_ parent: ConfigNode, _ key: String) -> [String] {
+        guard let node = parent.child(key) else { return [] }
+        guard let items = node.items else {
+            problem(node.path, "expected a list")
+            return []
+        }
+        return items.compactMap(text)
+    }
+
+    func mapping(_ parent: ConfigNode, _ key: String, allowed: Set<String>) -> ConfigNode? {
+        guard let node = parent.child(key) else { return nil }
+        guard node.isMapping else {
+            problem(node.path, "expected a mapping")
+            return nil
+        }
+        checkKeys(node, allowed: allowed)
+        return node
+    }
+
+    func checkKeys(_ node: ConfigNode, allowed: Set<String>) {
+        for key in node.keys where !allowed.contains(key) {
+            problem(joined(node.path, key), "unknown key (expected one of: \(allowed.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    private func joined(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    // MARK: The document
+
+    func read(_ root: ConfigNode) -> StandbyConfiguration {
+        var configuration = StandbyConfiguration()
+        guard root.isMapping else {
+            problem("", "the top level must be a mapping")
+            return configuration
+        }
+        checkKeys(root, allowed: ["server", "database", "auth", "deployments"])
+        if let server = mapping(root, "server", allowed: ["host", "port", "maxBodyBytes"]) {
+            configuration.server.host = string(server, "host", default: "127.0.0.1") ?? "127.0.0.1"
+            configuration.server.port = int(server, "port", default: 8080, range: 0...65535)
+            configuration.server.maxBodyBytes = int(
+                server, "maxBodyBytes", default: 1_048_576, range: 1024...(256 * 1_048_576))
+        }
+        if let database = mapping(root, "database", allowed: ["path", "synchronous", "busyTimeout"]) {
+            let path = string(database, "path", default: "standby.sqlite") ?? "standby.sqlite"
+            if path.isEmpty { problem("database.path", "must not be empty") }
+            configuration.database = DatabaseSettings(
+                path: path,
+                synchronous: choice(database, "synchronous", default: SynchronousMode.full) ?? .full,
+                busyTimeout: duration(database, "busyTimeout", default: 5))
+        }
+        if let auth = mapping(root, "auth", allowed: ["webhookTokens", "apiTokens"]) {
+            // An empty entry (an optional variable left unset) means "no token", never "any token".
+            configuration.auth.webhookTokens = strings(auth, "webhookTokens").filter { !$0.isEmpty }
+            configuration.auth.apiTokens = readAPITokens(auth)
+        }
+        configuration.topology = Topology(deployments: readDeployments(root))
+        return configuration
+    }
+
+    private func readAPITokens(_ auth: ConfigNode) -> [APIToken] {
+        guard let list = auth.child("apiTokens") else { return [] }
+        guard let items = list.items else {
+            problem(list.path, "expected a list")
+            return []
+        }
+        var names = Set<String>()
+        return items.compactMap { item in
+            guard item.isMapping else {
+                problem(item.path, "expected a mapping with name, token and roles")
+                return nil
+            }
+            checkKeys(item, allowed: ["name", "token", "roles"])
+            guard let name = string(item, "name", required: true), let token = string(item, "token", required: true)
+            else { return nil }
+            if !names.insert(name).inserted { problem("\(item.path).name", "duplicate token name \"\(name)\"") }
+            var roles = Set<Role>()
+            for (index, roleName) in strings(item, "roles").enumerated() {
+                if let role = Role(rawValue: roleName) {
+                    roles.insert(role)
+                } else {
+                    problem("\(item.path).roles[\(index)]", "unknown role \"\(roleName)\" (expected reader, reporter, operator or admin)")
+                }
+            }
+            if roles.isEmpty { problem("\(item.path).roles", "at least one role is required") }
+            // An unset optional variable leaves the token disabled rather than open.
+            if token.isEmpty { return nil }
+            if token.hasPrefix("sha256:") {
+                let hex = token.dropFirst("sha256:".count)
+                guard let digest = Self.decodeHex(hex), digest.count == 32 else {
+                    problem("\(item.path).token", "sha256: must be followed by 64 hex digits")
+                    return nil
+                }
+                return APIToken(name: name, secretSHA256: digest, roles: roles)
+            }
+            return APIToken(name: name, secretSHA256: Array(SHA256.hash(data: Data(token.utf8))), roles: roles)
+        }
+    }
+
+    static func decodeHex(_ text: Substring) -> [UInt8]? {
+        guard text.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        var index = text.startIndex
+        while index < text.endIndex {
+            let next = text.index(index, offsetBy: 2)
+            guard let byte = UInt8(text[index..<next], radix: 16) else { return nil }
+            bytes.append(byte)
+            index = next
+        }
+        return bytes
+    }
+
+    private func readDeployments(_ root: ConfigNode) -> [DeploymentDefinition] {
+        guard let list = root.child("deployments") else { return [] }
+        guard let items = list.items else {
+            problem(list.path, "expected a list of deployments")
+            return []
+        }
+        var deploymentIds = Set<String>()
+        var hubIds = Set<String>()
+        return items.compactMap { item in
+            guard item.isMapping else {
+                problem(item.path, "expected a mapping")
+                return nil
+            }
+            checkKeys(item, allowed: ["id", "pattern", "hubs", "policy", "commandWebhook"])
+            let id = string(item, "id", required: true) ?? ""
+            if !id.isEmpty, !deploymentIds.insert(id).inserted {
+                problem("\(item.path).id", "duplicate deployment id \"\(id)\"")
+            }
+            let pattern = choice(item, "pattern", default: DeploymentPattern?.none)
+            let hubs = readHubs(item, hubIds: &hubIds)
+            if let pattern { checkShape(pattern, hubs: hubs, at: item.path) }
+            let policy = readPolicy(item)
+            var webhook: CommandWebhook?
+            if let node = mapping(item, "commandWebhook", allowed: ["url", "secret"]) {
+                let url = string(node, "url", required: true) ?? ""
+                let secret = string(node, "secret", required: true) ?? ""
+                if !url.isEmpty, URL(string: url)?.scheme?.hasPrefix("http") != true {
+                    problem("\(node.path).url", "expected an http(s) URL, found \"\(url)\"")
+                }
+                webhook = CommandWebhook(url: url, secret: secret)
+            }
+            guard let pattern, !id.isEmpty else { return nil }
+            return DeploymentDefinition(id: id, pattern: pattern, hubs: hubs, policy: policy, commandWebhook: webhook)
+        }
+    }
+
+    private func readHubs(_ deployment: ConfigNode, hubIds: inout Set<String>) -> [HubDefinition] {
+        guard let list = deployment.child("hubs"), let items = list.items, !items.isEmpty else {
+            problem("\(deployment.path).hubs", "at least one hub is required")
+            return []
+        }
+        return items.compactMap { item in
+            guard item.isMapping else {
+                problem(item.path, "expected a mapping")
+                return nil
+            }
+            checkKeys(item, allowed: ["id", "region", "regionName", "role", "endpoint", "resources"])
+            let id = string(item, "id", required: true) ?? ""
+            if !id.isEmpty, !hubIds.insert(id).inserted {
+                problem("\(item.path).id", "duplicate hub id \"\(id)\" (hub ids are unique across deployments)")
+            }
+            let region = string(item, "region", required: true) ?? ""
+            let regionName = string(item, "regionName", default: region) ?? region
+            let role = choice(item, "role", default: HubRole?.none)
+            let endpoint = string(item, "endpoint", default: "") ?? ""
+            var resources: [ResourceID] = []
+            if let list = item.child("resources") {
+                for node in list.items ?? [] {
+                    guard let text = text(node) else { continue }
+                    if !text.lowercased().hasPrefix("/subscriptions/") {
+                        problem(node.path, "expected an ARM resource ID starting with /subscriptions/, found \"\(text)\"")
+                    }
+                    resources.append(ResourceID(text))
+                }
+                if list.items == nil { problem(list.path, "expected a list of ARM resource IDs") }
+            }
+            guard !id.isEmpty, !region.isEmpty, let role else { return nil }
+            return HubDefinition(
+                id: id, region: region, regionName: regionName, role: role, endpoint: endpoint, resources: resources)
+        }
+    }
+
+    private func checkShape(_ pattern: DeploymentPattern, hubs: [HubDefinition], at path: String) {
+        let primaries = hubs.filter { $0.role == .primary }.count
+        switch pattern {
+        case .singleRegion:
+            if hubs.count != 1 { problem("\(path).hubs", "single-region takes exactly one hub, found \(hubs.count)") }
+        case .activePassive:
+            if primaries != 1 { problem("\(path).hubs", "active-passive takes exactly one primary hub, found \(primaries)") }
+            if hubs.count < 2 { problem("\(path).hubs", "active-passive needs a secondary hub") }
+        case .activeActive:
+            if hubs.count < 2 { problem("\(path).hubs", "active-active needs at least two hubs, found \(hubs.count)") }
+        }
+    }
+
+    private func readPolicy(_ deployment: ConfigNode) -> Policy {
+        var policy = Policy()
+        guard
+            let node = mapping(
+                deployment, "policy",
+                allowed: [
+                    "failureThreshold", "window", "recoveryThreshold", "staleAfter", "quorum", "cooldown",
+                    "maxFailoversPerHour", "dryRun", "failback", "alerts",
+                ])
+        else { return policy }
+        policy.failureThreshold = int(node, "failureThreshold", default: policy.failureThreshold, range: 1...1000)
+        policy.window = duration(node, "window", default: policy.window, minimum: 1)
+        policy.recoveryThreshold = int(node, "recoveryThreshold", default: policy.recoveryThreshold, range: 1...1000)
+        policy.staleAfter = duration(node, "staleAfter", default: policy.staleAfter, minimum: 1)
+        policy.quorum = int(node, "quorum", default: policy.quorum, range: 1...100)
+        policy.cooldown = duration(node, "cooldown", default: policy.cooldown)
+        policy.maxFailoversPerHour = int(node, "maxFailoversPerHour", default: policy.maxFailoversPerHour, range: 0...1000)
+        policy.dryRun = bool(node, "dryRun", default: policy.dryRun)
+        if let failback = mapping(node, "failback", allowed: ["mode", "stableFor"]) {
+            policy.failback.mode = choice(failback, "mode", default: policy.failback.mode) ?? .manual
+            policy.failback.stableFor = duration(failback, "stableFor", default: policy.failback.stableFor)
+        }
+        if let alerts = mapping(node, "alerts", allowed: ["serviceHealthServices", "failoverRules"]) {
+            policy.alerts.serviceHealthServices = strings(alerts, "serviceHealthServices")
+            policy.alerts.failoverRules = strings(alerts, "failoverRules")
+        }
+        return policy
+    }
+}

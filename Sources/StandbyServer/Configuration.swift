@@ -1,0 +1,65 @@
+import Foundation
+import StandbyCore
+import StandbyStore
+
+public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
+    case reader
+    case reporter
+    case `operator`
+    case admin
+}
+
+/// A configured API token. The secret is kept as its SHA-256, whether the file held the plain
+/// token or a `sha256:<hex>` hash, so that comparisons never touch the plaintext again.
+public struct APIToken: Sendable, Hashable {
+    public var name: String
+    public var secretSHA256: [UInt8]
+    public var roles: Set<Role>
+
+    public init(name: String, secretSHA256: [UInt8], roles: Set<Role>) {
+        self.name = name
+        self.secretSHA256 = secretSHA256
+        self.roles = roles
+    }
+
+    /// `admin` may do everything; the other roles are exactly what they say.
+    public func allows(_ role: Role) -> Bool { roles.contains(role) || roles.contains(.admin) }
+}
+
+public struct ServerSettings: Sendable, Hashable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var maxBodyBytes = 1_048_576
+    public init() {}
+}
+
+public struct AuthSettings: Sendable, Hashable {
+    /// Accepted `?token=` values of the Azure Monitor webhook; several allow rotation.
+    public var webhookTokens: [String] = []
+    public var apiTokens: [APIToken] = []
+    public init() {}
+}
+
+public struct StandbyConfiguration: Sendable, Hashable {
+    public var server = ServerSettings()
+    public var database = DatabaseSettings(path: "standby.sqlite")
+    public var auth = AuthSettings()
+    public var topology = Topology(deployments: [])
+    public init() {}
+}
+
+/// One thing wrong with a configuration file, with where it is.
+public struct ConfigProblem: Sendable, Hashable, CustomStringConvertible {
+    public var path: String
+    public var reason: String
+    public var description: String { path.isEmpty ? reason : "\(path): \(reason)" }
+}
+
+public struct ConfigError: Error, Sendable, CustomStringConvertible {
+    public var file: String
+    public var problems: [ConfigProblem]
+    public var description: String {
+        "\(file) has \(problems.count) problem\(problems.count == 1 ? "" : "s"):\n"
+            + problems.map { "  - \($0)" }.joined(separator: "\n")
+    }
+}

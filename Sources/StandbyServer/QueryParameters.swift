@@ -1,0 +1,64 @@
+import Foundation
+import Hummingbird
+import StandbyCore
+import StandbyStore
+
+/// Reads query parameters, answering a precise 400 naming the parameter when one is wrong.
+struct QueryReader {
+    let parameters: Parameters
+
+    init(_ request: Request) {
+        parameters = request.uri.queryParameters
+    }
+
+    func string(_ name: String) -> String? {
+        guard let value = parameters.get(name), !value.isEmpty else { return nil }
+        return value
+    }
+
+    func date(_ name: String) throws -> Date? {
+        guard let text = string(name) else { return nil }
+        guard let date = Timestamp.parse(text) else {
+            throw Problem.badRequest("\(name) must be an ISO-8601 timestamp such as 2026-11-28T10:00:00Z", field: name)
+        }
+        return date
+    }
+
+    func bool(_ name: String) throws -> Bool? {
+        guard let text = string(name) else { return nil }
+        switch text.lowercased() {
+        case "true", "1", "yes": return true
+        case "false", "0", "no": return false
+        default: throw Problem.badRequest("\(name) must be true or false", field: name)
+        }
+    }
+
+    func choice<T: RawRepresentable & CaseIterable>(_ name: String, as type: T.Type) throws -> T?
+    where T.RawValue == String {
+        guard let text = string(name) else { return nil }
+        guard let value = T(rawValue: text) else {
+            let allowed = T.allCases.map(\.rawValue).joined(separator: ", ")
+            throw Problem.badRequest("\(name) must be one of \(allowed)", field: name)
+        }
+        return value
+    }
+
+    func page() throws -> PageRequest {
+        var page = PageRequest()
+        if let text = string("limit") {
+            guard let limit = Int(text), (1...PageRequest.maximumLimit).contains(limit) else {
+                throw Problem.badRequest("limit must be a whole number from 1 to \(PageRequest.maximumLimit)", field: "limit")
+            }
+            page.limit = limit
+        }
+        if let cursor = string("cursor") {
+            guard let before = PageRequest.decodeCursor(cursor) else {
+                throw Problem.badRequest("cursor is not one this server returned as next", field: "cursor")
+            }
+            page.before = before
+        }
+        return page
+    }
+}
+
+extension Page: ResponseEncodable {}

@@ -1,0 +1,454 @@
+import Foundation
+import GRDB
+import StandbyCore
+
+/// A webhook delivery as it arrived, before anything is derived from it.
+public struct IncomingDelivery: Sendable, Hashable {
+    public var id: String
+    public var receivedAt: Date
+    public var remoteAddress: String?
+    public var contentType: String?
+    public var body: Data
+    public var sha256: String
+
+    public init(id: String, receivedAt: Date, remoteAddress: String?, contentType: String?, body: Data) {
+        self.id = id
+        self.receivedAt = receivedAt
+        self.remoteAddress = remoteAddress
+        self.contentType = contentType
+        self.body = body
+        self.sha256 = body.sha256Hex
+    }
+}
+
+/// What the decoder made of a delivery.
+public enum DeliveryContent: Sendable, Hashable {
+    case alert(NormalizedAlert, hubs: [HubReference])
+    case unrecognized(reason: String)
+    case malformed(reason: String)
+}
+
+public enum DeliveryOutcome: String, Sendable, Codable, CaseIterable {
+    /// First delivery of this alert.
+    case new
+    /// The alert's state moved (Fired → Resolved, a new Service Health stage, ...).
+    case changed
+    /// Same alert, same state: an Azure retry or a second action group.
+    case duplicate
+    /// An older state than the one already recorded (a late retry); ignored.
+    case stale
+    case unrecognized
+    case malformed
+}
+
+public enum AlertStatus: String, Sendable, Codable, CaseIterable {
+    case recognized
+    case unrecognized
+    case malformed
+}
+
+public struct IngestResult: Sendable, Hashable {
+    public var deliveryId: String
+    public var alertId: String
+    public var outcome: DeliveryOutcome
+    public var duplicateCount: Int
+    /// The alert as it stands after this delivery; `nil` for unrecognized and malformed bodies.
+    public var alert: NormalizedAlert?
+    public var hubs: [HubReference]
+}
+
+public struct AlertQuery: Sendable, Hashable {
+    public var hub: String?
+    public var deployment: String?
+    public var condition: AlertCondition?
+    public var status: AlertStatus?
+    public var since: Date?
+    public var until: Date?
+    public var page = PageRequest()
+
+    public init() {}
+}
+
+public struct AlertDeliveryView: Sendable, Hashable, Codable {
+    public var id: String
+    public var receivedAt: String
+    public var remoteAddress: String?
+    public var contentType: String?
+    public var outcome: DeliveryOutcome
+    public var sha256: String
+    public var bytes: Int
+}
+
+/// An alert as the API shows it.
+public struct AlertView: Sendable, Hashable, Codable {
+    public var id: String
+    public var key: String
+    public var status: AlertStatus
+    public var azureAlertId: String?
+    public var rule: String?
+    public var severity: String?
+    public var signalType: String?
+    public var monitoringService: String?
+    public var schema: String?
+    public var kind: String?
+    public var condition: AlertCondition?
+    public var targetResourceIds: [String]
+    public var hubs: [HubReference]
+    public var firedAt: String?
+    public var resolvedAt: String?
+    public var observedAt: String?
+    public var description: String?
+    public var isTest: Bool
+    public var serviceHealth: ServiceHealthDetails?
+    public var resourceHealth: ResourceHealthDetails?
+    public var reason: String?
+    public var deliveryCount: Int
+    public var duplicateCount: Int
+    public var createdAt: String
+    public var updatedAt: String
+    /// Only on the single-alert view: every delivery and the latest raw body.
+    public var deliveries: [AlertDeliveryView]?
+    public var raw: JSONValue?
+    public var rawBase64: String?
+}
+
+/// Stores webhook deliveries and the alerts derived from them.
+public protocol AlertRepository: Sendable {
+    /// Stores the raw delivery and its derived alert in one committed transaction, appending the
+    /// history events. `extra` runs inside the same transaction (health tracking and decisions).
+    func ingest(
+        _ delivery: IncomingDelivery, content: DeliveryContent,
+        extra: (@Sendable (Database, IngestResult) throws -> Void)?
+    ) async throws -> IngestResult
+    func list(_ query: AlertQuery) async throws -> Page<AlertView>
+    func get(id: String) async throws -> AlertView?
+}
+
+public struct SQLiteAlertRepository: AlertRepository {
+    let database: StandbyDatabase
+
+    public init(database: StandbyDatabase) {
+        self.database = database
+    }
+
+    public func ingest(
+        _ delivery: IncomingDelivery, content: DeliveryContent,
+        extra: (@Sendable (Database, IngestResult) throws -> Void)? = nil
+    ) async throws -> IngestResult {
+        try await StoreError.mapping {
+            try await database.pool.write { db in
+                let result = try Self.ingest(delivery, content: content, in: db)
+                try extra?(db, result)
+                return result
+            }
+        }
+    }
+
+    static func ingest(_ delivery: IncomingDelivery, content: DeliveryContent, in db: Database) throws -> IngestResult {
+        let now = Timestamp.format(delivery.receivedAt)
+        var result: IngestResult
+        var schema: String?
+        var detail: String?
+        switch content {
+        case .alert(let alert, let hubs):
+            schema = alert.schema.rawValue
+            result = try upsert(alert, hubs: hubs, delivery: delivery, in: db)
+        case .unrecognized(let reason):
+            detail = reason
+            result = try upsertOpaque(.unrecognized, reason: reason, delivery: delivery, in: db)
+        case .malformed(let reason):
+            detail = reason
+            result = try upsertOpaque(.malformed, reason: reason, delivery: delivery, in: db)
+        }
+        try db.execute(
+            sql: """
+                INSERT INTO deliveries
+                    (id, received_at, remote_address, content_type, body, sha256, byte_count, outcome, schema,
+                     alert_id, detail)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                delivery.id, now, delivery.remoteAddress, delivery.contentType, delivery.body, delivery.sha256,
+                delivery.body.count, result.outcome.rawValue, schema, result.alertId, detail,
+            ])
+        try EventLog.append(
+            EventDraft(
+                type: "delivery.received", at: delivery.receivedAt, actor: "azure-monitor",
+                data: .object([
+                    "deliveryId": .string(delivery.id),
+                    "alertId": .string(result.alertId),
+                    "outcome": .string(result.outcome.rawValue),
+                    "sha256": .string(delivery.sha256),
+                    "bytes": .number(Double(delivery.body.count)),
+                    "remoteAddress": delivery.remoteAddress.map(JSONValue.string) ?? .null,
+                ])), in: db)
+        return result
+    }
+
+    private static func upsert(
+        _ alert: NormalizedAlert, hubs: [HubReference], delivery: IncomingDelivery, in db: Database
+    ) throws -> IngestResult {
+        let now = Timestamp.format(delivery.receivedAt)
+        let existing = try Row.fetchOne(
+            db,
+            sql: "SELECT id, condition, state_fingerprint, observed_at, fired_at, duplicate_count FROM alerts WHERE alert_key = ?",
+            arguments: [alert.key])
+        guard let existing else {
+            let id = UUID().uuidString.lowercased()
+            try db.execute(
+                sql: """
+                    INSERT INTO alerts
+                        (id, alert_key, status, azure_alert_id, rule, severity, signal_type, monitoring_service, schema,
+                         kind, condition, target_ids, hubs, fired_at, resolved_at, observed_at, description, is_test,
+                         details, state_fingerprint, first_delivery_id, last_delivery_id, created_at, updated_at)
+                    VALUES (?, ?, 'recognized', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    id, alert.key, alert.azureAlertId, alert.rule, alert.severity, alert.signalType,
+                    alert.monitoringService, alert.schema.rawValue, alert.kind.rawValue, alert.condition.rawValue,
+                    encodeTargets(alert.targetResourceIDs), encodeHubs(hubs), alert.firedAt.map(Timestamp.format),
+                    alert.resolvedAt.map(Timestamp.format), alert.observedAt.map(Timestamp.format), alert.description,
+                    alert.isTest, encodeDetails(alert, reason: nil), alert.stateFingerprint, delivery.id, delivery.id,
+                    now, now,
+                ])
+            try insertHubs(hubs, alertId: id, in: db)
+            try appendAlertEvents("alert.created", alert: alert, alertId: id, hubs: hubs, previous: nil,
+                                  at: delivery.receivedAt, in: db)
+            return IngestResult(
+                deliveryId: delivery.id, alertId: id, outcome: .new, duplicateCount: 0, alert: alert, hubs: hubs)
+        }
+        let id: String = existing["id"]
+        let storedObservedAt = (existing["observed_at"] as String?).flatMap(Timestamp.parse)
+        let isStale = storedObservedAt.map { stored in alert.observedAt.map { $0 < stored } ?? false } ?? false
+        if isStale || existing["state_fingerprint"] == alert.stateFingerprint {
+            let duplicates: Int = existing["duplicate_count"] + 1
+            try db.execute(
+                sql: """
+                    UPDATE alerts SET duplicate_count = duplicate_count + 1, delivery_count = delivery_count + 1,
+                        last_delivery_id = ? WHERE id = ?
+                    """,
+                arguments: [delivery.id, id])
+            return IngestResult(
+                deliveryId: delivery.id, alertId: id, outcome: isStale ? .stale : .duplicate,
+                duplicateCount: duplicates, alert: nil, hubs: hubs)
+        }
+        let previous = (existing["condition"] as String?).flatMap(AlertCondition.init(rawValue:))
+        // A resolution keeps the time the alert first fired.
+        let firedAt = (existing["fired_at"] as String?) ?? alert.firedAt.map(Timestamp.format)
+        try db.execute(
+            sql: """
+                UPDATE alerts SET condition = ?, severity = COALESCE(?, severity), fired_at = ?,
+                    resolved_at = ?, observed_at = ?, details = ?, state_fingerprint = ?, hubs = ?, target_ids = ?,
+                    description = COALESCE(?, description), delivery_count = delivery_count + 1,
+                    last_delivery_id = ?, updated_at = ?
+                WHERE id = ?
+                """,
+            arguments: [
+                alert.condition.rawValue, alert.severity, firedAt,
+                alert.condition == .resolved ? alert.resolvedAt.map(Timestamp.format) : nil,
+                alert.observedAt.map(Timestamp.format), encodeDetails(alert, reason: nil), alert.stateFingerprint,
+                encodeHubs(hubs), encodeTargets(alert.targetResourceIDs), alert.description, delivery.id, now, id,
+            ])
+        try db.execute(sql: "DELETE FROM alert_hubs WHERE alert_id = ?", arguments: [id])
+        try insertHubs(hubs, alertId: id, in: db)
+        try appendAlertEvents("alert.changed", alert: alert, alertId: id, hubs: hubs, previous: previous,
+                              at: delivery.receivedAt, in: db)
+        return IngestResult(
+            deliveryId: delivery.id, alertId: id, outcome: .changed, duplicateCount: existing["duplicate_count"],
+            alert: alert, hubs: hubs)
+    }
+
+    private static func upsertOpaque(
+        _ status: AlertStatus, reason: String, delivery: IncomingDelivery, in db: Database
+    ) throws -> IngestResult {
+        let key = "\(status.rawValue):\(delivery.sha256)"
+        let now = Timestamp.format(delivery.receivedAt)
+        if let existing = try Row.fetchOne(
+            db, sql: "SELECT id, duplicate_count FROM alerts WHERE alert_key = ?", arguments: [key])
+        {
+            let id: String = existing["id"]
+            try db.execute(
+                sql: """
+                    UPDATE alerts SET duplicate_count = duplicate_count + 1, delivery_count = delivery_count + 1,
+                        last_delivery_id = ? WHERE id = ?
+                    """,
+                arguments: [delivery.id, id])
+            return IngestResult(
+                deliveryId: delivery.id, alertId: id, outcome: .duplicate,
+                duplicateCount: existing["duplicate_count"] + 1, alert: nil, hubs: [])
+        }
+        let id = UUID().uuidString.lowercased()
+        try db.execute(
+            sql: """
+                INSERT INTO alerts (id, alert_key, status, details, first_delivery_id, last_delivery_id, created_at,
+                    updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                id, key, status.rawValue, JSONValue.object(["reason": .string(reason)]).canonicalString(),
+                delivery.id, delivery.id, now, now,
+            ])
+        try EventLog.append(
+            EventDraft(
+                type: "alert.\(status.rawValue)", at: delivery.receivedAt, actor: "azure-monitor",
+                data: .object(["alertId": .string(id), "reason": .string(reason)])), in: db)
+        let outcome: DeliveryOutcome = status == .malformed ? .malformed : .unrecognized
+        return IngestResult(deliveryId: delivery.id, alertId: id, outcome: outcome, duplicateCount: 0, alert: nil, hubs: [])
+    }
+
+    private static func insertHubs(_ hubs: [HubReference], alertId: String, in db: Database) throws {
+        for hub in hubs {
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO alert_hubs (alert_id, deployment_id, hub_id) VALUES (?, ?, ?)",
+                arguments: [alertId, hub.deploymentId, hub.hubId])
+        }
+    }
+
+    private static func appendAlertEvents(
+        _ type: String, alert: NormalizedAlert, alertId: String, hubs: [HubReference], previous: AlertCondition?,
+        at: Date, in db: Database
+    ) throws {
+        var data: [String: JSONValue] = [
+            "alertId": .string(alertId),
+            "key": .string(alert.key),
+            "rule": alert.rule.map(JSONValue.string) ?? .null,
+            "kind": .string(alert.kind.rawValue),
+            "condition": .string(alert.condition.rawValue),
+        ]
+        if let previous { data["previousCondition"] = .string(previous.rawValue) }
+        if let stage = alert.serviceHealth?.stage { data["stage"] = .string(stage) }
+        if let status = alert.resourceHealth?.currentHealthStatus { data["healthStatus"] = .string(status) }
+        let targets: [HubReference?] = hubs.isEmpty ? [nil] : hubs
+        for hub in targets {
+            try EventLog.append(
+                EventDraft(
+                    type: type, at: at, deploymentId: hub?.deploymentId, hub: hub?.hubId, actor: "azure-monitor",
+                    data: .object(data)), in: db)
+        }
+    }
+
+    // MARK: Reading
+
+    public func list(_ query: AlertQuery) async throws -> Page<AlertView> {
+        try await StoreError.mapping {
+            try await database.pool.read { db in
+                var clauses: [String] = []
+                var arguments: StatementArguments = []
+                if let hub = query.hub {
+                    clauses.append("id IN (SELECT alert_id FROM alert_hubs WHERE hub_id = ?)")
+                    arguments += [hub]
+                }
+                if let deployment = query.deployment {
+                    clauses.append("id IN (SELECT alert_id FROM alert_hubs WHERE deployment_id = ?)")
+                    arguments += [deployment]
+                }
+                if let condition = query.condition {
+                    clauses.append("condition = ?")
+                    arguments += [condition.rawValue]
+                }
+                if let status = query.status {
+                    clauses.append("status = ?")
+                    arguments += [status.rawValue]
+                }
+                if let since = query.since {
+                    clauses.append("updated_at >= ?")
+                    arguments += [Timestamp.format(since)]
+                }
+                if let until = query.until {
+                    clauses.append("updated_at < ?")
+                    arguments += [Timestamp.format(until)]
+                }
+                if let before = query.page.before {
+                    clauses.append("seq < ?")
+                    arguments += [before]
+                }
+                let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT * FROM alerts \(whereClause) ORDER BY seq DESC LIMIT ?",
+                    arguments: arguments + [query.page.limit + 1])
+                return query.page.page(from: rows.map { (seq: $0["seq"], item: Self.view($0)) })
+            }
+        }
+    }
+
+    public func get(id: String) async throws -> AlertView? {
+        try await StoreError.mapping {
+            try await database.pool.read { db in
+                guard let row = try Row.fetchOne(db, sql: "SELECT * FROM alerts WHERE id = ?", arguments: [id]) else {
+                    return nil
+                }
+                var view = Self.view(row)
+                let deliveries = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT id, received_at, remote_address, content_type, outcome, sha256, byte_count
+                        FROM deliveries WHERE alert_id = ? ORDER BY received_at, rowid
+                        """,
+                    arguments: [id])
+                view.deliveries = deliveries.map { delivery in
+                    AlertDeliveryView(
+                        id: delivery["id"], receivedAt: delivery["received_at"],
+                        remoteAddress: delivery["remote_address"], contentType: delivery["content_type"],
+                        outcome: DeliveryOutcome(rawValue: delivery["outcome"]) ?? .new, sha256: delivery["sha256"],
+                        bytes: delivery["byte_count"])
+                }
+                let lastDelivery: String = row["last_delivery_id"]
+                if let body = try Data.fetchOne(
+                    db, sql: "SELECT body FROM deliveries WHERE id = ?", arguments: [lastDelivery])
+                {
+                    if let json = try? JSONValue.decode(body) {
+                        view.raw = json
+                    } else {
+                        view.rawBase64 = body.base64EncodedString()
+                    }
+                }
+                return view
+            }
+        }
+    }
+
+    static func view(_ row: Row) -> AlertView {
+        let details = (row["details"] as String?).flatMap(JSONValue.parse)
+        let decoder = JSONDecoder()
+        func decode<T: Decodable>(_ type: T.Type, _ value: JSONValue?) -> T? {
+            guard let value, value != .null else { return nil }
+            return try? decoder.decode(T.self, from: value.canonicalData())
+        }
+        let targets = decode([String].self, JSONValue.parse(row["target_ids"])) ?? []
+        let hubs = decode([HubReference].self, JSONValue.parse(row["hubs"])) ?? []
+        return AlertView(
+            id: row["id"], key: row["alert_key"], status: AlertStatus(rawValue: row["status"]) ?? .recognized,
+            azureAlertId: row["azure_alert_id"], rule: row["rule"], severity: row["severity"],
+            signalType: row["signal_type"], monitoringService: row["monitoring_service"], schema: row["schema"],
+            kind: row["kind"], condition: (row["condition"] as String?).flatMap(AlertCondition.init(rawValue:)),
+            targetResourceIds: targets, hubs: hubs, firedAt: row["fired_at"], resolvedAt: row["resolved_at"],
+            observedAt: row["observed_at"], description: row["description"], isTest: row["is_test"],
+            serviceHealth: decode(ServiceHealthDetails.self, details?["serviceHealth"]),
+            resourceHealth: decode(ResourceHealthDetails.self, details?["resourceHealth"]),
+            reason: details?["reason"]?.stringValue, deliveryCount: row["delivery_count"],
+            duplicateCount: row["duplicate_count"], createdAt: row["created_at"], updatedAt: row["updated_at"],
+            deliveries: nil, raw: nil, rawBase64: nil)
+    }
+
+    private static func encodeTargets(_ targets: [ResourceID]) -> String {
+        JSONValue.array(targets.map { .string($0.original) }).canonicalString()
+    }
+
+    private static func encodeHubs(_ hubs: [HubReference]) -> String {
+        JSONValue.array(hubs.map { .object(["deploymentId": .string($0.deploymentId), "hubId": .string($0.hubId)]) })
+            .canonicalString()
+    }
+
+    private static func encodeDetails(_ alert: NormalizedAlert, reason: String?) -> String? {
+        var details: [String: JSONValue] = [:]
+        let encoder = JSONEncoder()
+        if let serviceHealth = alert.serviceHealth, let data = try? encoder.encode(serviceHealth) {
+            details["serviceHealth"] = try? JSONValue.decode(data)
+        }
+        if let resourceHealth = alert.resourceHealth, let data = try? encoder.encode(resourceHealth) {
+            details["resourceHealth"] = try? JSONValue.decode(data)
+        }
+        if let reason { details["reason"] = .string(reason) }
+        return details.isEmpty ? nil : JSONValue.object(details).canonicalString()
+    }
+}

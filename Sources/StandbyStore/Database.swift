@@ -1,0 +1,87 @@
+import Foundation
+import GRDB
+import StandbyCore
+
+/// How hard SQLite works to keep a commit across a power cut. `full` is the default: a 2xx
+/// promises that the delivery is on disk.
+public enum SynchronousMode: String, Sendable, CaseIterable {
+    case off
+    case normal
+    case full
+    case extra
+}
+
+public struct DatabaseSettings: Sendable, Hashable {
+    public var path: String
+    public var synchronous: SynchronousMode
+    public var busyTimeout: TimeInterval
+
+    public init(path: String, synchronous: SynchronousMode = .full, busyTimeout: TimeInterval = 5) {
+        self.path = path
+        self.synchronous = synchronous
+        self.busyTimeout = busyTimeout
+    }
+}
+
+/// The one `DatabasePool` of the process (WAL: readers never block the writer).
+public final class StandbyDatabase: Sendable {
+    public let pool: DatabasePool
+    public let settings: DatabaseSettings
+
+    /// Opens (creating if needed) the database file and its folder. Does not migrate.
+    public init(settings: DatabaseSettings) throws {
+        self.settings = settings
+        let folder = URL(fileURLWithPath: settings.path).deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(settings.busyTimeout)
+        configuration.foreignKeysEnabled = true
+        configuration.label = "standby"
+        let synchronous = settings.synchronous.rawValue.uppercased()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+        }
+        pool = try StoreError.mapping { try DatabasePool(path: settings.path, configuration: configuration) }
+    }
+
+    /// Applies every embedded migration not yet applied. Refuses a database that a newer build wrote.
+    public func migrate() throws {
+        let migrator = Migrations.migrator()
+        try refuseNewerSchema(migrator)
+        try StoreError.mapping { try migrator.migrate(pool) }
+    }
+
+    /// Names of the migrations applied to this file, in order.
+    public func appliedMigrations() throws -> [String] {
+        try pool.read { db in try Migrations.migrator().appliedIdentifiers(db).sorted() }
+    }
+
+    /// Readiness: the schema is current and a write transaction commits.
+    public func checkReady(now: Date) async throws {
+        let migrator = Migrations.migrator()
+        let complete = try await StoreError.mapping {
+            try await pool.read { db in try migrator.hasCompletedMigrations(db) }
+        }
+        guard complete else { throw StoreError.unavailable("migrations are not applied") }
+        try await StoreError.mapping {
+            try await pool.write { db in
+                try db.execute(
+                    sql: "INSERT INTO readiness (id, checked_at) VALUES (1, ?) "
+                        + "ON CONFLICT(id) DO UPDATE SET checked_at = excluded.checked_at",
+                    arguments: [Timestamp.format(now)])
+            }
+        }
+    }
+
+    private func refuseNewerSchema(_ migrator: DatabaseMigrator) throws {
+        let (superseded, applied) = try StoreError.mapping {
+            try pool.read { db in
+                (try migrator.hasBeenSuperseded(db), try migrator.appliedIdentifiers(db))
+            }
+        }
+        if superseded {
+            let known = Set(Migrations.all.map(\.name))
+            throw StoreError.newerSchema(unknownMigrations: applied.filter { !known.contains($0) }.sorted())
+        }
+    }
+}

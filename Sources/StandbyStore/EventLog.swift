@@ -1,0 +1,114 @@
+import Crypto
+import Foundation
+import GRDB
+import StandbyCore
+
+/// One line of history, before it is chained and numbered.
+public struct EventDraft: Sendable, Hashable {
+    public var type: String
+    public var at: Date
+    public var deploymentId: String?
+    public var hub: String?
+    public var actor: String
+    public var data: JSONValue
+
+    public init(
+        type: String, at: Date, deploymentId: String? = nil, hub: String? = nil, actor: String,
+        data: JSONValue
+    ) {
+        self.type = type
+        self.at = at
+        self.deploymentId = deploymentId
+        self.hub = hub
+        self.actor = actor
+        self.data = data
+    }
+}
+
+/// A stored line of history.
+public struct EventRecord: Sendable, Hashable, Codable {
+    public var seq: Int64
+    public var at: String
+    public var type: String
+    public var deploymentId: String?
+    public var hub: String?
+    public var actor: String
+    public var data: JSONValue
+    public var prevHash: String
+    public var hash: String
+}
+
+/// The append-only, hash-chained event history. Appends happen inside the caller's write
+/// transaction, so an event exists exactly when the change it describes was committed.
+public enum EventLog {
+    public static let genesisHash = String(repeating: "0", count: 64)
+
+    /// The bytes hashed for an event: its canonical JSON without `hash` and `prevHash`.
+    public static func canonicalBody(
+        seq: Int64, at: String, type: String, deploymentId: String?, hub: String?, actor: String, data: JSONValue
+    ) -> Data {
+        JSONValue.object([
+            "seq": .number(Double(seq)),
+            "at": .string(at),
+            "type": .string(type),
+            "deploymentId": deploymentId.map(JSONValue.string) ?? .null,
+            "hub": hub.map(JSONValue.string) ?? .null,
+            "actor": .string(actor),
+            "data": data,
+        ]).canonicalData()
+    }
+
+    public static func chainHash(prevHash: String, body: Data) -> String {
+        var hasher = SHA256()
+        hasher.update(data: Data(prevHash.utf8))
+        hasher.update(data: body)
+        return hexString(hasher.finalize())
+    }
+
+    @discardableResult
+    public static func append(_ draft: EventDraft, in db: Database) throws -> Int64 {
+        let last = try Row.fetchOne(db, sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+        let seq: Int64 = (last?["seq"] ?? 0) + 1
+        let prevHash: String = last?["hash"] ?? genesisHash
+        let at = Timestamp.format(draft.at)
+        let body = canonicalBody(
+            seq: seq, at: at, type: draft.type, deploymentId: draft.deploymentId, hub: draft.hub,
+            actor: draft.actor, data: draft.data)
+        try db.execute(
+            sql: """
+                INSERT INTO events (seq, at, type, deployment_id, hub, actor, data, prev_hash, hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                seq, at, draft.type, draft.deploymentId, draft.hub, draft.actor, draft.data.canonicalString(),
+                prevHash, chainHash(prevHash: prevHash, body: body),
+            ])
+        return seq
+    }
+
+    static func record(_ row: Row) -> EventRecord {
+        let dataText: String = row["data"]
+        return EventRecord(
+            seq: row["seq"], at: row["at"], type: row["type"], deploymentId: row["deployment_id"], hub: row["hub"],
+            actor: row["actor"], data: JSONValue.parse(dataText) ?? .string(dataText), prevHash: row["prev_hash"],
+            hash: row["hash"])
+    }
+}
+
+extension Data {
+    /// Lower-case hex SHA-256 of these bytes.
+    public var sha256Hex: String {
+        hexString(SHA256.hash(data: self))
+    }
+}
+
+func hexString(_ bytes: some Sequence<UInt8>) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var out = [UInt8]()
+    out.reserveCapacity(64)
+    for byte in bytes {
+        out.append(digits[Int(byte >> 4)])
+        out.append(digits[Int(byte & 0x0f)])
+    }
+    return String(decoding: out, as: UTF8.self)
+}

@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import StandbyCore
+import StandbyServer
+import StandbyStore
+
+/// `--config FILE`, falling back to `STANDBY_CONFIG`.
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: "Configuration file (YAML). Defaults to $STANDBY_CONFIG.")
+    var config: String?
+
+    func load() throws -> StandbyConfiguration {
+        guard let path = config ?? ProcessInfo.processInfo.environment["STANDBY_CONFIG"] else {
+            throw ValidationError("give --config FILE or set STANDBY_CONFIG")
+        }
+        do {
+            return try ConfigLoader.load(file: path)
+        } catch let error as ConfigError {
+            throw CommandFailure(error.description)
+        }
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the HTTP server (migrates the database first).")
+
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        let logger = Logger(label: "standby")
+        let configuration = try options.load()
+        let components: StandbyComponents
+        do {
+            components = try StandbyComponents(configuration: configuration)
+        } catch let error as StoreError {
+            throw CommandFailure("cannot open \(configuration.database.path): \(error)")
+        }
+        let application = buildApplication(components: components, logger: logger)
+        let services = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: application),
+                    .init(service: ReadinessService(readiness: components.readiness)),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await services.run()
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply pending database migrations and exit.")
+
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        let configuration = try options.load()
+        do {
+            let database = try StandbyDatabase(settings: configuration.database)
+            let before = Set(try database.appliedMigrations())
+            try database.migrate()
+            let applied = try database.appliedMigrations()
+            let new = applied.filter { !before.contains($0) }
+            print(new.isEmpty
+                ? "\(configuration.database.path): up to date (\(applied.count) migrations)"
+                : "\(configuration.database.path): applied \(new.joined(separator: ", "))")
+        } catch let error as StoreError {
+            throw CommandFailure("\(configuration.database.path): \(error)")
+        }
+    }
+}
+
+struct ConfigCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config", abstract: "Work with configuration files.", subcommands: [Check.self])
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate a configuration file; lists every problem with its key path.")
+
+        @Argument(help: "The configuration file.")
+        var file: String
+
+        func run() async throws {
+            do {
+                let configuration = try ConfigLoader.load(file: file)
+                let hubs = configuration.topology.deployments.reduce(0) { $0 + $1.hubs.count }
+                print("\(file): ok (\(configuration.topology.deployments.count) deployments, \(hubs) hubs)")
+            } catch let error as ConfigError {
+                throw CommandFailure(error.description)
+            }
+        }
+    }
+}
+
+/// A failure the command explains itself; ArgumentParser prints it and exits non-zero.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) {
+        self.description = description
+    }
+}
