@@ -70,6 +70,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "StandbyTestSupport",
+            dependencies: ["StandbyCore"],
+            path: "Tests/StandbyTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "StandbyCoreTests",
             dependencies: ["StandbyCore"],
@@ -77,12 +83,14 @@ let package = Package(
         ),
         .testTarget(
             name: "AzureMonitorTests",
-            dependencies: ["AzureMonitor", "StandbyCore"],
+            dependencies: ["AzureMonitor", "StandbyCore", "StandbyTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "StandbyStoreTests",
-            dependencies: ["StandbyStore", "StandbyCore"],
+            dependencies: [
+                "StandbyStore", "StandbyCore", "StandbyTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -92,8 +100,12 @@ let package = Package(
                 "StandbyStore",
                 "StandbyCore",
                 "AzureMonitor",
+                "StandbyTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

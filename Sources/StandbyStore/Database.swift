@@ -37,11 +37,15 @@ public final class StandbyDatabase: Sendable {
         configuration.busyMode = .timeout(settings.busyTimeout)
         configuration.foreignKeysEnabled = true
         configuration.label = "standby"
-        let synchronous = settings.synchronous.rawValue.uppercased()
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
-        }
         pool = try StoreError.mapping { try DatabasePool(path: settings.path, configuration: configuration) }
+        // GRDB switches the writer to synchronous=NORMAL when it enables WAL, after any
+        // prepareDatabase hook; set the configured level on the writer connection afterwards.
+        let synchronous = settings.synchronous.rawValue.uppercased()
+        try StoreError.mapping {
+            try pool.barrierWriteWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            }
+        }
     }
 
     /// Applies every embedded migration not yet applied. Refuses a database that a newer build wrote.

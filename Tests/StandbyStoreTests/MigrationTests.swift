@@ -1,0 +1,93 @@
+import Foundation
+import GRDB
+import StandbyCore
+@testable import StandbyStore
+import StandbyTestSupport
+import Testing
+
+@Suite("Migrations")
+struct MigrationTests {
+    static let migrationsFolder = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("migrations")
+
+    @Test("the embedded migrations are exactly the files of migrations/ (run scripts/embed-migrations.sh)")
+    func embeddedMatchesFolder() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.migrationsFolder.path)
+            .filter { $0.hasSuffix(".sql") }.sorted()
+        #expect(Migrations.all.map(\.name) == files.map { String($0.dropLast(4)) })
+        for (migration, file) in zip(Migrations.all, files) {
+            let text = try String(contentsOf: Self.migrationsFolder.appendingPathComponent(file), encoding: .utf8)
+            let normalize = { (sql: String) in
+                sql.split(separator: "\n", omittingEmptySubsequences: false)
+                    .map { $0.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) }
+                    .joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            #expect(normalize(migration.sql) == normalize(text), "\(file) differs from its embedded copy")
+        }
+    }
+
+    @Test("migrating twice applies each file once, in order")
+    func idempotent() throws {
+        let folder = TemporaryFolder()
+        let database = try StandbyDatabase(settings: DatabaseSettings(path: folder.path("db/standby.sqlite")))
+        try database.migrate()
+        try database.migrate()
+        #expect(try database.appliedMigrations() == Migrations.all.map(\.name))
+        let mode = try database.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
+        #expect(mode == "wal")
+        let synchronous = try database.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+        #expect(synchronous == 2)  // FULL
+    }
+
+    @Test("a database written by a newer build is refused with a clear error")
+    func refusesNewerSchema() throws {
+        let folder = TemporaryFolder()
+        let path = folder.path("standby.sqlite")
+        do {
+            let database = try StandbyDatabase(settings: DatabaseSettings(path: path))
+            try database.migrate()
+            try database.pool.write { db in
+                try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('9999_from_the_future')")
+            }
+        }
+        let reopened = try StandbyDatabase(settings: DatabaseSettings(path: path))
+        #expect {
+            try reopened.migrate()
+        } throws: { error in
+            guard case StoreError.newerSchema(let unknown) = error else { return false }
+            return unknown == ["9999_from_the_future"] && "\(error)".contains("newer Standby")
+        }
+    }
+}
+
+@Suite("Event log")
+struct EventLogTests {
+    @Test("events are numbered and hash-chained")
+    func chain() throws {
+        let folder = TemporaryFolder()
+        let database = try StandbyDatabase(settings: DatabaseSettings(path: folder.path("standby.sqlite")))
+        try database.migrate()
+        let at = Timestamp.parse("2026-11-28T10:00:00Z")!
+        try database.pool.write { db in
+            for index in 0..<3 {
+                try EventLog.append(
+                    EventDraft(type: "test.event", at: at, hub: "h\(index)", actor: "tester", data: .object(["n": .number(Double(index))])),
+                    in: db)
+            }
+        }
+        let events = try database.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM events ORDER BY seq").map(EventLog.record)
+        }
+        #expect(events.map(\.seq) == [1, 2, 3])
+        var previous = EventLog.genesisHash
+        for event in events {
+            #expect(event.prevHash == previous)
+            let body = EventLog.canonicalBody(
+                seq: event.seq, at: event.at, type: event.type, deploymentId: event.deploymentId, hub: event.hub,
+                actor: event.actor, data: event.data)
+            #expect(event.hash == EventLog.chainHash(prevHash: previous, body: body))
+            previous = event.hash
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import StandbyCore
+import Synchronization
+
+/// The Azure Monitor payloads published by Microsoft (see Tests/Fixtures/azure-monitor/SOURCES.md).
+public enum Fixtures {
+    public static let folder = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/azure-monitor")
+
+    public static var allNames: [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        return names.filter { $0.hasSuffix(".json") }.sorted()
+    }
+
+    public static func data(_ name: String) throws -> Data {
+        try Data(contentsOf: folder.appendingPathComponent(name))
+    }
+
+    public static func json(_ name: String) throws -> JSONValue {
+        try JSONValue.decode(data(name))
+    }
+
+    /// A published `alertContext` fragment placed in a common-schema envelope, as Azure sends it.
+    public static func commonEnvelope(
+        alertContext: JSONValue, monitoringService: String, signalType: String, condition: String = "Fired",
+        rule: String = "fragment-rule", targets: [String] = []
+    ) -> Data {
+        let document: JSONValue = .object([
+            "schemaId": .string("azureMonitorCommonAlertSchema"),
+            "data": .object([
+                "essentials": .object([
+                    "alertId": .string("/subscriptions/s/providers/Microsoft.AlertsManagement/alerts/\(rule)"),
+                    "alertRule": .string(rule),
+                    "severity": .string("Sev2"),
+                    "signalType": .string(signalType),
+                    "monitorCondition": .string(condition),
+                    "monitoringService": .string(monitoringService),
+                    "alertTargetIDs": .array(targets.map(JSONValue.string)),
+                    "firedDateTime": .string("2026-11-28T10:00:00.1234567Z"),
+                ]),
+                "alertContext": alertContext,
+            ]),
+        ])
+        return document.canonicalData()
+    }
+}
+
+/// A folder under the system temp directory, removed when the value goes away.
+public final class TemporaryFolder: Sendable {
+    public let url: URL
+
+    public init() {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("standby-tests-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    public func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    deinit {
+        try? FileManager.default.removeItem(at: url)
+    }
+}
+
+/// A clock the test moves by hand.
+public final class ManualTimeSource: TimeSource {
+    private let current: Mutex<Date>
+
+    public init(_ start: Date = Timestamp.parse("2026-11-28T10:00:00Z")!) {
+        current = Mutex(start)
+    }
+
+    public func now() -> Date { current.withLock { $0 } }
+
+    public func advance(by seconds: TimeInterval) {
+        current.withLock { $0 += seconds }
+    }
+
+    public func set(_ date: Date) {
+        current.withLock { $0 = date }
+    }
+}
