@@ -132,4 +132,19 @@ extension JSONValue {
     }
 
     public func canonicalString() -> String { String(decoding: canonicalData(), as: UTF8.self) }
+
+    /// Any `Encodable` as a JSON value, dates written as Standby writes them (ISO-8601, UTC, ms).
+    public static func encoding<T: Encodable>(_ value: T) -> JSONValue {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(Timestamp.format(date))
+        }
+        guard let data = try? encoder.encode(value), let json = try? decode(data) else { return .null }
+        return json
+    }
+
+    public static func strings(_ values: [String]) -> JSONValue { .array(values.map(JSONValue.string)) }
+
+    public static func optional(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
 }

@@ -11,34 +11,46 @@ public struct StandbyComponents: Sendable {
     public let configuration: StandbyConfiguration
     public let database: StandbyDatabase
     public let alerts: any AlertRepository
+    public let controlPlane: ControlPlane
     public let readiness: Readiness
     public let timeSource: any TimeSource
 
     /// Opens the database and applies pending migrations.
-    public init(configuration: StandbyConfiguration, timeSource: any TimeSource = SystemTimeSource()) throws {
+    public init(
+        configuration: StandbyConfiguration, timeSource: any TimeSource = SystemTimeSource(),
+        ids: any IDSource = UUIDSource()
+    ) throws {
         self.configuration = configuration
         self.timeSource = timeSource
         database = try StandbyDatabase(settings: configuration.database)
         try database.migrate()
         alerts = SQLiteAlertRepository(database: database)
+        controlPlane = ControlPlane(database: database, topology: configuration.topology, ids: ids)
         readiness = Readiness()
     }
 }
 
 /// Builds the HTTP application and its background services (STYLE §1: tests call this too).
+/// `withTicker: false` leaves time-based re-evaluation to the caller (tests move a manual clock and
+/// call `ControlPlane.tick` themselves).
 public func buildApplication(
-    components: StandbyComponents, logger: Logger
+    components: StandbyComponents, logger: Logger, withTicker: Bool = true
 ) -> some ApplicationProtocol {
     let configuration = components.configuration
     if configuration.auth.webhookTokens.isEmpty {
         logger.warning("no webhook token is configured: POST /webhooks/azure-monitor answers 401 to every delivery")
     }
     let router = buildRouter(components: components)
+    var tickerLogger = logger
+    tickerLogger[metadataKey: "service"] = "decision-ticker"
     return Application(
         router: router,
         configuration: .init(
             address: .hostname(configuration.server.host, port: configuration.server.port),
             serverName: "standby"),
+        services: withTicker
+            ? [DecisionTicker(controlPlane: components.controlPlane, timeSource: components.timeSource, logger: tickerLogger)]
+            : [],
         onServerRunning: { channel in
             logger.info("standby is listening", metadata: ["address": .string("\(channel.localAddress.map { "\($0)" } ?? "?")")])
         },
@@ -54,13 +66,25 @@ public func buildRouter(components: StandbyComponents) -> Router<StandbyRequestC
     HealthController(database: components.database, readiness: components.readiness, timeSource: components.timeSource)
         .register(on: router)
     let ingest = AlertIngest(
-        topology: configuration.topology, alerts: components.alerts, timeSource: components.timeSource)
+        topology: configuration.topology, alerts: components.alerts, controlPlane: components.controlPlane,
+        timeSource: components.timeSource)
     router.addRoutes(
         WebhookController(authenticator: authenticator, maxBodyBytes: configuration.server.maxBodyBytes, ingest: ingest)
             .endpoints,
         atPath: "/webhooks/azure-monitor")
     let readers = router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, role: .reader))
     readers.addRoutes(AlertsController(alerts: components.alerts).endpoints, atPath: "alerts")
+    let deployments = DeploymentsController(controlPlane: components.controlPlane, timeSource: components.timeSource)
+    readers.addRoutes(deployments.readEndpoints)
+    let operators = router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, role: .operator))
+    operators.addRoutes(deployments.operatorEndpoints)
+    let reporters = router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, role: .reporter))
+    reporters.addRoutes(
+        HealthReportsController(
+            controlPlane: components.controlPlane, topology: configuration.topology, timeSource: components.timeSource,
+            maxBodyBytes: configuration.server.maxBodyBytes
+        ).endpoints,
+        atPath: "health-reports")
     return router
 }
 

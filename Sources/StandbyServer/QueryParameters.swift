@@ -52,10 +52,10 @@ struct QueryReader {
             page.limit = limit
         }
         if let cursor = string("cursor") {
-            guard let before = PageRequest.decodeCursor(cursor) else {
+            guard let after = PageRequest.decodeCursor(cursor) else {
                 throw Problem.badRequest("cursor is not one this server returned as next", field: "cursor")
             }
-            page.before = before
+            page.after = after
         }
         return page
     }

@@ -73,6 +73,7 @@ struct WebhookController {
 struct AlertIngest: Sendable {
     let topology: Topology
     let alerts: any AlertRepository
+    let controlPlane: ControlPlane
     let timeSource: any TimeSource
 
     func receive(_ delivery: IncomingDelivery) async throws -> (DeliveryContent, IngestResult) {
@@ -87,6 +88,7 @@ struct AlertIngest: Sendable {
         } catch {
             content = .malformed(reason: error.reason)
         }
-        return (content, try await alerts.ingest(delivery, content: content, extra: nil))
+        let hook = controlPlane.alertHook(now: delivery.receivedAt)
+        return (content, try await alerts.ingest(delivery, content: content, extra: hook))
     }
 }

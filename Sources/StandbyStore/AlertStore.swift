@@ -358,9 +358,9 @@ public struct SQLiteAlertRepository: AlertRepository {
                     clauses.append("updated_at < ?")
                     arguments += [Timestamp.format(until)]
                 }
-                if let before = query.page.before {
+                if let after = query.page.after {
                     clauses.append("seq < ?")
-                    arguments += [before]
+                    arguments += [after]
                 }
                 let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
                 let rows = try Row.fetchAll(

@@ -17,12 +17,19 @@ public struct PageRequest: Sendable, Hashable {
     public static let maximumLimit = 1000
 
     public var limit: Int
-    /// The sequence number the page starts below (exclusive), decoded from the cursor.
-    public var before: Int64?
+    /// The sequence number the page continues from (exclusive), decoded from the cursor: below it
+    /// for newest-first listings, above it for oldest-first ones.
+    public var after: Int64?
 
-    public init(limit: Int = PageRequest.defaultLimit, before: Int64? = nil) {
+    public init(limit: Int = PageRequest.defaultLimit, after: Int64? = nil) {
         self.limit = limit
-        self.before = before
+        self.after = after
+    }
+
+    /// The SQL condition and ordering for a listing by `seq`.
+    func seqClause(ascending: Bool) -> (condition: String?, order: String) {
+        let condition = after.map { _ in ascending ? "seq > ?" : "seq < ?" }
+        return (condition, ascending ? "ORDER BY seq ASC" : "ORDER BY seq DESC")
     }
 
     /// Cursors are base64url of the sequence number, so clients do not build them by hand.

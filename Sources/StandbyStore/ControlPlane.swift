@@ -1,0 +1,325 @@
+import Foundation
+import GRDB
+import Logging
+import StandbyCore
+
+/// The imperative shell around the health tracker and the decision engine: inside one write
+/// transaction it loads their state, feeds them signals and time, and persists what they return
+/// (windows, failover events, commands, history). A signal and the decisions it caused commit
+/// together or not at all.
+public final class ControlPlane: Sendable {
+    public let database: StandbyDatabase
+    public let topology: Topology
+    let ids: any IDSource
+
+    public init(database: StandbyDatabase, topology: Topology, ids: any IDSource = UUIDSource()) {
+        self.database = database
+        self.topology = topology
+        self.ids = ids
+    }
+
+    // MARK: Signals
+
+    /// Stores a batch of validated reports atomically and runs the tracker and the engine on them.
+    public func recordReports(_ reports: [HealthReportInput], actor: String, now: Date) async throws -> [ReportReceipt] {
+        try await StoreError.mapping {
+            try await database.pool.write { db in
+                var session = ControlSession(db: db, topology: self.topology, ids: self.ids, now: now)
+                var receipts: [ReportReceipt] = []
+                for report in reports {
+                    receipts.append(try session.record(report, actor: actor))
+                }
+                try session.decideAndSave()
+                return receipts
+            }
+        }
+    }
+
+    /// Runs inside the webhook's transaction: turns a stored alert into Azure signals for the hubs it
+    /// concerns, and decides.
+    public func alertHook(now: Date) -> @Sendable (Database, IngestResult) throws -> Void {
+        { [topology, ids] db, result in
+            guard let alert = result.alert, !result.hubs.isEmpty else { return }
+            var session = ControlSession(db: db, topology: topology, ids: ids, now: now)
+            for hub in result.hubs {
+                guard let deployment = topology.deployment(hub.deploymentId), let definition = deployment.hub(hub.hubId)
+                else { continue }
+                let signal = AzureSignal.from(
+                    alert, alertId: result.alertId, hub: definition, policy: deployment.policy, receivedAt: now)
+                try session.apply(signal, to: hub)
+            }
+            try session.decideAndSave()
+        }
+    }
+
+    /// Time passing: staleness, failback stability, cooldown expiry. Writes only when something changed.
+    @discardableResult
+    public func tick(now: Date) async throws -> Bool {
+        let changed = try await StoreError.mapping {
+            try await database.pool.read { db in
+                var session = ControlSession(db: db, topology: self.topology, ids: DryRunIDs(), now: now)
+                try session.refreshAll()
+                try session.decideAll()
+                return session.hasChanges
+            }
+        }
+        guard changed else { return false }
+        try await StoreError.mapping {
+            try await database.pool.write { db in
+                var session = ControlSession(db: db, topology: self.topology, ids: self.ids, now: now)
+                try session.refreshAll()
+                try session.decideAll()
+                try session.save()
+            }
+        }
+        return true
+    }
+
+    // MARK: Operators
+
+    public func operatorAction(deploymentId: String, request: OperatorRequest, now: Date) async throws -> OperatorOutcome {
+        guard let deployment = topology.deployment(deploymentId) else {
+            throw StoreError.notFound("deployment \(deploymentId)")
+        }
+        let planId: String? = try await StoreError.mapping {
+            try await database.pool.write { db in
+                var session = ControlSession(db: db, topology: self.topology, ids: self.ids, now: now)
+                try session.refresh(deployment)
+                let planId = try session.operatorAction(request, on: deployment)
+                try session.decideAndSave()
+                return planId
+            }
+        }
+        if let planId, let event = try await failoverEvent(id: planId) { return .moved(event) }
+        guard let view = try await self.deployment(id: deploymentId, now: now) else {
+            throw StoreError.notFound("deployment \(deploymentId)")
+        }
+        return .updated(view)
+    }
+
+    /// Records the application layer's answer for a command. Idempotent: the same answer again
+    /// changes nothing; a different answer for an acknowledged command is a conflict.
+    public func acknowledge(
+        commandId: String, outcome: CommandAckOutcome, detail: String?, actor: String, now: Date
+    ) async throws -> CommandView {
+        try await StoreError.mapping {
+            try await database.pool.write { db in
+                var session = ControlSession(db: db, topology: self.topology, ids: self.ids, now: now)
+                try session.acknowledge(commandId: commandId, outcome: outcome, detail: detail, actor: actor)
+                try session.decideAndSave()
+                guard let row = try Row.fetchOne(db, sql: "SELECT * FROM commands WHERE id = ?", arguments: [commandId])
+                else { throw StoreError.notFound("command \(commandId)") }
+                return Self.commandView(row)
+            }
+        }
+    }
+
+    // MARK: Queries
+
+    public func deployments(now: Date) async throws -> [DeploymentView] {
+        try await StoreError.mapping {
+            try await database.pool.read { db in
+                try self.topology.deployments.map { try self.deploymentView($0, db: db, now: now) }
+            }
+        }
+    }
+
+    public func deployment(id: String, now: Date) async throws -> DeploymentView? {
+        guard let deployment = topology.deployment(id) else { return nil }
+        return try await StoreError.mapping {
+            try await database.pool.read { db in try self.deploymentView(deployment, db: db, now: now) }
+        }
+    }
+
+    public func failureWindows(hub: String?, open: Bool?, page: PageRequest) async throws -> Page<FailureWindowView> {
+        try await StoreError.mapping {
+            try await database.pool.read { db in
+                var clauses: [String] = []
+                var arguments: StatementArguments = []
+                if let hub {
+                    clauses.append("hub_id = ?")
+                    arguments += [hub]
+                }
+                if let open { clauses.append(open ? "closed_at IS NULL" : "closed_at IS NOT NULL") }
+                let (condition, order) = page.seqClause(ascending: false)
+                if let condition, let after = page.after {
+                    clauses.append(condition)
+                    arguments += [after]
+                }
+                let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT * FROM failure_windows \(whereClause) \(order) LIMIT ?",
+                    arguments: arguments + [page.limit + 1])
+                return page.page(from: rows.map { (seq: $0["seq"], item: Self.windowView($0)) })
+            }
+        }
+    }
+
+    public func failoverEvents(deployment: String?, page: PageRequest) async throws -> Page<FailoverEventView> {
+        try await StoreError.mapping {
+            try await database.pool.read { db in
+                var clauses: [String] = []
+                var arguments: StatementArguments = []
+                if let deployment {
+                    clauses.append("deployment_id = ?")
+                    arguments += [deployment]
+                }
+                let (condition, order) = page.seqClause(ascending: false)
+                if let condition, let after = page.after {
+                    clauses.append(condition)
+                    arguments += [after]
+                }
+                let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT * FROM failover_events \(whereClause) \(order) LIMIT ?",
+                    arguments: arguments + [page.limit + 1])
+                return page.page(from: try rows.map { (seq: $0["seq"], item: try Self.eventView($0, db: db)) })
+            }
+        }
+    }
+
+    public func failoverEvent(id: String) async throws -> FailoverEventView? {
+        try await StoreError.mapping {
+            try await database.pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT * FROM failover_events WHERE id = ?", arguments: [id]).map {
+                    try Self.eventView($0, db: db)
+                }
+            }
+        }
+    }
+
+    /// Commands oldest first, the order the application layer must apply them in.
+    public func commands(status: String?, deployment: String?, page: PageRequest) async throws -> Page<CommandView> {
+        try await StoreError.mapping {
+            try await database.pool.read { db in
+                var clauses: [String] = []
+                var arguments: StatementArguments = []
+                if let status {
+                    clauses.append("status = ?")
+                    arguments += [status]
+                }
+                if let deployment {
+                    clauses.append("deployment_id = ?")
+                    arguments += [deployment]
+                }
+                let (condition, order) = page.seqClause(ascending: true)
+                if let condition, let after = page.after {
+                    clauses.append(condition)
+                    arguments += [after]
+                }
+                let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT * FROM commands \(whereClause) \(order) LIMIT ?",
+                    arguments: arguments + [page.limit + 1])
+                return page.page(from: rows.map { (seq: $0["seq"], item: Self.commandView($0)) })
+            }
+        }
+    }
+
+    // MARK: Views
+
+    func deploymentView(_ deployment: DeploymentDefinition, db: Database, now: Date) throws -> DeploymentView {
+        let state = try ControlSession.loadDeploymentState(deployment, db: db)
+        let policy = deployment.policy
+        let hubs = try deployment.hubs.map { hub -> HubView in
+            let health = try ControlSession.loadHubState(
+                HubReference(deploymentId: deployment.id, hubId: hub.id), db: db)
+            var sources: [SourceView] = health.probes.map { source, probe in
+                SourceView(
+                    source: source, kind: "probe", state: probe.state(now: now, policy: policy),
+                    lastObservedAt: probe.lastObservedAt.map(Timestamp.format),
+                    consecutiveFailures: probe.streak.consecutiveFailures,
+                    consecutiveSuccesses: probe.streak.consecutiveSuccesses, rule: nil, label: nil, evidence: nil)
+            }
+            sources += health.azure.map { source, signal in
+                SourceView(
+                    source: source, kind: "azure", state: signal.state, lastObservedAt: Timestamp.format(signal.since),
+                    consecutiveFailures: nil, consecutiveSuccesses: nil, rule: signal.rule, label: signal.label,
+                    evidence: signal.evidence)
+            }
+            return HubView(
+                id: hub.id, region: hub.region, regionName: hub.regionName, role: hub.role, endpoint: hub.endpoint,
+                serving: state.serving.contains(hub.id),
+                health: HealthTracker.health(of: health, policy: policy, now: now),
+                healthSince: health.healthSince.map(Timestamp.format),
+                sources: sources.sorted { $0.source < $1.source },
+                openWindow: health.openWindow.map { Self.windowView($0, updatedAt: now) })
+        }
+        let automationState: String
+        var reason: String?
+        if state.paused {
+            automationState = "paused"
+            reason = state.pausedReason
+        } else if let hold = state.hold {
+            automationState = "held"
+            reason = hold
+        } else if policy.dryRun {
+            automationState = "dry-run"
+        } else {
+            automationState = "active"
+        }
+        let last = try Row.fetchOne(
+            db,
+            sql: "SELECT * FROM failover_events WHERE deployment_id = ? ORDER BY seq DESC LIMIT 1",
+            arguments: [deployment.id])
+        return DeploymentView(
+            id: deployment.id, pattern: deployment.pattern, serving: state.serving,
+            automation: AutomationView(
+                state: automationState, reason: reason, paused: state.paused, dryRun: policy.dryRun,
+                failbackReady: state.failbackReady, openFailoverEventId: state.openEventId,
+                automaticMovesLastHour: state.automaticMoves.filter { now.timeIntervalSince($0) < 3600 }.count,
+                lastMoveAt: state.lastMoveAt.map(Timestamp.format)),
+            hubs: hubs, lastFailover: try last.map { try Self.eventView($0, db: db) })
+    }
+
+    static func windowView(_ row: Row) -> FailureWindowView {
+        FailureWindowView(
+            id: row["id"], deploymentId: row["deployment_id"], hubId: row["hub_id"],
+            open: (row["closed_at"] as String?) == nil, openedAt: row["opened_at"],
+            firstFailureAt: row["first_failure_at"], lastFailureAt: row["last_failure_at"],
+            failureCount: row["failure_count"], sources: decodeStrings(row["sources"]),
+            evidence: decodeStrings(row["evidence"]), declaredDownAt: row["declared_down_at"],
+            closedAt: row["closed_at"])
+    }
+
+    static func windowView(_ window: FailureWindow, updatedAt: Date) -> FailureWindowView {
+        FailureWindowView(
+            id: window.id, deploymentId: window.deploymentId, hubId: window.hubId, open: window.closedAt == nil,
+            openedAt: Timestamp.format(window.openedAt), firstFailureAt: Timestamp.format(window.firstFailureAt),
+            lastFailureAt: Timestamp.format(window.lastFailureAt), failureCount: window.failureCount,
+            sources: window.sources, evidence: window.evidence,
+            declaredDownAt: window.declaredDownAt.map(Timestamp.format), closedAt: window.closedAt.map(Timestamp.format))
+    }
+
+    static func commandView(_ row: Row) -> CommandView {
+        let parameters = JSONValue.parse(row["parameters"])?.objectValue?.compactMapValues(\.stringValue) ?? [:]
+        return CommandView(
+            id: row["id"], deploymentId: row["deployment_id"], failoverEventId: row["failover_event_id"],
+            position: row["position"], kind: row["kind"], hub: row["hub"], fromHub: row["from_hub"],
+            toHub: row["to_hub"], parameters: parameters, status: row["status"], createdAt: row["created_at"],
+            updatedAt: row["updated_at"], ackOutcome: row["ack_outcome"], ackDetail: row["ack_detail"],
+            ackActor: row["ack_actor"], ackedAt: row["acked_at"], deliveryAttempts: row["delivery_attempts"],
+            lastError: row["last_error"])
+    }
+
+    static func eventView(_ row: Row, db: Database) throws -> FailoverEventView {
+        let id: String = row["id"]
+        let commands = try Row.fetchAll(
+            db, sql: "SELECT * FROM commands WHERE failover_event_id = ? ORDER BY position", arguments: [id]
+        ).map(commandView)
+        return FailoverEventView(
+            id: id, deploymentId: row["deployment_id"], kind: row["kind"], trigger: row["trigger"],
+            fromHub: row["from_hub"], toHub: row["to_hub"], reason: row["reason"], rule: row["rule"],
+            evidence: decodeStrings(row["evidence"]), actor: row["actor"], dryRun: row["dry_run"],
+            status: row["status"], createdAt: row["created_at"], settledAt: row["settled_at"], commands: commands)
+    }
+
+    static func decodeStrings(_ text: String?) -> [String] {
+        (text.flatMap(JSONValue.parse)?.arrayValue ?? []).compactMap(\.stringValue)
+    }
+}
+
+/// IDs for a read-only rehearsal of a tick: never stored.
+struct DryRunIDs: IDSource {
+    func next() -> String { "rehearsal" }
+}
