@@ -272,6 +272,7 @@ struct WebhookTests {
         let types = try await standby.openDatabase().read { db in
             try String.fetchAll(db, sql: "SELECT type FROM events ORDER BY seq")
         }
-        #expect(types == ["alert.created", "delivery.received", "delivery.received"])
+        // The Resource Health alert (user-initiated) is evidence: the hub turns degraded, once.
+        #expect(types == ["alert.created", "delivery.received", "hub.health_changed", "delivery.received"])
     }
 }

@@ -80,3 +80,21 @@ public final class ManualTimeSource: TimeSource {
         current.withLock { $0 = date }
     }
 }
+
+/// IDs `id-1`, `id-2`, ...: the same run gives the same IDs.
+public final class CountingIDs: IDSource {
+    private let counter = Mutex(0)
+    private let prefix: String
+
+    public init(prefix: String = "id") {
+        self.prefix = prefix
+    }
+
+    public func next() -> String {
+        let value = counter.withLock { count in
+            count += 1
+            return count
+        }
+        return "\(prefix)-\(value)"
+    }
+}
