@@ -88,8 +88,25 @@ struct TestStandby {
         let components = try components()
         var logger = Logger(label: "standby-test")
         logger.logLevel = .warning
-        let app = buildApplication(components: components, logger: logger)
+        let app = buildApplication(components: components, logger: logger, withTicker: false)
         return try await app.test(.live) { client in try await body(client, components) }
+    }
+
+    static let start = Timestamp.parse("2026-11-28T10:00:00Z")!
+
+    /// Posts one probe report observed `offset` seconds after the test's start, moving the clock
+    /// there first (as a real probe reports as it observes).
+    @discardableResult
+    func report(
+        _ client: any TestClientProtocol, _ hub: String, _ outcome: String, at offset: TimeInterval,
+        source: String = "probe-westeurope"
+    ) async throws -> TestResponse {
+        let observed = Self.start.addingTimeInterval(offset)
+        if observed > time.now() { time.set(observed) }
+        return try await client.send(
+            .post, "/v1/health-reports",
+            json: #"{"hub":"\#(hub)","source":"\#(source)","outcome":"\#(outcome)","observedAt":"\#(Timestamp.format(observed))","latencyMs":1200,"statusCode":503}"#,
+            token: Self.reporterToken)
     }
 
     /// A separate read connection on the test's database file, to check what was committed.
@@ -120,6 +137,20 @@ extension TestClientProtocol {
             uri: uri, method: method,
             headers: [.authorization: "Bearer \(token)", .contentType: "application/json"],
             body: ByteBuffer(string: json))
+    }
+}
+
+extension TestClientProtocol {
+    func deployment(_ id: String = "foundry-prod") async throws -> JSONValue {
+        try await get("/v1/deployments/\(id)").json
+    }
+
+    func commands(_ query: String = "") async throws -> [JSONValue] {
+        try await get("/v1/commands\(query)").json["items"]?.arrayValue ?? []
+    }
+
+    func failoverEvents() async throws -> [JSONValue] {
+        try await get("/v1/failover-events").json["items"]?.arrayValue ?? []
     }
 }
 
