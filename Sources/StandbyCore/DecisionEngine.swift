@@ -52,7 +52,31 @@ public struct FailoverPlan: Sendable, Hashable, Codable {
     public var commands: [CommandPlan]
     /// Hubs whose running training jobs become interrupted by this move.
     public var interruptedHubs: [String]
+    /// Where the interrupted jobs are resubmitted; nil when nothing survives (single-region).
+    public var resubmitTo: String?
     public var decidedAt: Date
+
+    public init(
+        id: String, deploymentId: String, kind: FailoverKind, trigger: FailoverTrigger, fromHub: String?,
+        toHub: String?, reason: String, rule: String, evidence: [String], actor: String, dryRun: Bool,
+        commands: [CommandPlan], interruptedHubs: [String], resubmitTo: String?, decidedAt: Date
+    ) {
+        self.id = id
+        self.deploymentId = deploymentId
+        self.kind = kind
+        self.trigger = trigger
+        self.fromHub = fromHub
+        self.toHub = toHub
+        self.reason = reason
+        self.rule = rule
+        self.evidence = evidence
+        self.actor = actor
+        self.dryRun = dryRun
+        self.commands = commands
+        self.interruptedHubs = interruptedHubs
+        self.resubmitTo = resubmitTo
+        self.decidedAt = decidedAt
+    }
 }
 
 /// What the engine knows of a hub when it decides: its health and why.
@@ -243,12 +267,13 @@ public struct DecisionEngine: Sendable {
 
     private func plan(
         _ kind: FailoverKind, trigger: FailoverTrigger, from: String?, to: String?, reason: String, rule: String,
-        evidence: [String], actor: String, commands: [CommandPlan], interrupted: [String], now: Date
+        evidence: [String], actor: String, commands: [CommandPlan], interrupted: [String], resubmitTo: String? = nil,
+        now: Date
     ) -> FailoverPlan {
         FailoverPlan(
             id: ids.next(), deploymentId: deployment.id, kind: kind, trigger: trigger, fromHub: from, toHub: to,
             reason: reason, rule: rule, evidence: evidence, actor: actor, dryRun: policy.dryRun, commands: commands,
-            interruptedHubs: interrupted, decidedAt: now)
+            interruptedHubs: interrupted, resubmitTo: resubmitTo, decidedAt: now)
     }
 
     private func command(
@@ -309,7 +334,7 @@ public struct DecisionEngine: Sendable {
                 .failover, trigger: trigger, from: serving, to: target.id,
                 reason: "\(serving) is DOWN: \(reason)", rule: rule, evidence: servingStatus.evidence,
                 actor: "standby", commands: failoverCommands(from: serving, to: target.id), interrupted: [serving],
-                now: now)
+                resubmitTo: target.id, now: now)
             recordMove(&state, move, automatic: true, now: now)
             state.serving = [target.id]
             return [.move(move)]
@@ -366,7 +391,8 @@ public struct DecisionEngine: Sendable {
                 .rotationRemove, trigger: trigger(for: first).0, from: removable.joined(separator: ","), to: nil,
                 reason: reasons.joined(separator: "; "), rule: trigger(for: first).2,
                 evidence: removable.flatMap { status($0, health).evidence }, actor: "standby",
-                commands: removable.map { command(.removeFromRotation, hub: $0) }, interrupted: removable, now: now)
+                commands: removable.map { command(.removeFromRotation, hub: $0) }, interrupted: removable,
+                resubmitTo: state.serving.first { !removable.contains($0) }, now: now)
             recordMove(&state, move, automatic: true, now: now)
             state.serving.removeAll { removable.contains($0) }
             return [.move(move)]
@@ -501,7 +527,7 @@ public struct DecisionEngine: Sendable {
             let move = plan(
                 .failover, trigger: .operator, from: serving, to: target, reason: reason, rule: "operator",
                 evidence: [], actor: request.actor, commands: failoverCommands(from: serving, to: target),
-                interrupted: [serving], now: now)
+                interrupted: [serving], resubmitTo: target, now: now)
             recordMove(&state, move, automatic: false, now: now)
             state.serving = [target]
             return move
@@ -519,7 +545,8 @@ public struct DecisionEngine: Sendable {
             }
             let move = plan(
                 .rotationRemove, trigger: .operator, from: hub, to: nil, reason: reason, rule: "operator", evidence: [],
-                actor: request.actor, commands: [command(.removeFromRotation, hub: hub)], interrupted: [hub], now: now)
+                actor: request.actor, commands: [command(.removeFromRotation, hub: hub)], interrupted: [hub],
+                resubmitTo: remaining.first, now: now)
             recordMove(&state, move, automatic: false, now: now)
             state.serving = remaining
             return move

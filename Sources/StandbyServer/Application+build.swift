@@ -12,6 +12,7 @@ public struct StandbyComponents: Sendable {
     public let database: StandbyDatabase
     public let alerts: any AlertRepository
     public let controlPlane: ControlPlane
+    public let jobs: JobQueue
     public let readiness: Readiness
     public let timeSource: any TimeSource
 
@@ -26,6 +27,7 @@ public struct StandbyComponents: Sendable {
         try database.migrate()
         alerts = SQLiteAlertRepository(database: database)
         controlPlane = ControlPlane(database: database, topology: configuration.topology, ids: ids)
+        jobs = JobQueue(database: database, topology: configuration.topology)
         readiness = Readiness()
     }
 }
@@ -49,7 +51,10 @@ public func buildApplication(
             address: .hostname(configuration.server.host, port: configuration.server.port),
             serverName: "standby"),
         services: withTicker
-            ? [DecisionTicker(controlPlane: components.controlPlane, timeSource: components.timeSource, logger: tickerLogger)]
+            ? [
+                DecisionTicker(controlPlane: components.controlPlane, timeSource: components.timeSource, logger: tickerLogger),
+                LeaseReaper(jobs: components.jobs, timeSource: components.timeSource),
+            ]
             : [],
         onServerRunning: { channel in
             logger.info("standby is listening", metadata: ["address": .string("\(channel.localAddress.map { "\($0)" } ?? "?")")])
@@ -85,6 +90,11 @@ public func buildRouter(components: StandbyComponents) -> Router<StandbyRequestC
             maxBodyBytes: configuration.server.maxBodyBytes
         ).endpoints,
         atPath: "health-reports")
+    let jobs = JobsController(jobs: components.jobs, topology: configuration.topology, timeSource: components.timeSource)
+    readers.addRoutes(jobs.readEndpoints)
+    operators.addRoutes(jobs.queueEndpoints)
+    router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, anyOf: [.reporter, .operator]))
+        .addRoutes(jobs.registrationEndpoints)
     return router
 }
 

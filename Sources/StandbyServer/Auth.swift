@@ -39,11 +39,20 @@ public struct Authenticator: Sendable {
     }
 }
 
-/// Requires a bearer API token holding `role` (or `admin`) on every route below it.
+/// Requires a bearer API token holding one of `roles` (or `admin`) on every route below it.
 struct APIAuthMiddleware: RouterMiddleware {
     typealias Context = StandbyRequestContext
     let authenticator: Authenticator
-    let role: Role
+    let roles: [Role]
+
+    init(authenticator: Authenticator, role: Role) {
+        self.init(authenticator: authenticator, anyOf: [role])
+    }
+
+    init(authenticator: Authenticator, anyOf roles: [Role]) {
+        self.authenticator = authenticator
+        self.roles = roles
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
@@ -58,8 +67,9 @@ struct APIAuthMiddleware: RouterMiddleware {
         guard let token = authenticator.apiToken(bearer: String(parts[1]).trimmingCharacters(in: .whitespaces)) else {
             throw Problem.unauthorized("the API token is not valid")
         }
-        guard token.allows(role) else {
-            throw Problem.forbidden("token \"\(token.name)\" does not have the \(role.rawValue) role")
+        guard roles.contains(where: token.allows) else {
+            let needed = roles.map(\.rawValue).joined(separator: " or ")
+            throw Problem.forbidden("token \"\(token.name)\" does not have the \(needed) role")
         }
         var context = context
         context.identity = token

@@ -10,6 +10,8 @@ struct ControlSession {
     let topology: Topology
     let ids: any IDSource
     let now: Date
+    /// For the resubmissions a move queues.
+    var maxAttempts = QueueSettings().maxAttempts
 
     private var hubStates: [HubReference: HubHealthState] = [:]
     private var dirtyHubs: Set<HubReference> = []
@@ -440,7 +442,7 @@ struct ControlSession {
                         plan.dryRun ? "dry_run" : "pending", at, at, plan.dryRun ? nil : at,
                     ])
             }
-            try afterMove?(db, plan)
+            try JobQueue.interrupt(for: plan, in: db, now: now, maxAttempts: maxAttempts)
         }
         for event in events { try EventLog.append(event, in: db) }
         events = []
@@ -450,7 +452,4 @@ struct ControlSession {
         dirtyHubs = []
         loadedDeploymentStates = deploymentStates
     }
-
-    /// Work that must commit with a move (interrupting training jobs).
-    var afterMove: ((Database, FailoverPlan) throws -> Void)?
 }
