@@ -135,12 +135,10 @@ public struct SQLiteAlertRepository: AlertRepository {
         _ delivery: IncomingDelivery, content: DeliveryContent,
         extra: (@Sendable (Database, IngestResult) throws -> Void)? = nil
     ) async throws -> IngestResult {
-        try await StoreError.mapping {
-            try await database.pool.write { db in
-                let result = try Self.ingest(delivery, content: content, in: db)
-                try extra?(db, result)
-                return result
-            }
+        try await database.groupCommit.write { db in
+            let result = try Self.ingest(delivery, content: content, in: db)
+            try extra?(db, result)
+            return result
         }
     }
 

@@ -22,16 +22,14 @@ public final class ControlPlane: Sendable {
 
     /// Stores a batch of validated reports atomically and runs the tracker and the engine on them.
     public func recordReports(_ reports: [HealthReportInput], actor: String, now: Date) async throws -> [ReportReceipt] {
-        try await StoreError.mapping {
-            try await database.pool.write { db in
-                var session = ControlSession(db: db, topology: self.topology, ids: self.ids, now: now)
-                var receipts: [ReportReceipt] = []
-                for report in reports {
-                    receipts.append(try session.record(report, actor: actor))
-                }
-                try session.decideAndSave()
-                return receipts
+        try await database.groupCommit.write { [topology, ids] db in
+            var session = ControlSession(db: db, topology: topology, ids: ids, now: now)
+            var receipts: [ReportReceipt] = []
+            for report in reports {
+                receipts.append(try session.record(report, actor: actor))
             }
+            try session.decideAndSave()
+            return receipts
         }
     }
 

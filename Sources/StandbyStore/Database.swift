@@ -27,6 +27,8 @@ public struct DatabaseSettings: Sendable, Hashable {
 public final class StandbyDatabase: Sendable {
     public let pool: DatabasePool
     public let settings: DatabaseSettings
+    /// The path for writes that arrive concurrently from many requests (webhooks, reports).
+    public let groupCommit: GroupCommitWriter
 
     /// Opens (creating if needed) the database file and its folder. Does not migrate.
     public init(settings: DatabaseSettings) throws {
@@ -38,6 +40,7 @@ public final class StandbyDatabase: Sendable {
         configuration.foreignKeysEnabled = true
         configuration.label = "standby"
         pool = try StoreError.mapping { try DatabasePool(path: settings.path, configuration: configuration) }
+        groupCommit = GroupCommitWriter(pool: pool)
         // GRDB switches the writer to synchronous=NORMAL when it enables WAL, after any
         // prepareDatabase hook; set the configured level on the writer connection afterwards.
         let synchronous = settings.synchronous.rawValue.uppercased()

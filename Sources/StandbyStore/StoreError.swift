@@ -36,20 +36,28 @@ extension StoreError {
         ResultCode.SQLITE_PROTOCOL.primaryResultCode.rawValue,
     ]
 
+    /// Storage trouble as `.unavailable`; every other error as it is.
+    static func classify(_ error: any Error) -> any Error {
+        guard let error = error as? DatabaseError,
+            transientCodes.contains(error.resultCode.primaryResultCode.rawValue)
+        else { return error }
+        return StoreError.unavailable(error.message ?? "\(error.resultCode)")
+    }
+
     /// Runs `body`, turning storage trouble into `.unavailable` and leaving every other error as it is.
     static func mapping<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch let error as DatabaseError where transientCodes.contains(error.resultCode.primaryResultCode.rawValue) {
-            throw StoreError.unavailable(error.message ?? "\(error.resultCode)")
+        } catch {
+            throw classify(error)
         }
     }
 
     static func mapping<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
-        } catch let error as DatabaseError where transientCodes.contains(error.resultCode.primaryResultCode.rawValue) {
-            throw StoreError.unavailable(error.message ?? "\(error.resultCode)")
+        } catch {
+            throw classify(error)
         }
     }
 }

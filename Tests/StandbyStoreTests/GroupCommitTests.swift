@@ -1,0 +1,63 @@
+import Foundation
+import GRDB
+import StandbyCore
+@testable import StandbyStore
+import StandbyTestSupport
+import Synchronization
+import Testing
+
+final class CommitCounter: TransactionObserver, Sendable {
+    let commits = Mutex(0)
+    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool { true }
+    func databaseDidChange(with event: DatabaseEvent) {}
+    func databaseDidCommit(_ db: Database) { commits.withLock { $0 += 1 } }
+    func databaseDidRollback(_ db: Database) {}
+}
+
+struct Refused: Error {}
+
+@Suite("Group commit")
+struct GroupCommitTests {
+    @Test("concurrent writes share transactions; a failing write fails alone")
+    func batchesAndIsolates() async throws {
+        let folder = TemporaryFolder()
+        let database = try StandbyDatabase(settings: DatabaseSettings(path: folder.path("standby.sqlite")))
+        try database.migrate()
+        let counter = CommitCounter()
+        database.pool.add(transactionObserver: counter, extent: .databaseLifetime)
+        let writes = 400
+        let outcomes = await withTaskGroup(of: (Int, Bool).self) { group in
+            for index in 0..<writes {
+                group.addTask {
+                    do {
+                        try await database.groupCommit.write { db in
+                            try db.execute(
+                                sql: "INSERT INTO readiness (id, checked_at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET checked_at = excluded.checked_at",
+                                arguments: ["\(index)"])
+                            try EventLog.append(
+                                EventDraft(type: "test", at: Date(timeIntervalSince1970: 0), actor: "t", data: .number(Double(index))), in: db)
+                            if index % 10 == 3 { throw Refused() }
+                        }
+                        return (index, true)
+                    } catch {
+                        return (index, false)
+                    }
+                }
+            }
+            var all: [(Int, Bool)] = []
+            for await outcome in group { all.append(outcome) }
+            return all
+        }
+        let succeeded = Set(outcomes.filter(\.1).map(\.0))
+        #expect(succeeded == Set((0..<writes).filter { $0 % 10 != 3 }))
+        let stored = try await database.pool.read { db in
+            try Double.fetchAll(db, sql: "SELECT data FROM events ORDER BY seq").map { Int($0) }
+        }
+        // Exactly the writes that succeeded, and the hash chain is continuous across batches.
+        #expect(Set(stored) == succeeded)
+        #expect(stored.count == succeeded.count)
+        let seqs = try await database.pool.read { db in try Int64.fetchAll(db, sql: "SELECT seq FROM events ORDER BY seq") }
+        #expect(seqs == Array(1...Int64(seqs.count)))
+        #expect(counter.commits.withLock { $0 } < writes / 2)
+    }
+}
