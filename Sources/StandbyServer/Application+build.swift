@@ -14,6 +14,7 @@ public struct StandbyComponents: Sendable {
     public let controlPlane: ControlPlane
     public let jobs: JobQueue
     public let readiness: Readiness
+    public let metrics: StandbyMetrics
     public let timeSource: any TimeSource
 
     /// Opens the database and applies pending migrations.
@@ -23,11 +24,14 @@ public struct StandbyComponents: Sendable {
     ) throws {
         self.configuration = configuration
         self.timeSource = timeSource
-        database = try StandbyDatabase(settings: configuration.database)
+        metrics = StandbyMetrics()
+        database = try StandbyDatabase(settings: configuration.database, metricsFactory: metrics.factory)
         try database.migrate()
         alerts = SQLiteAlertRepository(database: database)
-        controlPlane = ControlPlane(database: database, topology: configuration.topology, ids: ids)
-        jobs = JobQueue(database: database, topology: configuration.topology)
+        controlPlane = ControlPlane(
+            database: database, topology: configuration.topology, ids: ids,
+            resubmissionAttempts: configuration.resubmissions.maxAttempts)
+        jobs = JobQueue(database: database, topology: configuration.topology, settings: configuration.resubmissions)
         readiness = Readiness()
     }
 }
@@ -43,8 +47,11 @@ public func buildApplication(
         logger.warning("no webhook token is configured: POST /webhooks/azure-monitor answers 401 to every delivery")
     }
     let router = buildRouter(components: components)
-    var tickerLogger = logger
-    tickerLogger[metadataKey: "service"] = "decision-ticker"
+    func serviceLogger(_ name: String) -> Logger {
+        var serviceLogger = logger
+        serviceLogger[metadataKey: "service"] = .string(name)
+        return serviceLogger
+    }
     return Application(
         router: router,
         configuration: .init(
@@ -52,8 +59,14 @@ public func buildApplication(
             serverName: "standby"),
         services: withTicker
             ? [
-                DecisionTicker(controlPlane: components.controlPlane, timeSource: components.timeSource, logger: tickerLogger),
+                DecisionTicker(
+                    controlPlane: components.controlPlane, timeSource: components.timeSource,
+                    logger: serviceLogger("decision-ticker")),
                 LeaseReaper(jobs: components.jobs, timeSource: components.timeSource),
+                CommandDispatcher(
+                    controlPlane: components.controlPlane, topology: configuration.topology,
+                    settings: configuration.dispatch, timeSource: components.timeSource, metrics: components.metrics,
+                    logger: serviceLogger("dispatcher")),
             ]
             : [],
         onServerRunning: { channel in
@@ -67,12 +80,15 @@ public func buildRouter(components: StandbyComponents) -> Router<StandbyRequestC
     let configuration = components.configuration
     let authenticator = Authenticator(auth: configuration.auth)
     let router = Router(context: StandbyRequestContext.self)
+    router.add(middleware: MetricsMiddleware(metrics: components.metrics))
     router.add(middleware: ProblemMiddleware())
+    MetricsController(metrics: components.metrics, controlPlane: components.controlPlane, timeSource: components.timeSource)
+        .register(on: router)
     HealthController(database: components.database, readiness: components.readiness, timeSource: components.timeSource)
         .register(on: router)
     let ingest = AlertIngest(
         topology: configuration.topology, alerts: components.alerts, controlPlane: components.controlPlane,
-        timeSource: components.timeSource)
+        timeSource: components.timeSource, metrics: components.metrics)
     router.addRoutes(
         WebhookController(authenticator: authenticator, maxBodyBytes: configuration.server.maxBodyBytes, ingest: ingest)
             .endpoints,
@@ -87,7 +103,7 @@ public func buildRouter(components: StandbyComponents) -> Router<StandbyRequestC
     reporters.addRoutes(
         HealthReportsController(
             controlPlane: components.controlPlane, topology: configuration.topology, timeSource: components.timeSource,
-            maxBodyBytes: configuration.server.maxBodyBytes
+            maxBodyBytes: configuration.server.maxBodyBytes, metrics: components.metrics
         ).endpoints,
         atPath: "health-reports")
     let jobs = JobsController(jobs: components.jobs, topology: configuration.topology, timeSource: components.timeSource)

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Logging
 import StandbyCore
 import StandbyStore
 import Yams
@@ -280,7 +281,23 @@ final class ConfigReader {
             problem("", "the top level must be a mapping")
             return configuration
         }
-        checkKeys(root, allowed: ["server", "database", "auth", "deployments"])
+        checkKeys(root, allowed: ["server", "database", "auth", "deployments", "logging", "dispatch", "resubmissions"])
+        if let logging = mapping(root, "logging", allowed: ["format", "level"]) {
+            configuration.logging.format = choice(logging, "format", default: LogFormat.logfmt) ?? .logfmt
+            configuration.logging.level = choice(logging, "level", default: Logger.Level.info) ?? .info
+        }
+        if let dispatch = mapping(root, "dispatch", allowed: ["maxAttempts", "timeout", "baseBackoff", "maxBackoff", "pollInterval"]) {
+            configuration.dispatch.maxAttempts = int(dispatch, "maxAttempts", default: 8, range: 1...100)
+            configuration.dispatch.timeout = duration(dispatch, "timeout", default: 10, minimum: 0.1)
+            configuration.dispatch.baseBackoff = duration(dispatch, "baseBackoff", default: 1, minimum: 0.01)
+            configuration.dispatch.maxBackoff = duration(dispatch, "maxBackoff", default: 300, minimum: 0.01)
+            configuration.dispatch.pollInterval = duration(dispatch, "pollInterval", default: 0.5, minimum: 0.01)
+        }
+        if let queue = mapping(root, "resubmissions", allowed: ["maxAttempts", "baseBackoff", "maxBackoff"]) {
+            configuration.resubmissions.maxAttempts = int(queue, "maxAttempts", default: 5, range: 1...100)
+            configuration.resubmissions.baseBackoff = duration(queue, "baseBackoff", default: 5, minimum: 0.01)
+            configuration.resubmissions.maxBackoff = duration(queue, "maxBackoff", default: 600, minimum: 0.01)
+        }
         if let server = mapping(root, "server", allowed: ["host", "port", "maxBodyBytes"]) {
             configuration.server.host = string(server, "host", default: "127.0.0.1") ?? "127.0.0.1"
             configuration.server.port = int(server, "port", default: 8080, range: 0...65535)

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import StandbyCore
 import StandbyStore
 
@@ -40,8 +41,21 @@ public struct AuthSettings: Sendable, Hashable {
     public init() {}
 }
 
+/// Push delivery of commands to each deployment's `commandWebhook`.
+public struct DispatchSettings: Sendable, Hashable {
+    public var maxAttempts = 8
+    public var timeout: TimeInterval = 10
+    public var baseBackoff: TimeInterval = 1
+    public var maxBackoff: TimeInterval = 300
+    public var pollInterval: TimeInterval = 0.5
+    public init() {}
+}
+
 public struct StandbyConfiguration: Sendable, Hashable {
     public var server = ServerSettings()
+    public var logging = LoggingSettings()
+    public var dispatch = DispatchSettings()
+    public var resubmissions = QueueSettings()
     public var database = DatabaseSettings(path: "standby.sqlite")
     public var auth = AuthSettings()
     public var topology = Topology(deployments: [])

@@ -13,6 +13,7 @@ struct HealthReportsController {
     let topology: Topology
     let timeSource: any TimeSource
     let maxBodyBytes: Int
+    let metrics: StandbyMetrics
 
     var endpoints: RouteCollection<StandbyRequestContext> {
         let routes = RouteCollection(context: StandbyRequestContext.self)
@@ -38,6 +39,11 @@ struct HealthReportsController {
         let reports = try validate(document, now: now)
         let receipts = try await controlPlane.recordReports(reports, actor: context.actor, now: now)
         let duplicates = receipts.filter { $0.status == "duplicate" }.count
+        metrics.count("standby_health_reports_total", [("outcome", "accepted")], by: receipts.count - duplicates)
+        if duplicates > 0 {
+            metrics.count("standby_health_reports_total", [("outcome", "duplicate")], by: duplicates)
+            metrics.count("standby_duplicates_total", [("source", "report")], by: duplicates)
+        }
         return Receipt(accepted: receipts.count - duplicates, duplicates: duplicates, reports: receipts)
     }
 

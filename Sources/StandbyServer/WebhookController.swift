@@ -75,6 +75,7 @@ struct AlertIngest: Sendable {
     let alerts: any AlertRepository
     let controlPlane: ControlPlane
     let timeSource: any TimeSource
+    let metrics: StandbyMetrics
 
     func receive(_ delivery: IncomingDelivery) async throws -> (DeliveryContent, IngestResult) {
         let content: DeliveryContent
@@ -89,6 +90,17 @@ struct AlertIngest: Sendable {
             content = .malformed(reason: error.reason)
         }
         let hook = controlPlane.alertHook(now: delivery.receivedAt)
-        return (content, try await alerts.ingest(delivery, content: content, extra: hook))
+        let result = try await alerts.ingest(delivery, content: content, extra: hook)
+        let schema: String
+        switch content {
+        case .alert(let alert, _): schema = alert.schema.rawValue
+        case .unrecognized: schema = "unrecognized"
+        case .malformed: schema = "malformed"
+        }
+        metrics.count("standby_webhook_deliveries_total", [("schema", schema), ("outcome", result.outcome.rawValue)])
+        if result.outcome == .duplicate || result.outcome == .stale {
+            metrics.count("standby_duplicates_total", [("source", "webhook")])
+        }
+        return (content, result)
     }
 }

@@ -11,19 +11,30 @@ public final class ControlPlane: Sendable {
     public let database: StandbyDatabase
     public let topology: Topology
     let ids: any IDSource
+    let resubmissionAttempts: Int
 
-    public init(database: StandbyDatabase, topology: Topology, ids: any IDSource = UUIDSource()) {
+    public init(
+        database: StandbyDatabase, topology: Topology, ids: any IDSource = UUIDSource(),
+        resubmissionAttempts: Int = QueueSettings().maxAttempts
+    ) {
         self.database = database
         self.topology = topology
         self.ids = ids
+        self.resubmissionAttempts = resubmissionAttempts
+    }
+
+    func session(_ db: Database, now: Date, ids: (any IDSource)? = nil) -> ControlSession {
+        var session = ControlSession(db: db, topology: topology, ids: ids ?? self.ids, now: now)
+        session.maxAttempts = resubmissionAttempts
+        return session
     }
 
     // MARK: Signals
 
     /// Stores a batch of validated reports atomically and runs the tracker and the engine on them.
     public func recordReports(_ reports: [HealthReportInput], actor: String, now: Date) async throws -> [ReportReceipt] {
-        try await database.groupCommit.write { [topology, ids] db in
-            var session = ControlSession(db: db, topology: topology, ids: ids, now: now)
+        try await database.groupCommit.write { db in
+            var session = self.session(db, now: now)
             var receipts: [ReportReceipt] = []
             for report in reports {
                 receipts.append(try session.record(report, actor: actor))
@@ -36,9 +47,9 @@ public final class ControlPlane: Sendable {
     /// Runs inside the webhook's transaction: turns a stored alert into Azure signals for the hubs it
     /// concerns, and decides.
     public func alertHook(now: Date) -> @Sendable (Database, IngestResult) throws -> Void {
-        { [topology, ids] db, result in
+        { [topology] db, result in
             guard let alert = result.alert, !result.hubs.isEmpty else { return }
-            var session = ControlSession(db: db, topology: topology, ids: ids, now: now)
+            var session = self.session(db, now: now)
             for hub in result.hubs {
                 guard let deployment = topology.deployment(hub.deploymentId), let definition = deployment.hub(hub.hubId)
                 else { continue }
@@ -55,7 +66,7 @@ public final class ControlPlane: Sendable {
     public func tick(now: Date) async throws -> Bool {
         let changed = try await StoreError.mapping {
             try await database.pool.read { db in
-                var session = ControlSession(db: db, topology: self.topology, ids: DryRunIDs(), now: now)
+                var session = self.session(db, now: now, ids: DryRunIDs())
                 try session.refreshAll()
                 try session.decideAll()
                 return session.hasChanges
@@ -64,7 +75,7 @@ public final class ControlPlane: Sendable {
         guard changed else { return false }
         try await StoreError.mapping {
             try await database.pool.write { db in
-                var session = ControlSession(db: db, topology: self.topology, ids: self.ids, now: now)
+                var session = self.session(db, now: now)
                 try session.refreshAll()
                 try session.decideAll()
                 try session.save()
@@ -81,7 +92,7 @@ public final class ControlPlane: Sendable {
         }
         let planId: String? = try await StoreError.mapping {
             try await database.pool.write { db in
-                var session = ControlSession(db: db, topology: self.topology, ids: self.ids, now: now)
+                var session = self.session(db, now: now)
                 try session.refresh(deployment)
                 let planId = try session.operatorAction(request, on: deployment)
                 try session.decideAndSave()
@@ -102,7 +113,7 @@ public final class ControlPlane: Sendable {
     ) async throws -> CommandView {
         try await StoreError.mapping {
             try await database.pool.write { db in
-                var session = ControlSession(db: db, topology: self.topology, ids: self.ids, now: now)
+                var session = self.session(db, now: now)
                 try session.acknowledge(commandId: commandId, outcome: outcome, detail: detail, actor: actor)
                 try session.decideAndSave()
                 guard let row = try Row.fetchOne(db, sql: "SELECT * FROM commands WHERE id = ?", arguments: [commandId])
@@ -320,4 +331,126 @@ public final class ControlPlane: Sendable {
 /// IDs for a read-only rehearsal of a tick: never stored.
 struct DryRunIDs: IDSource {
     func next() -> String { "rehearsal" }
+}
+
+/// Counts read from the database when `/metrics` is scraped: the database is the truth, so the
+/// figures survive restarts and agree with the API.
+public struct MetricsSnapshot: Sendable {
+    public var hubHealth: [(deploymentId: String, hubId: String, health: HubHealth)] = []
+    public var openWindows: [(deploymentId: String, hubId: String, count: Int)] = []
+    public var failovers: [(deploymentId: String, trigger: String, kind: String, count: Int)] = []
+    public var commands: [(status: String, count: Int)] = []
+    public var resubmissions: [(status: String, count: Int)] = []
+}
+
+extension ControlPlane {
+    public func metricsSnapshot(now: Date) async throws -> MetricsSnapshot {
+        try await StoreError.mapping {
+            try await database.pool.read { db in
+                var snapshot = MetricsSnapshot()
+                for deployment in self.topology.deployments {
+                    for hub in deployment.hubs {
+                        let state = try ControlSession.loadHubState(
+                            HubReference(deploymentId: deployment.id, hubId: hub.id), db: db)
+                        snapshot.hubHealth.append(
+                            (deployment.id, hub.id, HealthTracker.health(of: state, policy: deployment.policy, now: now)))
+                    }
+                }
+                snapshot.openWindows = try Row.fetchAll(
+                    db,
+                    sql: "SELECT deployment_id, hub_id, count(*) AS n FROM failure_windows WHERE closed_at IS NULL GROUP BY 1, 2"
+                ).map { ($0["deployment_id"], $0["hub_id"], $0["n"]) }
+                snapshot.failovers = try Row.fetchAll(
+                    db, sql: "SELECT deployment_id, trigger, kind, count(*) AS n FROM failover_events GROUP BY 1, 2, 3"
+                ).map { ($0["deployment_id"], $0["trigger"], $0["kind"], $0["n"]) }
+                snapshot.commands = try Row.fetchAll(db, sql: "SELECT status, count(*) AS n FROM commands GROUP BY 1")
+                    .map { ($0["status"], $0["n"]) }
+                snapshot.resubmissions = try Row.fetchAll(
+                    db, sql: "SELECT status, count(*) AS n FROM resubmissions GROUP BY 1"
+                ).map { ($0["status"], $0["n"]) }
+                return snapshot
+            }
+        }
+    }
+}
+
+// MARK: - Push delivery
+
+extension ControlPlane {
+    /// Commands ready to push: pending, due, and first in their failover event among those not yet
+    /// delivered, so that one event's commands arrive in order.
+    public func deliverableCommands(now: Date, limit: Int) async throws -> [CommandView] {
+        let pushDeployments = topology.deployments.filter { $0.commandWebhook != nil }.map(\.id)
+        guard !pushDeployments.isEmpty else { return [] }
+        return try await StoreError.mapping {
+            try await database.pool.read { db in
+                let placeholders = Array(repeating: "?", count: pushDeployments.count).joined(separator: ", ")
+                var arguments = StatementArguments(pushDeployments)
+                arguments += [Timestamp.format(now), limit]
+                return try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT c.* FROM commands c
+                        WHERE c.status = 'pending' AND c.deployment_id IN (\(placeholders)) AND c.next_attempt_at <= ?
+                          AND NOT EXISTS (
+                              SELECT 1 FROM commands earlier
+                              WHERE earlier.failover_event_id = c.failover_event_id AND earlier.position < c.position
+                                AND earlier.status NOT IN ('delivered', 'succeeded'))
+                        ORDER BY c.seq LIMIT ?
+                        """,
+                    arguments: arguments
+                ).map(Self.commandView)
+            }
+        }
+    }
+
+    /// The receiver answered 2xx. Acknowledgement may already have come through the API; then
+    /// only the attempt is counted.
+    public func recordDelivery(commandId: String, now: Date) async throws {
+        try await StoreError.mapping {
+            try await database.pool.write { db in
+                let at = Timestamp.format(now)
+                try db.execute(
+                    sql: """
+                        UPDATE commands SET delivery_attempts = delivery_attempts + 1, last_error = NULL,
+                            status = CASE status WHEN 'pending' THEN 'delivered' ELSE status END, updated_at = ?
+                        WHERE id = ?
+                        """,
+                    arguments: [at, commandId])
+                guard let row = try Row.fetchOne(db, sql: "SELECT * FROM commands WHERE id = ?", arguments: [commandId]) else {
+                    return
+                }
+                try EventLog.append(
+                    EventDraft(
+                        type: "command.delivered", at: now, deploymentId: row["deployment_id"], hub: row["hub"],
+                        actor: "dispatcher",
+                        data: .object([
+                            "commandId": .string(commandId), "attempts": .number(Double(row["delivery_attempts"] as Int)),
+                        ])), in: db)
+            }
+        }
+    }
+
+    /// A push attempt failed: schedule the next one, or give up and fail the command (and its event).
+    public func recordDeliveryFailure(
+        commandId: String, error: String, nextAttemptAt: Date?, now: Date
+    ) async throws {
+        try await StoreError.mapping {
+            try await database.pool.write { db in
+                let at = Timestamp.format(now)
+                try db.execute(
+                    sql: """
+                        UPDATE commands SET delivery_attempts = delivery_attempts + 1, last_error = ?,
+                            next_attempt_at = ?, updated_at = ? WHERE id = ? AND status = 'pending'
+                        """,
+                    arguments: [error, nextAttemptAt.map(Timestamp.format), at, commandId])
+                guard nextAttemptAt == nil else { return }
+                var session = self.session(db, now: now)
+                try session.acknowledge(
+                    commandId: commandId, outcome: .failed, detail: "push delivery failed: \(error)",
+                    actor: "dispatcher")
+                try session.decideAndSave()
+            }
+        }
+    }
 }

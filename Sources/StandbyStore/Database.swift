@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Metrics
 import StandbyCore
 
 /// How hard SQLite works to keep a commit across a power cut. `full` is the default: a 2xx
@@ -31,7 +32,7 @@ public final class StandbyDatabase: Sendable {
     public let groupCommit: GroupCommitWriter
 
     /// Opens (creating if needed) the database file and its folder. Does not migrate.
-    public init(settings: DatabaseSettings) throws {
+    public init(settings: DatabaseSettings, metricsFactory: (any MetricsFactory)? = nil) throws {
         self.settings = settings
         let folder = URL(fileURLWithPath: settings.path).deletingLastPathComponent()
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -40,7 +41,7 @@ public final class StandbyDatabase: Sendable {
         configuration.foreignKeysEnabled = true
         configuration.label = "standby"
         pool = try StoreError.mapping { try DatabasePool(path: settings.path, configuration: configuration) }
-        groupCommit = GroupCommitWriter(pool: pool)
+        groupCommit = GroupCommitWriter(pool: pool, metricsFactory: metricsFactory)
         // GRDB switches the writer to synchronous=NORMAL when it enables WAL, after any
         // prepareDatabase hook; set the configured level on the writer connection afterwards.
         let synchronous = settings.synchronous.rawValue.uppercased()

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Metrics
 import Synchronization
 
 /// Group commit: concurrent writes share one SQLite transaction, so that `synchronous=FULL`
@@ -18,9 +19,14 @@ public final class GroupCommitWriter: Sendable {
         var draining = false
     }
 
-    init(pool: DatabasePool, maximumBatch: Int = 512) {
+    private let commitDuration: Metrics.Timer?
+    private let batchSize: Recorder?
+
+    init(pool: DatabasePool, maximumBatch: Int = 512, metricsFactory: (any MetricsFactory)? = nil) {
         self.pool = pool
         self.maximumBatch = maximumBatch
+        commitDuration = metricsFactory.map { Metrics.Timer(label: "standby_db_commit_duration_seconds", factory: $0) }
+        batchSize = metricsFactory.map { Recorder(label: "standby_db_commit_batch_size", factory: $0) }
     }
 
     /// Runs `work` inside a shared write transaction and returns once that transaction committed.
@@ -52,6 +58,9 @@ public final class GroupCommitWriter: Sendable {
                 return batch
             }
             guard !batch.isEmpty else { return }
+            let started = ContinuousClock.now
+            batchSize?.record(batch.count)
+            defer { commitDuration?.record(duration: ContinuousClock.now - started) }
             do {
                 try await StoreError.mapping {
                     try await pool.write { db in

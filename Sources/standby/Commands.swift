@@ -30,9 +30,10 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() async throws {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-        let logger = Logger(label: "standby")
         let configuration = try options.load()
+        let logging = configuration.logging
+        LoggingSystem.bootstrap { StandbyLogHandler(label: $0, settings: logging) }
+        let logger = Logger(label: "standby")
         let components: StandbyComponents
         do {
             components = try StandbyComponents(configuration: configuration)
@@ -40,15 +41,18 @@ struct Serve: AsyncParsableCommand {
             throw CommandFailure("cannot open \(configuration.database.path): \(error)")
         }
         let application = buildApplication(components: components, logger: logger)
-        let services = ServiceGroup(
-            configuration: .init(
-                services: [
-                    .init(service: application),
-                    .init(service: ReadinessService(readiness: components.readiness)),
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
-        try await services.run()
+        var group = ServiceGroupConfiguration(
+            services: [
+                .init(service: application),
+                .init(service: ReadinessService(readiness: components.readiness)),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
+        // In-flight requests and commits get this long after SIGTERM; then the rest is cancelled.
+        group.maximumGracefulShutdownDuration = .seconds(20)
+        group.maximumCancellationDuration = .seconds(5)
+        try await ServiceGroup(configuration: group).run()
+        logger.info("standby stopped")
     }
 }
 

@@ -1,0 +1,124 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import StandbyCore
+import StandbyStore
+
+/// Pushes new commands to each deployment's `commandWebhook`, signed, in order within a failover
+/// event, retrying with backoff. The outbox table is the source of truth, so delivery resumes after
+/// a restart; receivers dedupe by `Idempotency-Key` (delivery is at least once).
+public struct CommandDispatcher: Service {
+    let controlPlane: ControlPlane
+    let topology: Topology
+    let settings: DispatchSettings
+    let timeSource: any TimeSource
+    let metrics: StandbyMetrics
+    let logger: Logger
+    let random: @Sendable () -> Double
+
+    public init(
+        controlPlane: ControlPlane, topology: Topology, settings: DispatchSettings, timeSource: any TimeSource,
+        metrics: StandbyMetrics, logger: Logger, random: @escaping @Sendable () -> Double = { Double.random(in: 0...1) }
+    ) {
+        self.controlPlane = controlPlane
+        self.topology = topology
+        self.settings = settings
+        self.timeSource = timeSource
+        self.metrics = metrics
+        self.logger = logger
+        self.random = random
+    }
+
+    public func run() async throws {
+        guard topology.deployments.contains(where: { $0.commandWebhook != nil }) else { return }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        while !Task.isCancelledOrShuttingDown {
+            var delivered = false
+            do {
+                delivered = try await dispatchOnce(client: client)
+            } catch {
+                logger.warning("command dispatch pass failed", metadata: ["error": .string("\(error)")])
+            }
+            if !delivered { try? await Task.sleep(for: .milliseconds(Int(settings.pollInterval * 1000))) }
+        }
+        try await client.shutdown()
+    }
+
+    /// One pass over the deliverable commands; true when something was delivered (go again at once).
+    @discardableResult
+    public func dispatchOnce(client: HTTPClient) async throws -> Bool {
+        let now = timeSource.now()
+        let commands = try await controlPlane.deliverableCommands(now: now, limit: 64)
+        var delivered = false
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for command in commands {
+                guard let webhook = topology.deployment(command.deploymentId)?.commandWebhook else { continue }
+                group.addTask { try await deliver(command, to: webhook, client: client) }
+            }
+            for try await success in group { delivered = delivered || success }
+        }
+        return delivered
+    }
+
+    static func signature(secret: String, timestamp: Int, body: [UInt8]) -> String {
+        var message = Array("\(timestamp).".utf8)
+        message += body
+        let mac = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Data(secret.utf8)))
+        return "t=\(timestamp),v1=" + mac.map { String(format: "%02x", $0) }.joined()
+    }
+
+    private func deliver(_ command: CommandView, to webhook: CommandWebhook, client: HTTPClient) async throws -> Bool {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let body = Array(try encoder.encode(command))
+        let now = timeSource.now()
+        var request = HTTPClientRequest(url: webhook.url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "standby-dispatcher")
+        request.headers.add(name: "Idempotency-Key", value: command.id)
+        request.headers.add(
+            name: "Standby-Signature",
+            value: Self.signature(secret: webhook.secret, timestamp: Int(now.timeIntervalSince1970), body: body))
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let started = ContinuousClock.now
+        var failure: String?
+        do {
+            let response = try await client.execute(request, timeout: .milliseconds(Int64(settings.timeout * 1000)))
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+            if !(200..<300).contains(response.status.code) { failure = "HTTP \(response.status.code)" }
+        } catch {
+            failure = "\(error)"
+        }
+        let outcome = failure == nil ? "delivered" : "failed"
+        metrics.count("standby_dispatch_attempts_total", [("outcome", outcome)])
+        metrics.time("standby_dispatch_duration_seconds", [("outcome", outcome)], ContinuousClock.now - started)
+        guard let failure else {
+            try await controlPlane.recordDelivery(commandId: command.id, now: timeSource.now())
+            logger.info("command delivered", metadata: ["command": .string(command.id), "kind": .string(command.kind)])
+            return true
+        }
+        let attempts = command.deliveryAttempts + 1
+        let next: Date?
+        if attempts >= settings.maxAttempts {
+            next = nil
+            logger.error(
+                "command delivery failed for good",
+                metadata: ["command": .string(command.id), "attempts": .string("\(attempts)"), "error": .string(failure)])
+        } else {
+            let delay = min(settings.maxBackoff, settings.baseBackoff * pow(2, Double(attempts - 1))) * (0.8 + 0.4 * random())
+            next = timeSource.now().addingTimeInterval(delay)
+            logger.warning(
+                "command delivery failed; will retry",
+                metadata: ["command": .string(command.id), "attempts": .string("\(attempts)"), "error": .string(failure)])
+        }
+        try await controlPlane.recordDeliveryFailure(
+            commandId: command.id, error: failure, nextAttemptAt: next, now: timeSource.now())
+        return false
+    }
+}
