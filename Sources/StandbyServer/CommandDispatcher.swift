@@ -65,7 +65,8 @@ public struct CommandDispatcher: Service {
         return delivered
     }
 
-    static func signature(secret: String, timestamp: Int, body: [UInt8]) -> String {
+    /// `t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`, the header receivers verify.
+    public static func signature(secret: String, timestamp: Int, body: [UInt8]) -> String {
         var message = Array("\(timestamp).".utf8)
         message += body
         let mac = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Data(secret.utf8)))
