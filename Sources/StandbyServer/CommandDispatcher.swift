@@ -35,16 +35,21 @@ public struct CommandDispatcher: Service {
     }
 
     public func run() async throws {
-        guard topology.deployments.contains(where: { $0.commandWebhook != nil }) else { return }
+        guard topology.deployments.contains(where: { $0.commandWebhook != nil }) else {
+            // Nothing to push to: stay up until shutdown, since a service that returns early
+            // stops the whole service group.
+            try? await gracefulShutdown()
+            return
+        }
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        while !Task.isCancelledOrShuttingDown {
-            var delivered = false
+        await repeatUntilShutdown(every: .milliseconds(Int(settings.pollInterval * 1000))) {
             do {
-                delivered = try await dispatchOnce(client: client)
+                // Go again at once while there is work; the pause is for an idle outbox.
+                while try await dispatchOnce(client: client), !Task.isCancelled {}
+            } catch is CancellationError {
             } catch {
                 logger.warning("command dispatch pass failed", metadata: ["error": .string("\(error)")])
             }
-            if !delivered { try? await Task.sleep(for: .milliseconds(Int(settings.pollInterval * 1000))) }
         }
         try await client.shutdown()
     }

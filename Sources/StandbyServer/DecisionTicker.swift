@@ -19,17 +19,24 @@ public struct DecisionTicker: Service {
     }
 
     public func run() async throws {
-        while !Task.isCancelledOrShuttingDown {
+        await repeatUntilShutdown(every: interval) {
             do {
                 try await controlPlane.tick(now: timeSource.now())
+            } catch is CancellationError {
             } catch {
                 logger.warning("decision tick failed; retrying", metadata: ["error": .string("\(error)")])
             }
-            try? await Task.sleep(for: interval)
         }
     }
 }
 
-extension Task where Success == Never, Failure == Never {
-    static var isCancelledOrShuttingDown: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
+/// Runs `body`, then waits `interval`, until graceful shutdown begins; a shutdown interrupts the
+/// wait at once, so stopping never waits for a timer.
+func repeatUntilShutdown(every interval: Duration, _ body: @escaping @Sendable () async -> Void) async {
+    try? await cancelWhenGracefulShutdown {
+        while !Task.isCancelled {
+            await body()
+            try await Task.sleep(for: interval)
+        }
+    }
 }

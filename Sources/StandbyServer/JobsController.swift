@@ -223,9 +223,8 @@ public struct LeaseReaper: Service {
     }
 
     public func run() async throws {
-        while !Task.isCancelledOrShuttingDown {
+        await repeatUntilShutdown(every: interval) {
             _ = try? await jobs.reapExpiredLeases(now: timeSource.now())
-            try? await Task.sleep(for: interval)
         }
     }
 }
