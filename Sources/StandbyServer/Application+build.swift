@@ -13,6 +13,7 @@ public struct StandbyComponents: Sendable {
     public let alerts: any AlertRepository
     public let controlPlane: ControlPlane
     public let jobs: JobQueue
+    public let history: EventHistory
     public let readiness: Readiness
     public let metrics: StandbyMetrics
     public let timeSource: any TimeSource
@@ -32,7 +33,25 @@ public struct StandbyComponents: Sendable {
             database: database, topology: configuration.topology, ids: ids,
             resubmissionAttempts: configuration.resubmissions.maxAttempts)
         jobs = JobQueue(database: database, topology: configuration.topology, settings: configuration.resubmissions)
+        history = EventHistory(database: database)
         readiness = Readiness()
+    }
+}
+
+extension StandbyComponents {
+    /// History records which configuration a process started with (by hash: it holds no secrets).
+    public func recordConfigLoaded(file: String, fileSHA256: String) async throws {
+        let topology = configuration.topology
+        _ = try await database.groupCommit.write { [timeSource] db in
+            try EventLog.append(
+                EventDraft(
+                    type: "config.loaded", at: timeSource.now(), actor: "standby",
+                    data: .object([
+                        "file": .string(file), "sha256": .string(fileSHA256),
+                        "deployments": .strings(topology.deployments.map(\.id)),
+                        "hubs": .number(Double(topology.deployments.reduce(0) { $0 + $1.hubs.count })),
+                    ])), in: db)
+        }
     }
 }
 
@@ -108,6 +127,7 @@ public func buildRouter(components: StandbyComponents) -> Router<StandbyRequestC
         atPath: "health-reports")
     let jobs = JobsController(jobs: components.jobs, topology: configuration.topology, timeSource: components.timeSource)
     readers.addRoutes(jobs.readEndpoints)
+    readers.addRoutes(EventsController(history: components.history).endpoints, atPath: "events")
     operators.addRoutes(jobs.queueEndpoints)
     router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, anyOf: [.reporter, .operator]))
         .addRoutes(jobs.registrationEndpoints)

@@ -281,7 +281,11 @@ final class ConfigReader {
             problem("", "the top level must be a mapping")
             return configuration
         }
-        checkKeys(root, allowed: ["server", "database", "auth", "deployments", "logging", "dispatch", "resubmissions"])
+        checkKeys(
+            root, allowed: ["server", "database", "auth", "deployments", "logging", "dispatch", "resubmissions", "audit"])
+        if let audit = mapping(root, "audit", allowed: ["signingKey"]) {
+            configuration.audit.signingKey = string(audit, "signingKey").flatMap { $0.isEmpty ? nil : $0 }
+        }
         if let logging = mapping(root, "logging", allowed: ["format", "level"]) {
             configuration.logging.format = choice(logging, "format", default: LogFormat.logfmt) ?? .logfmt
             configuration.logging.level = choice(logging, "level", default: Logger.Level.info) ?? .info

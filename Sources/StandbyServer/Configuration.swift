@@ -51,8 +51,15 @@ public struct DispatchSettings: Sendable, Hashable {
     public init() {}
 }
 
+public struct AuditSettings: Sendable, Hashable {
+    /// Signs the anchors that pruning leaves; without it anchors are unsigned.
+    public var signingKey: String?
+    public init() {}
+}
+
 public struct StandbyConfiguration: Sendable, Hashable {
     public var server = ServerSettings()
+    public var audit = AuditSettings()
     public var logging = LoggingSettings()
     public var dispatch = DispatchSettings()
     public var resubmissions = QueueSettings()

@@ -67,7 +67,10 @@ public enum EventLog {
 
     @discardableResult
     public static func append(_ draft: EventDraft, in db: Database) throws -> Int64 {
-        let last = try Row.fetchOne(db, sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+        // After a prune removed every event, the chain continues from the anchor.
+        let last =
+            try Row.fetchOne(db, sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+            ?? Row.fetchOne(db, sql: "SELECT seq, hash FROM event_anchors ORDER BY seq DESC LIMIT 1")
         let seq: Int64 = (last?["seq"] ?? 0) + 1
         let prevHash: String = last?["hash"] ?? genesisHash
         let at = Timestamp.format(draft.at)

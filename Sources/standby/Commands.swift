@@ -12,10 +12,17 @@ struct ConfigOption: ParsableArguments {
     @Option(name: .long, help: "Configuration file (YAML). Defaults to $STANDBY_CONFIG.")
     var config: String?
 
-    func load() throws -> StandbyConfiguration {
-        guard let path = config ?? ProcessInfo.processInfo.environment["STANDBY_CONFIG"] else {
-            throw ValidationError("give --config FILE or set STANDBY_CONFIG")
+    var path: String {
+        get throws {
+            guard let path = config ?? ProcessInfo.processInfo.environment["STANDBY_CONFIG"] else {
+                throw ValidationError("give --config FILE or set STANDBY_CONFIG")
+            }
+            return path
         }
+    }
+
+    func load() throws -> StandbyConfiguration {
+        let path = try self.path
         do {
             return try ConfigLoader.load(file: path)
         } catch let error as ConfigError {
@@ -40,6 +47,9 @@ struct Serve: AsyncParsableCommand {
         } catch let error as StoreError {
             throw CommandFailure("cannot open \(configuration.database.path): \(error)")
         }
+        let path = try options.path
+        let fileHash = (try? Data(contentsOf: URL(fileURLWithPath: path)).sha256Hex) ?? ""
+        try await components.recordConfigLoaded(file: path, fileSHA256: fileHash)
         let application = buildApplication(components: components, logger: logger)
         var group = ServiceGroupConfiguration(
             services: [

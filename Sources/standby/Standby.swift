@@ -5,6 +5,8 @@ struct Standby: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "standby",
         abstract: "Decides when traffic for a multi-region AI hub deployment moves, and tells the application layer.",
-        subcommands: [Serve.self, Migrate.self, ConfigCommand.self, Status.self]
+        subcommands: [
+            Serve.self, Migrate.self, ConfigCommand.self, Status.self, Export.self, Audit.self, Prune.self, Token.self,
+        ]
     )
 }

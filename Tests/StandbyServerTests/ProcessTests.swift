@@ -24,7 +24,7 @@ struct StandbyProcess {
     /// Logs go to a file, so that a full pipe can never stall the server.
     init(config: String, logPath: String, environment: [String: String]) throws {
         self.logPath = logPath
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = Self.binary
         process.arguments = ["serve", "--config", config]
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
