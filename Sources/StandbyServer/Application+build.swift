@@ -62,7 +62,7 @@ public func buildApplication(
     components: StandbyComponents, logger: Logger, withTicker: Bool = true
 ) -> some ApplicationProtocol {
     let configuration = components.configuration
-    if configuration.auth.webhookTokens.isEmpty {
+    if configuration.auth.webhookTokens.isEmpty, configuration.auth.secureWebhook == nil {
         logger.warning("no webhook token is configured: POST /webhooks/azure-monitor answers 401 to every delivery")
     }
     let router = buildRouter(components: components)
@@ -108,9 +108,15 @@ public func buildRouter(components: StandbyComponents) -> Router<StandbyRequestC
     let ingest = AlertIngest(
         topology: configuration.topology, alerts: components.alerts, controlPlane: components.controlPlane,
         timeSource: components.timeSource, metrics: components.metrics)
+    let secureWebhook = configuration.auth.secureWebhook.map {
+        SecureWebhookVerifier(settings: $0, logger: Logger(label: "standby.secure-webhook"))
+    }
     router.addRoutes(
-        WebhookController(authenticator: authenticator, maxBodyBytes: configuration.server.maxBodyBytes, ingest: ingest)
-            .endpoints,
+        WebhookController(
+            authenticator: authenticator, secureWebhook: secureWebhook,
+            allowedSubscriptions: Set(configuration.auth.secureWebhook?.allowedSubscriptions ?? []),
+            maxBodyBytes: configuration.server.maxBodyBytes, ingest: ingest
+        ).endpoints,
         atPath: "/webhooks/azure-monitor")
     let readers = router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, role: .reader))
     readers.addRoutes(AlertsController(alerts: components.alerts).endpoints, atPath: "alerts")

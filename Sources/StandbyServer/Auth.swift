@@ -14,6 +14,7 @@ public struct Authenticator: Sendable {
         apiTokens = auth.apiTokens
     }
 
+    /// Whether any `?token=` is configured.
     public var acceptsWebhooks: Bool { !webhookDigests.isEmpty }
 
     public func isValidWebhookToken(_ token: String) -> Bool {

@@ -255,6 +255,12 @@ final class ConfigReader {
         return items.compactMap(text)
     }
 
+    func stringOrList(_ parent: ConfigNode, _ key: String) -> [String] {
+        guard let node = parent.child(key) else { return [] }
+        if node.items != nil { return strings(parent, key).filter { !$0.isEmpty } }
+        return text(node).map { [$0] }?.filter { !$0.isEmpty } ?? []
+    }
+
     func mapping(_ parent: ConfigNode, _ key: String, allowed: Set<String>) -> ConfigNode? {
         guard let node = parent.child(key) else { return nil }
         guard node.isMapping else {
@@ -316,7 +322,22 @@ final class ConfigReader {
                 synchronous: choice(database, "synchronous", default: SynchronousMode.full) ?? .full,
                 busyTimeout: duration(database, "busyTimeout", default: 5))
         }
-        if let auth = mapping(root, "auth", allowed: ["webhookTokens", "apiTokens"]) {
+        if let auth = mapping(root, "auth", allowed: ["webhookTokens", "apiTokens", "secureWebhook"]) {
+            if let secure = mapping(
+                auth, "secureWebhook",
+                allowed: ["tenantId", "audience", "issuer", "jwks", "jwksRefresh", "allowedSubscriptions"])
+            {
+                let tenant = string(secure, "tenantId", required: true) ?? ""
+                let audiences = stringOrList(secure, "audience")
+                if audiences.isEmpty { problem("\(secure.path).audience", "is required (the application ID URI or client ID)") }
+                let issuers = stringOrList(secure, "issuer")
+                var settings = SecureWebhookSettings(
+                    tenantId: tenant, audiences: audiences, issuers: issuers.isEmpty ? nil : issuers,
+                    jwks: string(secure, "jwks"))
+                settings.jwksRefresh = duration(secure, "jwksRefresh", default: 3600, minimum: 1)
+                settings.allowedSubscriptions = strings(secure, "allowedSubscriptions").map { $0.lowercased() }
+                configuration.auth.secureWebhook = settings
+            }
             // An empty entry (an optional variable left unset) means "no token", never "any token".
             configuration.auth.webhookTokens = strings(auth, "webhookTokens").filter { !$0.isEmpty }
             configuration.auth.apiTokens = readAPITokens(auth)

@@ -34,10 +34,35 @@ public struct ServerSettings: Sendable, Hashable {
     public init() {}
 }
 
+/// Azure Monitor Secure Webhook: an Entra ID bearer token (RS256) instead of `?token=`.
+public struct SecureWebhookSettings: Sendable, Hashable {
+    public var tenantId: String
+    public var audiences: [String]
+    /// Accepted `iss` values; by default the tenant's v1 and v2 issuers.
+    public var issuers: [String]
+    /// A JWKS file path, or an https URL (by default the tenant's Entra ID keys).
+    public var jwks: String
+    public var jwksRefresh: TimeInterval = 3600
+    /// When set, deliveries whose alert names none of these subscriptions are refused.
+    public var allowedSubscriptions: [String] = []
+    public static let requiredRole = "ActionGroupsSecureWebhook"
+
+    public init(tenantId: String, audiences: [String], issuers: [String]? = nil, jwks: String? = nil) {
+        self.tenantId = tenantId
+        self.audiences = audiences
+        self.issuers =
+            issuers ?? [
+                "https://sts.windows.net/\(tenantId)/", "https://login.microsoftonline.com/\(tenantId)/v2.0",
+            ]
+        self.jwks = jwks ?? "https://login.microsoftonline.com/\(tenantId)/discovery/v2.0/keys"
+    }
+}
+
 public struct AuthSettings: Sendable, Hashable {
     /// Accepted `?token=` values of the Azure Monitor webhook; several allow rotation.
     public var webhookTokens: [String] = []
     public var apiTokens: [APIToken] = []
+    public var secureWebhook: SecureWebhookSettings?
     public init() {}
 }
 

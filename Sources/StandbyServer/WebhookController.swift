@@ -9,6 +9,8 @@ import StandbyStore
 /// `POST /webhooks/azure-monitor`: where Azure Monitor action groups deliver alerts.
 struct WebhookController {
     let authenticator: Authenticator
+    let secureWebhook: SecureWebhookVerifier?
+    let allowedSubscriptions: Set<String>
     let maxBodyBytes: Int
     let ingest: AlertIngest
 
@@ -27,14 +29,22 @@ struct WebhookController {
     }
 
     @Sendable func receive(_ request: Request, context: StandbyRequestContext) async throws -> Response {
-        try authorize(request)
+        try await authorize(request)
         // Read no more than the limit: a larger body is refused before it is buffered whole.
         let buffer = try await request.body.collect(upTo: maxBodyBytes)
         let delivery = IncomingDelivery(
             id: UUID().uuidString.lowercased(), receivedAt: ingest.timeSource.now(),
             remoteAddress: context.remoteAddress?.ipAddress, contentType: request.headers[.contentType],
             body: Data(buffer.readableBytesView))
-        let (content, result) = try await ingest.receive(delivery)
+        let content = ingest.classify(delivery)
+        if !allowedSubscriptions.isEmpty, case .alert(let alert, _) = content {
+            let named = SecureWebhookVerifier.subscriptions(
+                in: [alert.azureAlertId ?? ""] + alert.targetResourceIDs.map(\.original))
+            guard !named.isDisjoint(with: allowedSubscriptions) else {
+                throw Problem.forbidden("the alert names no subscription this Standby accepts alerts from")
+            }
+        }
+        let result = try await ingest.store(delivery, content: content)
         context.logger.info(
             "webhook delivery",
             metadata: [
@@ -54,7 +64,19 @@ struct WebhookController {
         return response
     }
 
-    private func authorize(_ request: Request) throws {
+    private func authorize(_ request: Request) async throws {
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer", let secureWebhook else {
+                throw Problem.unauthorized("bearer tokens are accepted only when auth.secureWebhook is configured")
+            }
+            do {
+                _ = try await secureWebhook.verify(bearer: String(parts[1]), now: ingest.timeSource.now())
+                return
+            } catch let rejection as SecureWebhookVerifier.Rejection {
+                throw Problem.unauthorized(rejection.description)
+            }
+        }
         guard authenticator.acceptsWebhooks else {
             throw Problem.unauthorized(
                 "no webhook token is configured (auth.webhookTokens); Standby refuses unauthenticated deliveries",
@@ -77,18 +99,20 @@ struct AlertIngest: Sendable {
     let timeSource: any TimeSource
     let metrics: StandbyMetrics
 
-    func receive(_ delivery: IncomingDelivery) async throws -> (DeliveryContent, IngestResult) {
-        let content: DeliveryContent
+    func classify(_ delivery: IncomingDelivery) -> DeliveryContent {
         do {
             switch try AzureMonitorDecoder.classify(delivery.body) {
             case .recognized(let alert):
-                content = .alert(alert, hubs: topology.hubsConcerned(by: alert))
+                return .alert(alert, hubs: topology.hubsConcerned(by: alert))
             case .unrecognized(let reason):
-                content = .unrecognized(reason: reason)
+                return .unrecognized(reason: reason)
             }
         } catch {
-            content = .malformed(reason: error.reason)
+            return .malformed(reason: error.reason)
         }
+    }
+
+    func store(_ delivery: IncomingDelivery, content: DeliveryContent) async throws -> IngestResult {
         let hook = controlPlane.alertHook(now: delivery.receivedAt)
         let result = try await alerts.ingest(delivery, content: content, extra: hook)
         let schema: String
@@ -101,6 +125,6 @@ struct AlertIngest: Sendable {
         if result.outcome == .duplicate || result.outcome == .stale {
             metrics.count("standby_duplicates_total", [("source", "webhook")])
         }
-        return (content, result)
+        return result
     }
 }
