@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 import Logging
 import Logging
 import ServiceLifecycle
@@ -103,6 +104,11 @@ public func buildRouter(components: StandbyComponents) -> Router<StandbyRequestC
     router.add(middleware: ProblemMiddleware())
     MetricsController(metrics: components.metrics, controlPlane: components.controlPlane, timeSource: components.timeSource)
         .register(on: router)
+    router.get("openapi.yaml") { _, _ in
+        Response(
+            status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: EmbeddedOpenAPI.yaml + "\n")))
+    }
     HealthController(database: components.database, readiness: components.readiness, timeSource: components.timeSource)
         .register(on: router)
     let ingest = AlertIngest(

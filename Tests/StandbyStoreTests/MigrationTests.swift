@@ -11,7 +11,7 @@ struct MigrationTests {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("migrations")
 
-    @Test("the embedded migrations are exactly the files of migrations/ (run scripts/embed-migrations.sh)")
+    @Test("the embedded migrations are exactly the files of migrations/ (run scripts/embed-resources.sh)")
     func embeddedMatchesFolder() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: Self.migrationsFolder.path)
             .filter { $0.hasSuffix(".sql") }.sorted()
