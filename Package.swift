@@ -99,7 +99,10 @@ let package = Package(
         ),
         .testTarget(
             name: "AzureMonitorTests",
-            dependencies: ["AzureMonitor", "StandbyCore", "StandbyTestSupport"],
+            dependencies: [
+                "AzureMonitor", "StandbyCore", "StandbyTestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

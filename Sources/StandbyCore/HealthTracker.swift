@@ -284,6 +284,7 @@ public enum HealthTracker {
         }
         state.azure[signal.source] = AzureSourceHealth(
             label: signal.label, effect: signal.effect, rule: signal.rule, since: signal.at, evidence: signal.evidence)
+        forgetOldEvidence(in: &state)
         var changes: [HealthChange] = []
         if signal.effect != .clear {
             changes += note(
@@ -297,6 +298,18 @@ public enum HealthTracker {
     public static func refresh(_ state: inout HubHealthState, policy: Policy, now: Date) -> [HealthChange] {
         state.azure = state.azure.filter { $0.value.effect != .clear || now.timeIntervalSince($0.value.since) < 86_400 }
         return settle(&state, policy: policy, now: now)
+    }
+
+    /// During an alert storm every resource of a region alerts: keep every DOWN source, but only the
+    /// most recent evidence, so that a hub's state (read and written with each signal) stays small.
+    static let retainedAzureEvidence = 64
+
+    static func forgetOldEvidence(in state: inout HubHealthState) {
+        let evidence = state.azure.filter { $0.value.effect != .down }
+        guard evidence.count > retainedAzureEvidence else { return }
+        let oldest = evidence.sorted { ($0.value.since, $0.key) < ($1.value.since, $1.key) }
+            .prefix(evidence.count - retainedAzureEvidence)
+        for (source, _) in oldest { state.azure.removeValue(forKey: source) }
     }
 
     public static func health(of state: HubHealthState, policy: Policy, now: Date) -> HubHealth {

@@ -74,6 +74,8 @@ public func buildApplication(
     }
     return Application(
         router: router,
+        server: .http1(
+            configuration: .init(idleTimeout: .milliseconds(Int64(configuration.server.idleTimeout * 1000)))),
         configuration: .init(
             address: .hostname(configuration.server.host, port: configuration.server.port),
             serverName: "standby"),

@@ -308,7 +308,8 @@ final class ConfigReader {
             configuration.resubmissions.baseBackoff = duration(queue, "baseBackoff", default: 5, minimum: 0.01)
             configuration.resubmissions.maxBackoff = duration(queue, "maxBackoff", default: 600, minimum: 0.01)
         }
-        if let server = mapping(root, "server", allowed: ["host", "port", "maxBodyBytes"]) {
+        if let server = mapping(root, "server", allowed: ["host", "port", "maxBodyBytes", "idleTimeout"]) {
+            configuration.server.idleTimeout = duration(server, "idleTimeout", default: 30, minimum: 0.1)
             configuration.server.host = string(server, "host", default: "127.0.0.1") ?? "127.0.0.1"
             configuration.server.port = int(server, "port", default: 8080, range: 0...65535)
             configuration.server.maxBodyBytes = int(

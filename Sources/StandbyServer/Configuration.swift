@@ -31,6 +31,8 @@ public struct ServerSettings: Sendable, Hashable {
     public var host = "127.0.0.1"
     public var port = 8080
     public var maxBodyBytes = 1_048_576
+    /// A connection that sends or receives nothing this long is closed (slow or stuck clients).
+    public var idleTimeout: TimeInterval = 30
     public init() {}
 }
 

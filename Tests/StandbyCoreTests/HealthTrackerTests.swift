@@ -169,3 +169,25 @@ struct HealthTrackerTests {
         #expect(state.health == .up)
     }
 }
+
+@Suite("Health tracker under an alert storm")
+struct AlertStormTests {
+    @Test("thousands of distinct alerts keep every DOWN source but bounded evidence")
+    func boundedState() {
+        var state = HubHealthState(deploymentId: "d", hubId: "h")
+        let t0 = Timestamp.parse("2026-11-28T10:00:00Z")!
+        let ids = CountingIDs()
+        let down = AzureSignal(source: "azure:down", label: "x", effect: .down, at: t0, evidence: "alert:0", rule: "failover-rule")
+        _ = HealthTracker.apply(down, to: &state, policy: Policy(), now: t0, ids: ids)
+        for index in 1...2000 {
+            let at = t0.addingTimeInterval(Double(index))
+            let signal = AzureSignal(source: "azure:\(index)", label: "cpu", effect: .degraded, at: at, evidence: "alert:\(index)", rule: "alert")
+            _ = HealthTracker.apply(signal, to: &state, policy: Policy(), now: at, ids: ids)
+        }
+        #expect(state.azure.count == 65)
+        #expect(state.azure["azure:down"]?.effect == .down)
+        #expect(state.azure["azure:2000"] != nil)
+        #expect(state.health == .down)
+        #expect(state.openWindow?.evidence.count ?? 0 <= 200)
+    }
+}

@@ -94,16 +94,20 @@ struct EventHistoryTests {
         // The command-line verifier agrees and exits non-zero.
         let file = standby.folder.path("export.ndjson")
         try (modified.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
-        let (status, output) = try run(["audit", "verify", file])
+        let (status, output) = try await runOffPool(["audit", "verify", file])
         #expect(status != 0)
         #expect(output.contains("seq 5"))
         try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
-        let (okStatus, okOutput) = try run(["audit", "verify", file])
+        let (okStatus, okOutput) = try await runOffPool(["audit", "verify", file])
         #expect(okStatus == 0)
         #expect(okOutput.contains("ok: \(lines.count) events verified"))
     }
 
-    func run(_ arguments: [String]) throws -> (Int32, String) {
+    func runOffPool(_ arguments: [String]) async throws -> (Int32, String) {
+        try await blocking { Result { try Self.run(arguments) } }.get()
+    }
+
+    static func run(_ arguments: [String]) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = StandbyProcess.binary
         process.arguments = arguments

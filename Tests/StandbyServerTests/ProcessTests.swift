@@ -33,8 +33,8 @@ struct StandbyProcess {
         try process.run()
     }
 
-    /// Waits for the "listening" log line and returns the port.
-    func port(timeout: TimeInterval = 20) throws -> Int {
+    /// Waits for the "listening" log line and returns the port. Blocking: call it through `blocking`.
+    static func port(logPath: String, timeout: TimeInterval) throws -> Int {
         let deadline = Date().addingTimeInterval(timeout)
         var text = ""
         while Date() < deadline {
@@ -43,7 +43,6 @@ struct StandbyProcess {
                 let match = text[range]
                 if let port = Int(match.split(separator: ":").last ?? "") { return port }
             }
-            if !process.isRunning { break }
             Thread.sleep(forTimeInterval: 0.05)
         }
         throw StartFailure(log: text)
@@ -70,7 +69,10 @@ struct ProcessTests {
         try standby.yaml.write(toFile: config, atomically: true, encoding: .utf8)
         let server = try StandbyProcess(
             config: config, logPath: standby.folder.path("standby.log"), environment: ["WEBHOOK_TOKEN": TestStandby.webhookToken])
-        let port = try server.port()
+        let logPath = server.logPath
+        let port = try await blocking { () -> Result<Int, any Error> in
+            Result { try StandbyProcess.port(logPath: logPath, timeout: 20) }
+        }.get()
         let template = try Fixtures.json("test-action-metric-static.json")
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         let load = LoadState()
@@ -106,7 +108,7 @@ struct ProcessTests {
                 }
             }
             group.addTask {
-                try await Task.sleep(for: .milliseconds(600))
+                try await Task.sleep(for: .milliseconds(1500))
                 kill(pid, SIGTERM)
                 while kill(pid, 0) == 0 { try await Task.sleep(for: .milliseconds(20)) }
                 try await Task.sleep(for: .milliseconds(100))
@@ -115,7 +117,8 @@ struct ProcessTests {
             try await group.waitForAll()
         }
         try await client.shutdown()
-        server.process.waitUntilExit()
+        let process = server.process
+        await blocking { process.waitUntilExit() }
         #expect(server.process.terminationStatus == 0)
         #expect(server.process.terminationReason == .exit)
         let ids = load.acknowledged.withLock { $0 }

@@ -25,17 +25,19 @@ struct TestStandby {
     var webhookTokensYAML = "[\"${WEBHOOK_TOKEN}\", \"rotated-second-token\"]"
     var busyTimeout = "2s"
     var maxBodyBytes = 1_048_576
+    var idleTimeout = "30s"
+    var databaseFolder: String?
     var deploymentsYAML = TestStandby.defaultDeployments
 
     init(time: ManualTimeSource = ManualTimeSource()) {
         self.time = time
     }
 
-    var databasePath: String { folder.path("data/standby.sqlite") }
+    var databasePath: String { (databaseFolder ?? folder.path("data")) + "/standby.sqlite" }
 
     var yaml: String {
         """
-        server: { host: 127.0.0.1, port: 0, maxBodyBytes: \(maxBodyBytes) }
+        server: { host: 127.0.0.1, port: 0, maxBodyBytes: \(maxBodyBytes), idleTimeout: \(idleTimeout) }
         database: { path: "\(databasePath)", synchronous: full, busyTimeout: \(busyTimeout) }
         auth:
           webhookTokens: \(webhookTokensYAML)

@@ -61,3 +61,17 @@ struct GroupCommitTests {
         #expect(counter.commits.withLock { $0 } < writes / 2)
     }
 }
+
+@Suite("Storage trouble is a retry, not an error")
+struct StorageTroubleTests {
+    @Test("busy, locked, read-only, full, I/O errors become unavailable (503); constraint violations do not")
+    func classification() {
+        for code in [ResultCode.SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_READONLY, .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_CANTOPEN] {
+            guard case StoreError.unavailable = StoreError.classify(DatabaseError(resultCode: code)) else {
+                Issue.record("\(code) was not classified as unavailable")
+                continue
+            }
+        }
+        #expect(StoreError.classify(DatabaseError(resultCode: .SQLITE_CONSTRAINT)) is DatabaseError)
+    }
+}

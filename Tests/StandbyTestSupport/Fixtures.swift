@@ -98,3 +98,11 @@ public final class CountingIDs: IDSource {
         return "\(prefix)-\(value)"
     }
 }
+
+/// Runs blocking work (sockets, child processes, sleeps) on a dispatch thread, never on the
+/// cooperative pool the server under test needs for its own handlers.
+public func blocking<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(returning: work()) }
+    }
+}

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Load benchmark of a release build on loopback with wrk (the load generator shares the machine).
+#   Benchmarks/bench.sh            # 3 runs of each, medians printed
+#   RUNS=5 DURATION=30s CONNECTIONS=32 Benchmarks/bench.sh
+# Reports durable webhook deliveries/s and latency, health reports/s and latency, decision latency
+# (threshold-crossing report answered = command readable), idle and peak RSS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-20s}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+PORT=${PORT:-18090}
+BIN=${BIN:-.build/release/standby}
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+[ -x "$BIN" ] || swift build -c release --product standby
+
+work=$(mktemp -d)
+server=
+cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+export STANDBY_WEBHOOK_TOKEN=bench-webhook-token STANDBY_API_TOKEN=bench-api-token
+
+write_config() {
+    cat > "$work/standby.yaml" <<YAML
+server: { host: 127.0.0.1, port: $PORT }
+logging: { level: warning }
+database: { path: $work/standby.sqlite, synchronous: full }
+auth:
+  webhookTokens: ["\${STANDBY_WEBHOOK_TOKEN}"]
+  apiTokens:
+    - { name: bench, token: "\${STANDBY_API_TOKEN}", roles: [admin] }
+deployments:
+  - id: foundry-prod
+    pattern: active-passive
+    hubs:
+      - id: eastus-hub
+        region: eastus
+        regionName: East US
+        role: primary
+        resources: [/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/ai-eastus/providers/Microsoft.MachineLearningServices/workspaces/hub-eastus]
+      - { id: westus-hub, region: westus, regionName: West US, role: secondary }
+YAML
+    for i in $(seq 1 $((RUNS * 5))); do
+        cat >> "$work/standby.yaml" <<YAML
+  - id: decision-$i
+    pattern: active-passive
+    hubs:
+      - { id: primary-$i, region: eastus, regionName: East US, role: primary }
+      - { id: secondary-$i, region: westus, regionName: West US, role: secondary }
+YAML
+    done
+}
+
+start() {
+    rm -f "$work"/standby.sqlite*
+    "$BIN" serve --config "$work/standby.yaml" 2> "$work/standby.log" &
+    server=$!
+    for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return; sleep 0.1; done
+    echo "server did not start" >&2; cat "$work/standby.log" >&2; exit 1
+}
+stop() { kill "$server"; wait "$server" 2>/dev/null || true; server=; }
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# Runs wrk while sampling RSS; prints "rps p50_ms p99_ms peak_rss_kb non2xx".
+load() {
+    local script=$1 out="$work/wrk.txt" peak=0
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "http://127.0.0.1:$PORT" > "$out" &
+    local wrk_pid=$!
+    while kill -0 "$wrk_pid" 2>/dev/null; do
+        local rss; rss=$(rss_kb "$server"); [ "$rss" -gt "$peak" ] && peak=$rss
+        sleep 0.5
+    done
+    wait "$wrk_pid"
+    local rps p50 p99 errors
+    rps=$(awk '/Requests\/sec/ {print $2}' "$out")
+    p50=$(awk '$1=="50%" {print $2}' "$out")
+    p99=$(awk '$1=="99%" {print $2}' "$out")
+    errors=$(awk '/Non-2xx/ {print $5}' "$out"); errors=${errors:-0}
+    echo "$rps $(to_ms "$p50") $(to_ms "$p99") $peak $errors"
+}
+to_ms() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.2f", n }'; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+# Decision latency: two failures, then the third; time from sending it to the command being readable.
+decision_ms() {
+    local i=$1 now
+    for n in 1 2; do
+        now=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
+        curl -fsS -o /dev/null -X POST "http://127.0.0.1:$PORT/v1/health-reports" -H "Authorization: Bearer $STANDBY_API_TOKEN" \
+            -d "{\"hub\":\"primary-$i\",\"source\":\"p\",\"outcome\":\"failure\",\"observedAt\":\"$now\"}"
+        sleep 0.01
+    done
+    now=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
+    local t0 t1
+    t0=$(date +%s%N)
+    curl -fsS -o /dev/null -X POST "http://127.0.0.1:$PORT/v1/health-reports" -H "Authorization: Bearer $STANDBY_API_TOKEN" \
+        -d "{\"hub\":\"primary-$i\",\"source\":\"p\",\"outcome\":\"failure\",\"observedAt\":\"$now\"}"
+    until curl -fsS "http://127.0.0.1:$PORT/v1/commands?deployment=decision-$i&status=pending" -H "Authorization: Bearer $STANDBY_API_TOKEN" | grep -q route_traffic; do :; done
+    t1=$(date +%s%N)
+    echo "scale=2; ($t1 - $t0) / 1000000" | bc
+}
+
+write_config
+echo "machine: $(nproc) cores; wrk -t$THREADS -c$CONNECTIONS -d$DURATION; $RUNS runs; synchronous=FULL"
+declare -a w_rps w_p50 w_p99 w_rss r_rps r_p50 r_p99 idle decisions
+for run in $(seq 1 "$RUNS"); do
+    start
+    sleep 1
+    idle+=("$(rss_kb "$server")")
+    read -r rps p50 p99 rss errors < <(load Benchmarks/webhook.lua)
+    echo "run $run webhooks: $rps req/s, p50 ${p50} ms, p99 ${p99} ms, peak RSS $((rss / 1024)) MB, non-2xx $errors"
+    w_rps+=("$rps"); w_p50+=("$p50"); w_p99+=("$p99"); w_rss+=("$rss")
+    read -r rps p50 p99 rss errors < <(load Benchmarks/reports.lua)
+    echo "run $run reports:  $rps req/s, p50 ${p50} ms, p99 ${p99} ms, peak RSS $((rss / 1024)) MB, non-2xx $errors"
+    r_rps+=("$rps"); r_p50+=("$p50"); r_p99+=("$p99"); w_rss+=("$rss")
+    for i in $(seq 1 5); do decisions+=("$(decision_ms $(( (run - 1) * 5 + i )))"); done
+    stop
+done
+echo
+echo "median of $RUNS runs ($(nproc) cores, load generator on the same machine):"
+echo "  webhook deliveries: $(printf '%s\n' "${w_rps[@]}" | median) /s, p50 $(printf '%s\n' "${w_p50[@]}" | median) ms, p99 $(printf '%s\n' "${w_p99[@]}" | median) ms"
+echo "  health reports:     $(printf '%s\n' "${r_rps[@]}" | median) /s, p50 $(printf '%s\n' "${r_p50[@]}" | median) ms, p99 $(printf '%s\n' "${r_p99[@]}" | median) ms"
+echo "  decision latency:   $(printf '%s\n' "${decisions[@]}" | median) ms (threshold-crossing report sent → command readable)"
+echo "  RSS: idle $(( $(printf '%s\n' "${idle[@]}" | median) / 1024 )) MB, peak under load $(( $(printf '%s\n' "${w_rss[@]}" | sort -n | tail -1) / 1024 )) MB"

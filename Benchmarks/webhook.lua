@@ -1,0 +1,28 @@
+-- wrk script: Azure Monitor common-schema metric alerts with unique alert ids, as an alert storm
+-- on a hub's resources sends them. Every request is a new alert (no duplicates).
+local threads = {}
+local next_id = 0
+
+function setup(thread)
+  thread:set("tid", next_id)
+  next_id = next_id + 1
+  table.insert(threads, thread)
+end
+
+local template = [[{"schemaId":"azureMonitorCommonAlertSchema","data":{"essentials":{"alertId":"/subscriptions/00000000-0000-0000-0000-000000000001/providers/Microsoft.AlertsManagement/alerts/bench-%s-%d","alertRule":"hub-latency-%d","severity":"Sev3","signalType":"Metric","monitorCondition":"Fired","monitoringService":"Platform","alertTargetIDs":["/subscriptions/00000000-0000-0000-0000-000000000001/resourcegroups/ai-eastus/providers/microsoft.machinelearningservices/workspaces/hub-eastus/onlineendpoints/chat-%d"],"configurationItems":["chat"],"originAlertId":"bench-%s-%d","firedDateTime":"2026-11-28T10:00:00.1234567Z","description":"Request latency above threshold","essentialsVersion":"1.0","alertContextVersion":"1.0"},"alertContext":{"properties":null,"conditionType":"SingleResourceMultipleMetricCriteria","condition":{"windowSize":"PT5M","allOf":[{"metricName":"RequestLatency","metricNamespace":"Microsoft.MachineLearningServices/workspaces/onlineEndpoints","operator":"GreaterThan","threshold":"2000","timeAggregation":"Average","dimensions":[{"name":"deployment","value":"blue"}],"metricValue":2411.5}],"windowStartTime":"2026-11-28T09:55:00.000Z","windowEndTime":"2026-11-28T10:00:00.000Z"}}}}]]
+
+local counter = 0
+local prefix = ""
+local token = os.getenv("STANDBY_WEBHOOK_TOKEN") or "bench-webhook-token"
+
+function init(args)
+  math.randomseed(os.time() + tid)
+  prefix = string.format("%d-%d", tid, math.random(1, 1000000000))
+end
+
+function request()
+  counter = counter + 1
+  local body = string.format(template, prefix, counter, counter % 50, counter % 20, prefix, counter)
+  return wrk.format("POST", "/webhooks/azure-monitor?token=" .. token,
+    { ["Content-Type"] = "application/json" }, body)
+end
