@@ -151,7 +151,7 @@ public struct ProbeSourceHealth: Sendable, Hashable, Codable {
 
     public init() {}
 
-    static let retainedSamples = 64
+    static let retainedSamples = 16
 
     /// Returns false when the sample is older than everything retained (too late to place).
     mutating func insert(_ sample: ProbeSample, policy: Policy) -> Bool {
@@ -207,7 +207,7 @@ public struct FailureWindow: Sendable, Hashable, Codable {
     public var declaredDownAt: Date?
     public var closedAt: Date?
 
-    static let maximumEvidence = 200
+    static let maximumEvidence = 50
 
     mutating func record(source: String, at: Date, evidence item: String, countsAsFailure: Bool) {
         if countsAsFailure {
@@ -302,7 +302,7 @@ public enum HealthTracker {
 
     /// During an alert storm every resource of a region alerts: keep every DOWN source, but only the
     /// most recent evidence, so that a hub's state (read and written with each signal) stays small.
-    static let retainedAzureEvidence = 64
+    static let retainedAzureEvidence = 16
 
     static func forgetOldEvidence(in state: inout HubHealthState) {
         let evidence = state.azure.filter { $0.value.effect != .down }

@@ -12,6 +12,7 @@ public final class ControlPlane: Sendable {
     public let topology: Topology
     let ids: any IDSource
     let resubmissionAttempts: Int
+    let hubCache = HubStateCache()
 
     public init(
         database: StandbyDatabase, topology: Topology, ids: any IDSource = UUIDSource(),
@@ -26,6 +27,7 @@ public final class ControlPlane: Sendable {
     func session(_ db: Database, now: Date, ids: (any IDSource)? = nil) -> ControlSession {
         var session = ControlSession(db: db, topology: topology, ids: ids ?? self.ids, now: now)
         session.maxAttempts = resubmissionAttempts
+        session.cache = hubCache
         return session
     }
 
@@ -232,7 +234,7 @@ public final class ControlPlane: Sendable {
         let policy = deployment.policy
         let hubs = try deployment.hubs.map { hub -> HubView in
             let health = try ControlSession.loadHubState(
-                HubReference(deploymentId: deployment.id, hubId: hub.id), db: db)
+                HubReference(deploymentId: deployment.id, hubId: hub.id), db: db, cache: hubCache)
             var sources: [SourceView] = health.probes.map { source, probe in
                 SourceView(
                     source: source, kind: "probe", state: probe.state(now: now, policy: policy),
@@ -351,7 +353,7 @@ extension ControlPlane {
                 for deployment in self.topology.deployments {
                     for hub in deployment.hubs {
                         let state = try ControlSession.loadHubState(
-                            HubReference(deploymentId: deployment.id, hubId: hub.id), db: db)
+                            HubReference(deploymentId: deployment.id, hubId: hub.id), db: db, cache: self.hubCache)
                         snapshot.hubHealth.append(
                             (deployment.id, hub.id, HealthTracker.health(of: state, policy: deployment.policy, now: now)))
                     }

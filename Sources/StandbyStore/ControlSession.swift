@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import StandbyCore
+import Synchronization
 
 /// One transaction's worth of control-plane work: loads tracker and engine state on demand, applies
 /// the pure core, and collects what must be written. `save()` writes it all; a rehearsal (the
@@ -12,6 +13,8 @@ struct ControlSession {
     let now: Date
     /// For the resubmissions a move queues.
     var maxAttempts = QueueSettings().maxAttempts
+    /// Decoded hub states of this process, trusted while their stored revision matches.
+    var cache: HubStateCache?
 
     private var hubStates: [HubReference: HubHealthState] = [:]
     private var dirtyHubs: Set<HubReference> = []
@@ -34,13 +37,19 @@ struct ControlSession {
 
     // MARK: Loading
 
-    static func loadHubState(_ hub: HubReference, db: Database) throws -> HubHealthState {
+    static func loadHubState(_ hub: HubReference, db: Database, cache: HubStateCache? = nil) throws -> HubHealthState {
         guard
-            let text = try String.fetchOne(
-                db, sql: "SELECT state FROM hub_health WHERE deployment_id = ? AND hub_id = ?",
+            let revision = try String.fetchOne(
+                db, sql: "SELECT revision FROM hub_health WHERE deployment_id = ? AND hub_id = ?",
                 arguments: [hub.deploymentId, hub.hubId])
         else { return HubHealthState(deploymentId: hub.deploymentId, hubId: hub.hubId) }
-        return try JSONDecoder().decode(HubHealthState.self, from: Data(text.utf8))
+        if let cached = cache?.state(for: hub, revision: revision) { return cached }
+        let text = try String.fetchOne(
+            db, sql: "SELECT state FROM hub_health WHERE deployment_id = ? AND hub_id = ?",
+            arguments: [hub.deploymentId, hub.hubId]) ?? "{}"
+        let state = try JSONDecoder().decode(HubHealthState.self, from: Data(text.utf8))
+        cache?.store(state, for: hub, revision: revision)
+        return state
     }
 
     static func loadDeploymentState(_ deployment: DeploymentDefinition, db: Database) throws -> DeploymentState {
@@ -57,7 +66,7 @@ struct ControlSession {
 
     private mutating func hubState(_ hub: HubReference) throws -> HubHealthState {
         if let state = hubStates[hub] { return state }
-        let state = try Self.loadHubState(hub, db: db)
+        let state = try Self.loadHubState(hub, db: db, cache: cache)
         hubStates[hub] = state
         return state
     }
@@ -354,19 +363,22 @@ struct ControlSession {
     mutating func save() throws {
         let at = Timestamp.format(now)
         let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
         for hub in dirtyHubs.sorted() {
             guard let state = hubStates[hub] else { continue }
+            // A fresh random revision, never reused: a rolled-back write cannot be mistaken for a stored one.
+            let revision = String(UInt64.random(in: 1...UInt64.max), radix: 36)
             try db.execute(
                 sql: """
-                    INSERT INTO hub_health (deployment_id, hub_id, health, state, updated_at) VALUES (?, ?, ?, ?, ?)
+                    INSERT INTO hub_health (deployment_id, hub_id, health, state, revision, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?)
                     ON CONFLICT (deployment_id, hub_id) DO UPDATE SET health = excluded.health, state = excluded.state,
-                        updated_at = excluded.updated_at
+                        revision = excluded.revision, updated_at = excluded.updated_at
                     """,
                 arguments: [
                     hub.deploymentId, hub.hubId, state.health.rawValue,
-                    String(decoding: try encoder.encode(state), as: UTF8.self), at,
+                    String(decoding: try encoder.encode(state), as: UTF8.self), revision, at,
                 ])
+            cache?.store(state, for: hub, revision: revision)
         }
         for (id, state) in deploymentStates.sorted(by: { $0.key < $1.key }) where state != loadedDeploymentStates[id] {
             try db.execute(
@@ -451,5 +463,23 @@ struct ControlSession {
         settledEvents = []
         dirtyHubs = []
         loadedDeploymentStates = deploymentStates
+    }
+}
+
+/// This process's decoded copies of hub states, each valid for one stored revision.
+public final class HubStateCache: Sendable {
+    private let entries = Mutex<[HubReference: (revision: String, state: HubHealthState)]>([:])
+
+    public init() {}
+
+    func state(for hub: HubReference, revision: String) -> HubHealthState? {
+        entries.withLock { entries in
+            guard let entry = entries[hub], entry.revision == revision else { return nil }
+            return entry.state
+        }
+    }
+
+    func store(_ state: HubHealthState, for hub: HubReference, revision: String) {
+        entries.withLock { $0[hub] = (revision, state) }
     }
 }

@@ -121,11 +121,14 @@ extension Migrations {
             CREATE INDEX health_reports_hub ON health_reports(hub_id, observed_at);
 
             -- The health tracker's state per hub (per-source streaks, Azure signals, open window), as JSON.
+            -- `revision` changes with every write, so that a process can trust its decoded copy while the
+            -- stored revision matches it.
             CREATE TABLE hub_health (
                 deployment_id   TEXT NOT NULL,
                 hub_id          TEXT NOT NULL,
                 health          TEXT NOT NULL,
                 state           TEXT NOT NULL,
+                revision        TEXT NOT NULL,
                 updated_at      TEXT NOT NULL,
                 PRIMARY KEY (deployment_id, hub_id)
             );

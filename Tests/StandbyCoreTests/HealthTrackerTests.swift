@@ -184,10 +184,10 @@ struct AlertStormTests {
             let signal = AzureSignal(source: "azure:\(index)", label: "cpu", effect: .degraded, at: at, evidence: "alert:\(index)", rule: "alert")
             _ = HealthTracker.apply(signal, to: &state, policy: Policy(), now: at, ids: ids)
         }
-        #expect(state.azure.count == 65)
+        #expect(state.azure.count == 17)
         #expect(state.azure["azure:down"]?.effect == .down)
         #expect(state.azure["azure:2000"] != nil)
         #expect(state.health == .down)
-        #expect(state.openWindow?.evidence.count ?? 0 <= 200)
+        #expect(state.openWindow?.evidence.count ?? 0 <= 50)
     }
 }
