@@ -76,11 +76,7 @@ public enum AzureMonitorDecoder {
     }
 
     private static func describe(_ error: any Error) -> String {
-        if case DecodingError.dataCorrupted(let context) = error {
-            let underlying = (context.underlyingError as? NSError)?.userInfo["NSDebugDescription"] as? String
-            return "the body is not valid JSON" + (underlying.map { ": \($0)" } ?? "")
-        }
-        return "the body is not valid JSON"
+        "the body is not valid JSON: \(error)"
     }
 }
 

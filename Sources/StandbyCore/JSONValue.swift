@@ -117,11 +117,12 @@ extension JSONValue {
     public var dateValue: Date? { stringValue.flatMap(Timestamp.parse) }
 
     public static func parse(_ text: String) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        try? JSONParser.parse(Data(text.utf8))
     }
 
+    /// Parses JSON text; the error says what is wrong and where.
     public static func decode(_ data: Data) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: data)
+        try JSONParser.parse(data)
     }
 
     /// Compact JSON with keys sorted by their UTF-8 bytes: the same value always gives the same

@@ -158,14 +158,12 @@ public struct SQLiteAlertRepository: AlertRepository {
             detail = reason
             result = try upsertOpaque(.malformed, reason: reason, delivery: delivery, in: db)
         }
-        try db.execute(
-            sql: """
+        try db.cachedStatement(sql: """
                 INSERT INTO deliveries
                     (id, received_at, remote_address, content_type, body, sha256, byte_count, outcome, schema,
                      alert_id, detail)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
+                """).execute(arguments: [
                 delivery.id, now, delivery.remoteAddress, delivery.contentType, delivery.body, delivery.sha256,
                 delivery.body.count, result.outcome.rawValue, schema, result.alertId, detail,
             ])
@@ -187,21 +185,16 @@ public struct SQLiteAlertRepository: AlertRepository {
         _ alert: NormalizedAlert, hubs: [HubReference], delivery: IncomingDelivery, in db: Database
     ) throws -> IngestResult {
         let now = Timestamp.format(delivery.receivedAt)
-        let existing = try Row.fetchOne(
-            db,
-            sql: "SELECT id, condition, state_fingerprint, observed_at, fired_at, duplicate_count FROM alerts WHERE alert_key = ?",
-            arguments: [alert.key])
+        let existing = try Row.fetchOne(try db.cachedStatement(sql: "SELECT id, condition, state_fingerprint, observed_at, fired_at, duplicate_count FROM alerts WHERE alert_key = ?"), arguments: [alert.key])
         guard let existing else {
             let id = UUID().uuidString.lowercased()
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO alerts
                         (id, alert_key, status, azure_alert_id, rule, severity, signal_type, monitoring_service, schema,
                          kind, condition, target_ids, hubs, fired_at, resolved_at, observed_at, description, is_test,
                          details, state_fingerprint, first_delivery_id, last_delivery_id, created_at, updated_at)
                     VALUES (?, ?, 'recognized', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
+                    """).execute(arguments: [
                     id, alert.key, alert.azureAlertId, alert.rule, alert.severity, alert.signalType,
                     alert.monitoringService, alert.schema.rawValue, alert.kind.rawValue, alert.condition.rawValue,
                     encodeTargets(alert.targetResourceIDs), encodeHubs(hubs), alert.firedAt.map(Timestamp.format),
@@ -220,12 +213,10 @@ public struct SQLiteAlertRepository: AlertRepository {
         let isStale = storedObservedAt.map { stored in alert.observedAt.map { $0 < stored } ?? false } ?? false
         if isStale || existing["state_fingerprint"] == alert.stateFingerprint {
             let duplicates: Int = existing["duplicate_count"] + 1
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     UPDATE alerts SET duplicate_count = duplicate_count + 1, delivery_count = delivery_count + 1,
                         last_delivery_id = ? WHERE id = ?
-                    """,
-                arguments: [delivery.id, id])
+                    """).execute(arguments: [delivery.id, id])
             return IngestResult(
                 deliveryId: delivery.id, alertId: id, outcome: isStale ? .stale : .duplicate,
                 duplicateCount: duplicates, alert: nil, hubs: hubs)
@@ -233,21 +224,19 @@ public struct SQLiteAlertRepository: AlertRepository {
         let previous = (existing["condition"] as String?).flatMap(AlertCondition.init(rawValue:))
         // A resolution keeps the time the alert first fired.
         let firedAt = (existing["fired_at"] as String?) ?? alert.firedAt.map(Timestamp.format)
-        try db.execute(
-            sql: """
+        try db.cachedStatement(sql: """
                 UPDATE alerts SET condition = ?, severity = COALESCE(?, severity), fired_at = ?,
                     resolved_at = ?, observed_at = ?, details = ?, state_fingerprint = ?, hubs = ?, target_ids = ?,
                     description = COALESCE(?, description), delivery_count = delivery_count + 1,
                     last_delivery_id = ?, updated_at = ?
                 WHERE id = ?
-                """,
-            arguments: [
+                """).execute(arguments: [
                 alert.condition.rawValue, alert.severity, firedAt,
                 alert.condition == .resolved ? alert.resolvedAt.map(Timestamp.format) : nil,
                 alert.observedAt.map(Timestamp.format), encodeDetails(alert, reason: nil), alert.stateFingerprint,
                 encodeHubs(hubs), encodeTargets(alert.targetResourceIDs), alert.description, delivery.id, now, id,
             ])
-        try db.execute(sql: "DELETE FROM alert_hubs WHERE alert_id = ?", arguments: [id])
+        try db.cachedStatement(sql: "DELETE FROM alert_hubs WHERE alert_id = ?").execute(arguments: [id])
         try insertHubs(hubs, alertId: id, in: db)
         try appendAlertEvents("alert.changed", alert: alert, alertId: id, hubs: hubs, previous: previous,
                               at: delivery.receivedAt, in: db)
@@ -261,28 +250,23 @@ public struct SQLiteAlertRepository: AlertRepository {
     ) throws -> IngestResult {
         let key = "\(status.rawValue):\(delivery.sha256)"
         let now = Timestamp.format(delivery.receivedAt)
-        if let existing = try Row.fetchOne(
-            db, sql: "SELECT id, duplicate_count FROM alerts WHERE alert_key = ?", arguments: [key])
+        if let existing = try Row.fetchOne(try db.cachedStatement(sql: "SELECT id, duplicate_count FROM alerts WHERE alert_key = ?"), arguments: [key])
         {
             let id: String = existing["id"]
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     UPDATE alerts SET duplicate_count = duplicate_count + 1, delivery_count = delivery_count + 1,
                         last_delivery_id = ? WHERE id = ?
-                    """,
-                arguments: [delivery.id, id])
+                    """).execute(arguments: [delivery.id, id])
             return IngestResult(
                 deliveryId: delivery.id, alertId: id, outcome: .duplicate,
                 duplicateCount: existing["duplicate_count"] + 1, alert: nil, hubs: [])
         }
         let id = UUID().uuidString.lowercased()
-        try db.execute(
-            sql: """
+        try db.cachedStatement(sql: """
                 INSERT INTO alerts (id, alert_key, status, details, first_delivery_id, last_delivery_id, created_at,
                     updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
+                """).execute(arguments: [
                 id, key, status.rawValue, JSONValue.object(["reason": .string(reason)]).canonicalString(),
                 delivery.id, delivery.id, now, now,
             ])
@@ -296,9 +280,7 @@ public struct SQLiteAlertRepository: AlertRepository {
 
     private static func insertHubs(_ hubs: [HubReference], alertId: String, in db: Database) throws {
         for hub in hubs {
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO alert_hubs (alert_id, deployment_id, hub_id) VALUES (?, ?, ?)",
-                arguments: [alertId, hub.deploymentId, hub.hubId])
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO alert_hubs (alert_id, deployment_id, hub_id) VALUES (?, ?, ?)").execute(arguments: [alertId, hub.deploymentId, hub.hubId])
         }
     }
 
@@ -361,9 +343,7 @@ public struct SQLiteAlertRepository: AlertRepository {
                     arguments += [after]
                 }
                 let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-                let rows = try Row.fetchAll(
-                    db, sql: "SELECT * FROM alerts \(whereClause) ORDER BY seq DESC LIMIT ?",
-                    arguments: arguments + [query.page.limit + 1])
+                let rows = try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM alerts \(whereClause) ORDER BY seq DESC LIMIT ?"), arguments: arguments + [query.page.limit + 1])
                 return query.page.page(from: rows.map { (seq: $0["seq"], item: Self.view($0)) })
             }
         }
@@ -372,17 +352,14 @@ public struct SQLiteAlertRepository: AlertRepository {
     public func get(id: String) async throws -> AlertView? {
         try await StoreError.mapping {
             try await database.pool.read { db in
-                guard let row = try Row.fetchOne(db, sql: "SELECT * FROM alerts WHERE id = ?", arguments: [id]) else {
+                guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM alerts WHERE id = ?"), arguments: [id]) else {
                     return nil
                 }
                 var view = Self.view(row)
-                let deliveries = try Row.fetchAll(
-                    db,
-                    sql: """
+                let deliveries = try Row.fetchAll(try db.cachedStatement(sql: """
                         SELECT id, received_at, remote_address, content_type, outcome, sha256, byte_count
                         FROM deliveries WHERE alert_id = ? ORDER BY received_at, rowid
-                        """,
-                    arguments: [id])
+                        """), arguments: [id])
                 view.deliveries = deliveries.map { delivery in
                     AlertDeliveryView(
                         id: delivery["id"], receivedAt: delivery["received_at"],
@@ -391,8 +368,7 @@ public struct SQLiteAlertRepository: AlertRepository {
                         bytes: delivery["byte_count"])
                 }
                 let lastDelivery: String = row["last_delivery_id"]
-                if let body = try Data.fetchOne(
-                    db, sql: "SELECT body FROM deliveries WHERE id = ?", arguments: [lastDelivery])
+                if let body = try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM deliveries WHERE id = ?"), arguments: [lastDelivery])
                 {
                     if let json = try? JSONValue.decode(body) {
                         view.raw = json

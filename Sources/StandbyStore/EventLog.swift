@@ -69,20 +69,18 @@ public enum EventLog {
     public static func append(_ draft: EventDraft, in db: Database) throws -> Int64 {
         // After a prune removed every event, the chain continues from the anchor.
         let last =
-            try Row.fetchOne(db, sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
-            ?? Row.fetchOne(db, sql: "SELECT seq, hash FROM event_anchors ORDER BY seq DESC LIMIT 1")
+            try Row.fetchOne(try db.cachedStatement(sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"))
+            ?? Row.fetchOne(try db.cachedStatement(sql: "SELECT seq, hash FROM event_anchors ORDER BY seq DESC LIMIT 1"))
         let seq: Int64 = (last?["seq"] ?? 0) + 1
         let prevHash: String = last?["hash"] ?? genesisHash
         let at = Timestamp.format(draft.at)
         let body = canonicalBody(
             seq: seq, at: at, type: draft.type, deploymentId: draft.deploymentId, hub: draft.hub,
             actor: draft.actor, data: draft.data)
-        try db.execute(
-            sql: """
+        try db.cachedStatement(sql: """
                 INSERT INTO events (seq, at, type, deployment_id, hub, actor, data, prev_hash, hash)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
+                """).execute(arguments: [
                 seq, at, draft.type, draft.deploymentId, draft.hub, draft.actor, draft.data.canonicalString(),
                 prevHash, chainHash(prevHash: prevHash, body: body),
             ])

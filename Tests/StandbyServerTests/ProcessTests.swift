@@ -108,7 +108,11 @@ struct ProcessTests {
                 }
             }
             group.addTask {
-                try await Task.sleep(for: .milliseconds(1500))
+                // Shut down mid-load: once a fair number of deliveries were acknowledged (bounded wait).
+                let deadline = ContinuousClock.now + .seconds(30)
+                while load.acknowledged.withLock({ $0.count }) < 40, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
                 kill(pid, SIGTERM)
                 while kill(pid, 0) == 0 { try await Task.sleep(for: .milliseconds(20)) }
                 try await Task.sleep(for: .milliseconds(100))
