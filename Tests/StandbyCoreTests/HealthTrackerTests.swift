@@ -191,3 +191,28 @@ struct AlertStormTests {
         #expect(state.openWindow?.evidence.count ?? 0 <= 50)
     }
 }
+
+@Suite("Health state persistence")
+struct HealthStatePersistenceTests {
+    @Test("the fast writer produces JSON that the Codable reader reads back to the same state")
+    func roundTrip() throws {
+        var state = HubHealthState(deploymentId: "d", hubId: "h")
+        let ids = CountingIDs()
+        let t0 = Timestamp.parse("2026-11-28T10:00:00.123Z")!
+        for (index, outcome) in [ObservationOutcome.failure, .degraded, .failure, .failure, .failure, .success].enumerated() {
+            let at = t0.addingTimeInterval(Double(index) * 1.0001)
+            _ = HealthTracker.apply(
+                ProbeObservation(source: "probe:\(index % 2)", outcome: outcome, observedAt: at, evidence: "report:\(index)"),
+                to: &state, policy: Policy(), now: at, ids: ids)
+        }
+        _ = HealthTracker.apply(
+            AzureSignal(source: "azure:k", label: "rule \"x\"", effect: .down, at: t0, evidence: "alert:1", rule: "failover-rule"),
+            to: &state, policy: Policy(), now: t0, ids: ids)
+        #expect(state.openWindow != nil)
+        let text = state.jsonValue().canonicalString()
+        let decoded = try JSONDecoder().decode(HubHealthState.self, from: Data(text.utf8))
+        #expect(decoded == state)
+        let empty = HubHealthState(deploymentId: "d", hubId: "h")
+        #expect(try JSONDecoder().decode(HubHealthState.self, from: empty.jsonValue().canonicalData()) == empty)
+    }
+}
