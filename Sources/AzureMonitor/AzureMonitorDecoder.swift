@@ -84,9 +84,18 @@ public enum AzureMonitorDecoder {
 
 enum Read {
     static func string(_ value: JSONValue?) -> String? {
-        guard let text = value?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty
-        else { return nil }
-        return text
+        guard let raw = value?.stringValue else { return nil }
+        let text = trimmed(raw)
+        return text.isEmpty ? nil : text
+    }
+
+    /// Trims ASCII and Unicode whitespace without a round trip through NSString (a hot path).
+    static func trimmed(_ text: String) -> String {
+        guard let first = text.first, let last = text.last, first.isWhitespace || last.isWhitespace else { return text }
+        let start = text.firstIndex { !$0.isWhitespace } ?? text.endIndex
+        guard start < text.endIndex else { return "" }
+        let end = text.lastIndex { !$0.isWhitespace }!
+        return String(text[start...end])
     }
 
     static func resourceIDs(_ value: JSONValue?) -> [ResourceID] {

@@ -134,7 +134,15 @@ extension JSONValue {
         return Data(out)
     }
 
-    func write(into out: inout [UInt8]) {
+    /// Compact JSON in whatever key order the dictionaries hold: for state that is stored, not hashed.
+    public func compactString() -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(1024)
+        write(into: &out, sortingKeys: false)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func write(into out: inout [UInt8], sortingKeys: Bool = true) {
         switch self {
         case .null: out += Array("null".utf8)
         case .bool(let flag): out += Array((flag ? "true" : "false").utf8)
@@ -144,17 +152,26 @@ extension JSONValue {
             out.append(UInt8(ascii: "["))
             for (index, item) in items.enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                item.write(into: &out)
+                item.write(into: &out, sortingKeys: sortingKeys)
             }
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
-            let keys = members.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-            for (index, key) in keys.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                Self.writeString(key, into: &out)
-                out.append(UInt8(ascii: ":"))
-                members[key]!.write(into: &out)
+            if sortingKeys {
+                let keys = members.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+                for (index, key) in keys.enumerated() {
+                    if index > 0 { out.append(UInt8(ascii: ",")) }
+                    Self.writeString(key, into: &out)
+                    out.append(UInt8(ascii: ":"))
+                    members[key]!.write(into: &out)
+                }
+            } else {
+                for (index, (key, value)) in members.enumerated() {
+                    if index > 0 { out.append(UInt8(ascii: ",")) }
+                    Self.writeString(key, into: &out)
+                    out.append(UInt8(ascii: ":"))
+                    value.write(into: &out, sortingKeys: false)
+                }
             }
             out.append(UInt8(ascii: "}"))
         }

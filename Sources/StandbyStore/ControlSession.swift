@@ -359,7 +359,7 @@ struct ControlSession {
                     ON CONFLICT (deployment_id, hub_id) DO UPDATE SET health = excluded.health, state = excluded.state,
                         revision = excluded.revision, updated_at = excluded.updated_at
                     """).execute(arguments: [
-                    hub.deploymentId, hub.hubId, state.health.rawValue, state.jsonValue().canonicalString(), revision, at,
+                    hub.deploymentId, hub.hubId, state.health.rawValue, state.jsonValue().compactString(), revision, at,
                 ])
             cache?.store(state, for: hub, revision: revision)
         }
