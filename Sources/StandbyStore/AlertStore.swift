@@ -312,39 +312,14 @@ public struct SQLiteAlertRepository: AlertRepository {
     public func list(_ query: AlertQuery) async throws -> Page<AlertView> {
         try await StoreError.mapping {
             try await database.pool.read { db in
-                var clauses: [String] = []
-                var arguments: StatementArguments = []
-                if let hub = query.hub {
-                    clauses.append("id IN (SELECT alert_id FROM alert_hubs WHERE hub_id = ?)")
-                    arguments += [hub]
-                }
-                if let deployment = query.deployment {
-                    clauses.append("id IN (SELECT alert_id FROM alert_hubs WHERE deployment_id = ?)")
-                    arguments += [deployment]
-                }
-                if let condition = query.condition {
-                    clauses.append("condition = ?")
-                    arguments += [condition.rawValue]
-                }
-                if let status = query.status {
-                    clauses.append("status = ?")
-                    arguments += [status.rawValue]
-                }
-                if let since = query.since {
-                    clauses.append("updated_at >= ?")
-                    arguments += [Timestamp.format(since)]
-                }
-                if let until = query.until {
-                    clauses.append("updated_at < ?")
-                    arguments += [Timestamp.format(until)]
-                }
-                if let after = query.page.after {
-                    clauses.append("seq < ?")
-                    arguments += [after]
-                }
-                let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-                let rows = try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM alerts \(whereClause) ORDER BY seq DESC LIMIT ?"), arguments: arguments + [query.page.limit + 1])
-                return query.page.page(from: rows.map { (seq: $0["seq"], item: Self.view($0)) })
+                var filter = SQLFilter()
+                filter.add("id IN (SELECT alert_id FROM alert_hubs WHERE hub_id = ?)", query.hub)
+                filter.add("id IN (SELECT alert_id FROM alert_hubs WHERE deployment_id = ?)", query.deployment)
+                filter.add("condition = ?", query.condition?.rawValue)
+                filter.add("status = ?", query.status?.rawValue)
+                filter.add("updated_at >= ?", query.since.map(Timestamp.format))
+                filter.add("updated_at < ?", query.until.map(Timestamp.format))
+                return try query.page.fetch(db, from: "alerts", filter: filter, ascending: false, Self.view)
             }
         }
     }

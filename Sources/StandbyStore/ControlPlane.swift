@@ -145,23 +145,10 @@ public final class ControlPlane: Sendable {
     public func failureWindows(hub: String?, open: Bool?, page: PageRequest) async throws -> Page<FailureWindowView> {
         try await StoreError.mapping {
             try await database.pool.read { db in
-                var clauses: [String] = []
-                var arguments: StatementArguments = []
-                if let hub {
-                    clauses.append("hub_id = ?")
-                    arguments += [hub]
-                }
-                if let open { clauses.append(open ? "closed_at IS NULL" : "closed_at IS NOT NULL") }
-                let (condition, order) = page.seqClause(ascending: false)
-                if let condition, let after = page.after {
-                    clauses.append(condition)
-                    arguments += [after]
-                }
-                let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-                let rows = try Row.fetchAll(
-                    db, sql: "SELECT * FROM failure_windows \(whereClause) \(order) LIMIT ?",
-                    arguments: arguments + [page.limit + 1])
-                return page.page(from: rows.map { (seq: $0["seq"], item: Self.windowView($0)) })
+                var filter = SQLFilter()
+                filter.add("hub_id = ?", hub)
+                if let open { filter.add(open ? "closed_at IS NULL" : "closed_at IS NOT NULL") }
+                return try page.fetch(db, from: "failure_windows", filter: filter, ascending: false, Self.windowView)
             }
         }
     }
@@ -169,22 +156,11 @@ public final class ControlPlane: Sendable {
     public func failoverEvents(deployment: String?, page: PageRequest) async throws -> Page<FailoverEventView> {
         try await StoreError.mapping {
             try await database.pool.read { db in
-                var clauses: [String] = []
-                var arguments: StatementArguments = []
-                if let deployment {
-                    clauses.append("deployment_id = ?")
-                    arguments += [deployment]
+                var filter = SQLFilter()
+                filter.add("deployment_id = ?", deployment)
+                return try page.fetch(db, from: "failover_events", filter: filter, ascending: false) {
+                    try Self.eventView($0, db: db)
                 }
-                let (condition, order) = page.seqClause(ascending: false)
-                if let condition, let after = page.after {
-                    clauses.append(condition)
-                    arguments += [after]
-                }
-                let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-                let rows = try Row.fetchAll(
-                    db, sql: "SELECT * FROM failover_events \(whereClause) \(order) LIMIT ?",
-                    arguments: arguments + [page.limit + 1])
-                return page.page(from: try rows.map { (seq: $0["seq"], item: try Self.eventView($0, db: db)) })
             }
         }
     }
@@ -203,26 +179,10 @@ public final class ControlPlane: Sendable {
     public func commands(status: String?, deployment: String?, page: PageRequest) async throws -> Page<CommandView> {
         try await StoreError.mapping {
             try await database.pool.read { db in
-                var clauses: [String] = []
-                var arguments: StatementArguments = []
-                if let status {
-                    clauses.append("status = ?")
-                    arguments += [status]
-                }
-                if let deployment {
-                    clauses.append("deployment_id = ?")
-                    arguments += [deployment]
-                }
-                let (condition, order) = page.seqClause(ascending: true)
-                if let condition, let after = page.after {
-                    clauses.append(condition)
-                    arguments += [after]
-                }
-                let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-                let rows = try Row.fetchAll(
-                    db, sql: "SELECT * FROM commands \(whereClause) \(order) LIMIT ?",
-                    arguments: arguments + [page.limit + 1])
-                return page.page(from: rows.map { (seq: $0["seq"], item: Self.commandView($0)) })
+                var filter = SQLFilter()
+                filter.add("status = ?", status)
+                filter.add("deployment_id = ?", deployment)
+                return try page.fetch(db, from: "commands", filter: filter, ascending: true, Self.commandView)
             }
         }
     }

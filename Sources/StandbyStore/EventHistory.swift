@@ -150,46 +150,23 @@ public final class EventHistory: Sendable {
         self.database = database
     }
 
-    static func clauses(_ query: EventQuery) -> ([String], StatementArguments) {
-        var clauses: [String] = []
-        var arguments: StatementArguments = []
+    static func filter(_ query: EventQuery) -> SQLFilter {
+        var filter = SQLFilter()
         if !query.types.isEmpty {
-            clauses.append("type IN (\(Array(repeating: "?", count: query.types.count).joined(separator: ", ")))")
-            arguments += StatementArguments(query.types)
+            filter.add("type IN (\(Array(repeating: "?", count: query.types.count).joined(separator: ", ")))", values: query.types)
         }
-        if let deployment = query.deployment {
-            clauses.append("deployment_id = ?")
-            arguments += [deployment]
-        }
-        if let hub = query.hub {
-            clauses.append("hub = ?")
-            arguments += [hub]
-        }
-        if let since = query.since {
-            clauses.append("at >= ?")
-            arguments += [Timestamp.format(since)]
-        }
-        if let until = query.until {
-            clauses.append("at < ?")
-            arguments += [Timestamp.format(until)]
-        }
-        return (clauses, arguments)
+        filter.add("deployment_id = ?", query.deployment)
+        filter.add("hub = ?", query.hub)
+        filter.add("at >= ?", query.since.map(Timestamp.format))
+        filter.add("at < ?", query.until.map(Timestamp.format))
+        return filter
     }
 
     /// Oldest first, as history is read.
     public func list(_ query: EventQuery) async throws -> Page<EventRecord> {
         try await StoreError.mapping {
             try await database.pool.read { db in
-                var (clauses, arguments) = Self.clauses(query)
-                if let after = query.page.after {
-                    clauses.append("seq > ?")
-                    arguments += [after]
-                }
-                let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-                let rows = try Row.fetchAll(
-                    db, sql: "SELECT * FROM events \(whereClause) ORDER BY seq ASC LIMIT ?",
-                    arguments: arguments + [query.page.limit + 1])
-                return query.page.page(from: rows.map { (seq: $0["seq"], item: EventLog.record($0)) })
+                try query.page.fetch(db, from: "events", filter: Self.filter(query), ascending: true, EventLog.record)
             }
         }
     }
@@ -198,13 +175,8 @@ public final class EventHistory: Sendable {
     public func batch(_ query: EventQuery, afterSeq: Int64, batchSize: Int) async throws -> [EventRecord] {
         try await StoreError.mapping {
             try await database.pool.read { db in
-                var (clauses, arguments) = Self.clauses(query)
-                clauses.append("seq > ?")
-                arguments += [afterSeq]
-                return try Row.fetchAll(
-                    db, sql: "SELECT * FROM events WHERE \(clauses.joined(separator: " AND ")) ORDER BY seq ASC LIMIT ?",
-                    arguments: arguments + [batchSize]
-                ).map(EventLog.record)
+                try PageRequest(limit: batchSize, after: afterSeq)
+                    .fetch(db, from: "events", filter: Self.filter(query), ascending: true, EventLog.record).items
             }
         }
     }
@@ -224,9 +196,8 @@ public final class EventHistory: Sendable {
     public func count(_ query: EventQuery) async throws -> Int {
         try await StoreError.mapping {
             try await database.pool.read { db in
-                let (clauses, arguments) = Self.clauses(query)
-                let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-                return try Int.fetchOne(db, sql: "SELECT count(*) FROM events \(whereClause)", arguments: arguments) ?? 0
+                let filter = Self.filter(query)
+                return try Int.fetchOne(db, sql: "SELECT count(*) FROM events \(filter.whereClause)", arguments: filter.arguments) ?? 0
             }
         }
     }

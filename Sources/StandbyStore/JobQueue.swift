@@ -199,26 +199,10 @@ public final class JobQueue: Sendable {
     public func jobs(status: JobStatus?, hub: String?, page: PageRequest) async throws -> Page<JobView> {
         try await StoreError.mapping {
             try await database.pool.read { db in
-                var clauses: [String] = []
-                var arguments: StatementArguments = []
-                if let status {
-                    clauses.append("status = ?")
-                    arguments += [status.rawValue]
-                }
-                if let hub {
-                    clauses.append("hub_id = ?")
-                    arguments += [hub]
-                }
-                let (condition, order) = page.seqClause(ascending: false)
-                if let condition, let after = page.after {
-                    clauses.append(condition)
-                    arguments += [after]
-                }
-                let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-                let rows = try Row.fetchAll(
-                    db, sql: "SELECT * FROM training_jobs \(whereClause) \(order) LIMIT ?",
-                    arguments: arguments + [page.limit + 1])
-                return page.page(from: rows.map { (seq: $0["seq"], item: Self.jobView($0)) })
+                var filter = SQLFilter()
+                filter.add("status = ?", status?.rawValue)
+                filter.add("hub_id = ?", hub)
+                return try page.fetch(db, from: "training_jobs", filter: filter, ascending: false, Self.jobView)
             }
         }
     }
@@ -442,25 +426,12 @@ public final class JobQueue: Sendable {
     public func resubmissions(status: ResubmissionStatus?, page: PageRequest) async throws -> Page<ResubmissionView> {
         try await StoreError.mapping {
             try await database.pool.read { db in
-                var clauses: [String] = []
-                var arguments: StatementArguments = []
-                if let status {
-                    clauses.append("r.status = ?")
-                    arguments += [status.rawValue]
-                }
-                if let after = page.after {
-                    clauses.append("r.seq > ?")
-                    arguments += [after]
-                }
-                let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-                let rows = try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT r.*, j.external_id FROM resubmissions r JOIN training_jobs j ON j.id = r.job_id
-                        \(whereClause) ORDER BY r.seq ASC LIMIT ?
-                        """,
-                    arguments: arguments + [page.limit + 1])
-                return page.page(from: rows.map { (seq: $0["seq"], item: Self.resubmissionView($0, spec: nil)) })
+                var filter = SQLFilter()
+                filter.add("r.status = ?", status?.rawValue)
+                return try page.fetch(
+                    db, select: "r.*, j.external_id", from: "resubmissions r JOIN training_jobs j ON j.id = r.job_id",
+                    filter: filter, ascending: true, seqColumn: "r.seq"
+                ) { Self.resubmissionView($0, spec: nil) }
             }
         }
     }
