@@ -137,7 +137,25 @@ public struct SQLiteAlertRepository: AlertRepository {
     ) async throws -> IngestResult {
         try await database.groupCommit.write { db in
             let result = try Self.ingest(delivery, content: content, in: db)
-            try extra?(db, result)
+            guard let extra else { return result }
+            // The raw delivery is kept even if deciding on it fails for any reason but storage
+            // trouble (which fails the whole write, so that Azure retries): a bug must not lose input.
+            do {
+                try db.inSavepoint {
+                    try extra(db, result)
+                    return .commit
+                }
+            } catch {
+                let classified = StoreError.classify(error)
+                if case StoreError.unavailable = classified { throw classified }
+                try EventLog.append(
+                    EventDraft(
+                        type: "delivery.processing_failed", at: delivery.receivedAt, actor: "standby",
+                        data: .object([
+                            "deliveryId": .string(delivery.id), "alertId": .string(result.alertId),
+                            "error": .string(String(describing: error)),
+                        ])), in: db)
+            }
             return result
         }
     }

@@ -75,3 +75,39 @@ struct StorageTroubleTests {
         #expect(StoreError.classify(DatabaseError(resultCode: .SQLITE_CONSTRAINT)) is DatabaseError)
     }
 }
+
+@Suite("Raw first")
+struct RawFirstTests {
+    struct Broken: Error {}
+
+    @Test("a failure while deciding keeps the raw delivery and records the failure")
+    func processingFailureKeepsDelivery() async throws {
+        let folder = TemporaryFolder()
+        let database = try StandbyDatabase(settings: DatabaseSettings(path: folder.path("standby.sqlite")))
+        try database.migrate()
+        let repository = SQLiteAlertRepository(database: database)
+        let body = Data(#"{"hello":"world"}"#.utf8)
+        let delivery = IncomingDelivery(
+            id: "d1", receivedAt: Timestamp.parse("2026-11-28T10:00:00Z")!, remoteAddress: nil, contentType: nil, body: body)
+        let result = try await repository.ingest(
+            delivery, content: .unrecognized(reason: "test"), extra: { _, _ in throw Broken() })
+        #expect(result.outcome == .unrecognized)
+        let (stored, failures) = try await database.pool.read { db in
+            (
+                try Data.fetchOne(db, sql: "SELECT body FROM deliveries WHERE id = 'd1'"),
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM events WHERE type = 'delivery.processing_failed'") ?? 0
+            )
+        }
+        #expect(stored == body)
+        #expect(failures == 1)
+        // Storage trouble, by contrast, fails the whole write so that the sender retries.
+        await #expect(throws: StoreError.self) {
+            _ = try await repository.ingest(
+                IncomingDelivery(id: "d2", receivedAt: Date(), remoteAddress: nil, contentType: nil, body: body),
+                content: .unrecognized(reason: "test"),
+                extra: { _, _ in throw DatabaseError(resultCode: .SQLITE_FULL) })
+        }
+        let second = try await database.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries WHERE id = 'd2'") }
+        #expect(second == 0)
+    }
+}
