@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import OpenAPIHummingbird
 import Logging
 import Logging
 import ServiceLifecycle
@@ -61,12 +62,12 @@ extension StandbyComponents {
 /// call `ControlPlane.tick` themselves).
 public func buildApplication(
     components: StandbyComponents, logger: Logger, withTicker: Bool = true
-) -> some ApplicationProtocol {
+) throws -> some ApplicationProtocol {
     let configuration = components.configuration
     if configuration.auth.webhookTokens.isEmpty, configuration.auth.secureWebhook == nil {
         logger.warning("no webhook token is configured: POST /webhooks/azure-monitor answers 401 to every delivery")
     }
-    let router = buildRouter(components: components)
+    let router = try buildRouter(components: components)
     func serviceLogger(_ name: String) -> Logger {
         var serviceLogger = logger
         serviceLogger[metadataKey: "service"] = .string(name)
@@ -98,7 +99,7 @@ public func buildApplication(
     )
 }
 
-public func buildRouter(components: StandbyComponents) -> Router<StandbyRequestContext> {
+public func buildRouter(components: StandbyComponents) throws -> Router<StandbyRequestContext> {
     let configuration = components.configuration
     let authenticator = Authenticator(auth: configuration.auth)
     let router = Router(context: StandbyRequestContext.self)
@@ -128,10 +129,10 @@ public func buildRouter(components: StandbyComponents) -> Router<StandbyRequestC
         atPath: "/webhooks/azure-monitor")
     let readers = router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, role: .reader))
     readers.addRoutes(AlertsController(alerts: components.alerts).endpoints, atPath: "alerts")
-    let deployments = DeploymentsController(controlPlane: components.controlPlane, timeSource: components.timeSource)
-    readers.addRoutes(deployments.readEndpoints)
+    // Deployments, windows, failover events, commands and operator actions: the generated server.
+    try GeneratedAPI(controlPlane: components.controlPlane, timeSource: components.timeSource)
+        .registerHandlers(on: router.group().add(middleware: IdentityMiddleware(authenticator: authenticator)))
     let operators = router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, role: .operator))
-    operators.addRoutes(deployments.operatorEndpoints)
     let reporters = router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, role: .reporter))
     reporters.addRoutes(
         HealthReportsController(

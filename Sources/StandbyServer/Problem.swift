@@ -3,6 +3,7 @@ import Hummingbird
 import HTTPTypes
 import Logging
 import NIOCore
+import OpenAPIRuntime
 import StandbyCore
 import StandbyStore
 
@@ -99,6 +100,15 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         switch error {
         case let problem as Problem:
             return problem
+        case let error as ServerError:
+            // The generated server wraps what handlers throw; anything of ours inside is mapped as
+            // usual, anything else is the request failing to match the contract.
+            switch error.underlyingError {
+            case is Problem, is StoreError, is GeneratedAPI.ContractDrift, is NIOTooManyBytesError:
+                return problem(for: error.underlyingError, context: context)
+            default:
+                return .badRequest("the request does not match the API contract: \(error.causeDescription)")
+            }
         case let error as StoreError:
             switch error {
             case .unavailable(let reason):

@@ -50,7 +50,7 @@ struct Serve: AsyncParsableCommand {
         let path = try options.path
         let fileHash = (try? Data(contentsOf: URL(fileURLWithPath: path)).sha256Hex) ?? ""
         try await components.recordConfigLoaded(file: path, fileSHA256: fileHash)
-        let application = buildApplication(components: components, logger: logger)
+        let application = try buildApplication(components: components, logger: logger)
         var group = ServiceGroupConfiguration(
             services: [
                 .init(service: application),

@@ -1,4 +1,5 @@
 import Foundation
+import StandbyStore
 import Hummingbird
 import HummingbirdTesting
 @testable import StandbyServer
@@ -24,10 +25,16 @@ struct ContractTests {
         #expect(Self.normalize(EmbeddedOpenAPI.yaml) == Self.normalize(file))
     }
 
+    @Test("the generated server matches the spec (run scripts/generate-openapi.sh after editing it)")
+    func generatedCodeIsCurrent() throws {
+        let digest = try Data(contentsOf: Self.specFile).sha256Hex
+        #expect(generatedFromSpecSHA256 == digest)
+    }
+
     @Test("every registered route is in the spec, and the spec lists no route the server does not serve")
     func routesMatchSpec() throws {
         let standby = TestStandby()
-        let router = buildRouter(components: try standby.components())
+        let router = try buildRouter(components: try standby.components())
         let served = Set(
             router.routes.map { route -> String in
                 let path = "\(route.path)".split(separator: "/").map { segment -> String in

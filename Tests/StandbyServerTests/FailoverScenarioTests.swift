@@ -197,7 +197,11 @@ struct FailoverScenarioTests {
             #expect(try await client.failoverEvents().first?["status"] == .string("completed"))
             #expect(try await client.deployment()["automation"]?["openFailoverEventId"] == nil)
             #expect(try await client.send(.post, "/v1/commands/nope/ack", json: ack).status == .notFound)
-            #expect(try await client.send(.post, "/v1/commands/\(second)/ack", json: #"{"outcome":"maybe"}"#).status == .unprocessableContent)
+            // The generated server rejects what the contract rejects, before the handler runs.
+            let maybe = try await client.send(.post, "/v1/commands/\(second)/ack", json: #"{"outcome":"maybe"}"#)
+            #expect(maybe.status == .badRequest)
+            #expect(maybe.headers[.contentType] == "application/problem+json")
+            #expect(maybe.json["detail"]?.stringValue?.contains("outcome") == true, "\(maybe.text)")
             #expect(try await client.send(.post, "/v1/commands/\(second)/ack", json: ack, token: TestStandby.readerToken).status == .forbidden)
         }
     }
@@ -230,7 +234,12 @@ struct FailoverScenarioTests {
             #expect(deployment["serving"] == .strings(["westus-hub"]))
             #expect(deployment["automation"]?["failbackReady"] == .bool(true))
             // Without a reason the operator is refused; with one the traffic goes back.
-            #expect(try await client.send(.post, "/v1/deployments/foundry-prod/failback", json: "{}").status == .unprocessableContent)
+            let noReason = try await client.send(.post, "/v1/deployments/foundry-prod/failback", json: "{}")
+            #expect(noReason.status == .badRequest)
+            #expect(noReason.json["detail"]?.stringValue?.contains("reason") == true, "\(noReason.text)")
+            let blankReason = try await client.send(.post, "/v1/deployments/foundry-prod/failback", json: #"{"reason":"  "}"#)
+            #expect(blankReason.status == .unprocessableContent)
+            #expect(blankReason.json["field"] == .string("reason"))
             let failback = try await client.send(.post, "/v1/deployments/foundry-prod/failback", json: #"{"reason":"East US recovered"}"#)
             #expect(failback.status == .ok)
             #expect(failback.json["kind"] == .string("failback"))

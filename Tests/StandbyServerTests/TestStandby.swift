@@ -90,7 +90,7 @@ struct TestStandby {
         let components = try components()
         var logger = Logger(label: "standby-test")
         logger.logLevel = .warning
-        let app = buildApplication(components: components, logger: logger, withTicker: false)
+        let app = try buildApplication(components: components, logger: logger, withTicker: false)
         return try await app.test(.live) { client in try await body(client, components) }
     }
 

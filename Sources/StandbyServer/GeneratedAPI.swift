@@ -1,0 +1,198 @@
+import Foundation
+import Hummingbird
+import OpenAPIRuntime
+import StandbyCore
+import StandbyStore
+
+/// Who called, for handlers that the OpenAPI transport invokes without Hummingbird's context.
+enum RequestIdentity {
+    @TaskLocal static var current: APIToken?
+
+    static func require(_ role: Role) throws -> APIToken {
+        guard let token = current else { throw Problem.unauthorized("send an API token as Authorization: Bearer <token>") }
+        guard token.allows(role) else {
+            throw Problem.forbidden("token \"\(token.name)\" does not have the \(role.rawValue) role")
+        }
+        return token
+    }
+}
+
+/// Authenticates any valid API token and makes it the task's `RequestIdentity`; each generated
+/// operation then requires its own role.
+struct IdentityMiddleware: RouterMiddleware {
+    typealias Context = StandbyRequestContext
+    let authenticator: Authenticator
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        try await APIAuthMiddleware(authenticator: authenticator, anyOf: Role.allCases).handle(request, context: context) {
+            request, context in
+            try await RequestIdentity.$current.withValue(context.identity) { try await next(request, context) }
+        }
+    }
+}
+
+/// The deployment read routes and the operator routes, implemented on the types and server stubs
+/// that swift-openapi-generator made from openapi/standby.yaml (Sources/StandbyServer/Generated).
+/// Values cross from the store's views to the generated types through their shared JSON form, so
+/// a view that drifted from the contract fails loudly instead of answering off-schema.
+struct GeneratedAPI: APIProtocol {
+    let controlPlane: ControlPlane
+    let timeSource: any TimeSource
+
+    /// A view that does not fit the contract is a bug of this server, never of the request.
+    struct ContractDrift: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func bridge<T: Decodable>(_ value: some Encodable, as type: T.Type = T.self) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: JSONEncoder().encode(value))
+        } catch {
+            throw ContractDrift(description: "\(type) does not accept the view: \(error)")
+        }
+    }
+
+    static func page(limit: Int?, cursor: String?) throws -> PageRequest {
+        var page = PageRequest()
+        if let limit {
+            guard (1...PageRequest.maximumLimit).contains(limit) else {
+                throw Problem.badRequest("limit must be a whole number from 1 to \(PageRequest.maximumLimit)", field: "limit")
+            }
+            page.limit = limit
+        }
+        if let cursor, !cursor.isEmpty {
+            guard let after = PageRequest.decodeCursor(cursor) else {
+                throw Problem.badRequest("cursor is not one this server returned as next", field: "cursor")
+            }
+            page.after = after
+        }
+        return page
+    }
+
+    struct Items<Item: Encodable>: Encodable {
+        var items: [Item]
+    }
+
+    // MARK: Reading
+
+    func listDeployments(_ input: Operations.listDeployments.Input) async throws -> Operations.listDeployments.Output {
+        _ = try RequestIdentity.require(.reader)
+        let views = try await controlPlane.deployments(now: timeSource.now())
+        return .ok(.init(body: .json(try Self.bridge(Items(items: views)))))
+    }
+
+    func getDeployment(_ input: Operations.getDeployment.Input) async throws -> Operations.getDeployment.Output {
+        _ = try RequestIdentity.require(.reader)
+        guard let view = try await controlPlane.deployment(id: input.path.id, now: timeSource.now()) else {
+            throw Problem.notFound("no deployment with id \(input.path.id)")
+        }
+        return .ok(.init(body: .json(try Self.bridge(view))))
+    }
+
+    func listFailureWindows(_ input: Operations.listFailureWindows.Input) async throws
+        -> Operations.listFailureWindows.Output
+    {
+        _ = try RequestIdentity.require(.reader)
+        let page = try await controlPlane.failureWindows(
+            hub: input.query.hub, open: input.query.open,
+            page: try Self.page(limit: input.query.limit, cursor: input.query.cursor))
+        return .ok(.init(body: .json(try Self.bridge(page))))
+    }
+
+    func listFailoverEvents(_ input: Operations.listFailoverEvents.Input) async throws
+        -> Operations.listFailoverEvents.Output
+    {
+        _ = try RequestIdentity.require(.reader)
+        let page = try await controlPlane.failoverEvents(
+            deployment: input.query.deployment, page: try Self.page(limit: input.query.limit, cursor: input.query.cursor))
+        return .ok(.init(body: .json(try Self.bridge(page))))
+    }
+
+    func getFailoverEvent(_ input: Operations.getFailoverEvent.Input) async throws -> Operations.getFailoverEvent.Output {
+        _ = try RequestIdentity.require(.reader)
+        guard let event = try await controlPlane.failoverEvent(id: input.path.id) else {
+            throw Problem.notFound("no failover event with id \(input.path.id)")
+        }
+        return .ok(.init(body: .json(try Self.bridge(event))))
+    }
+
+    func listCommands(_ input: Operations.listCommands.Input) async throws -> Operations.listCommands.Output {
+        _ = try RequestIdentity.require(.reader)
+        let page = try await controlPlane.commands(
+            status: input.query.status?.rawValue, deployment: input.query.deployment,
+            page: try Self.page(limit: input.query.limit, cursor: input.query.cursor))
+        return .ok(.init(body: .json(try Self.bridge(page))))
+    }
+
+    // MARK: Operators
+
+    func operate(_ action: OperatorAction, id: String, body: Components.RequestBodies.OperatorAction) async throws
+        -> OperatorOutcome
+    {
+        let token = try RequestIdentity.require(.operator)
+        guard case .json(let payload) = body else { throw Problem.badRequest("the body must be JSON") }
+        let reason = payload.reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty else {
+            throw Problem.unprocessable("reason is required: say why, it is recorded with your name", field: "reason")
+        }
+        let request = OperatorRequest(
+            action: action, reason: reason, actor: token.name, force: payload.force ?? false,
+            allowUnhealthyTarget: payload.allowUnhealthyTarget ?? false, hub: payload.to ?? payload.hub)
+        return try await controlPlane.operatorAction(deploymentId: id, request: request, now: timeSource.now())
+    }
+
+    func event(_ outcome: OperatorOutcome) throws -> Components.Schemas.FailoverEvent {
+        switch outcome {
+        case .moved(let event): return try Self.bridge(event)
+        case .updated: throw Problem.conflict("the action decided no failover")
+        }
+    }
+
+    func deployment(_ outcome: OperatorOutcome, id: String) async throws -> Components.Schemas.Deployment {
+        switch outcome {
+        case .updated(let view): return try Self.bridge(view)
+        case .moved:
+            guard let view = try await controlPlane.deployment(id: id, now: timeSource.now()) else {
+                throw Problem.notFound("no deployment with id \(id)")
+            }
+            return try Self.bridge(view)
+        }
+    }
+
+    func failoverDeployment(_ input: Operations.failoverDeployment.Input) async throws
+        -> Operations.failoverDeployment.Output
+    {
+        .ok(.init(body: .json(try event(try await operate(.failover, id: input.path.id, body: input.body)))))
+    }
+
+    func failbackDeployment(_ input: Operations.failbackDeployment.Input) async throws
+        -> Operations.failbackDeployment.Output
+    {
+        .ok(.init(body: .json(try event(try await operate(.failback, id: input.path.id, body: input.body)))))
+    }
+
+    func pauseDeployment(_ input: Operations.pauseDeployment.Input) async throws -> Operations.pauseDeployment.Output {
+        let outcome = try await operate(.pause, id: input.path.id, body: input.body)
+        return .ok(.init(body: .json(try await deployment(outcome, id: input.path.id))))
+    }
+
+    func resumeDeployment(_ input: Operations.resumeDeployment.Input) async throws -> Operations.resumeDeployment.Output {
+        let outcome = try await operate(.resume, id: input.path.id, body: input.body)
+        return .ok(.init(body: .json(try await deployment(outcome, id: input.path.id))))
+    }
+
+    func acknowledgeCommand(_ input: Operations.acknowledgeCommand.Input) async throws
+        -> Operations.acknowledgeCommand.Output
+    {
+        let token = try RequestIdentity.require(.operator)
+        guard case .json(let payload) = input.body else { throw Problem.badRequest("the body must be JSON") }
+        guard let outcome = CommandAckOutcome(rawValue: payload.outcome.rawValue) else {
+            throw Problem.unprocessable("outcome must be succeeded or failed", field: "outcome")
+        }
+        let command = try await controlPlane.acknowledge(
+            commandId: input.path.id, outcome: outcome, detail: payload.detail, actor: token.name, now: timeSource.now())
+        return .ok(.init(body: .json(try Self.bridge(command))))
+    }
+}
