@@ -128,11 +128,11 @@ public func buildRouter(components: StandbyComponents) throws -> Router<StandbyR
         ).endpoints,
         atPath: "/webhooks/azure-monitor")
     let readers = router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, role: .reader))
-    readers.addRoutes(AlertsController(alerts: components.alerts).endpoints, atPath: "alerts")
-    // Deployments, windows, failover events, commands and operator actions: the generated server.
-    try GeneratedAPI(controlPlane: components.controlPlane, timeSource: components.timeSource)
-        .registerHandlers(on: router.group().add(middleware: IdentityMiddleware(authenticator: authenticator)))
-    let operators = router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, role: .operator))
+    // The read and operator routes: the server generated from openapi/standby.yaml.
+    try GeneratedAPI(
+        controlPlane: components.controlPlane, alerts: components.alerts, jobs: components.jobs,
+        history: components.history, timeSource: components.timeSource
+    ).registerHandlers(on: router.group().add(middleware: IdentityMiddleware(authenticator: authenticator)))
     let reporters = router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, role: .reporter))
     reporters.addRoutes(
         HealthReportsController(
@@ -141,9 +141,7 @@ public func buildRouter(components: StandbyComponents) throws -> Router<StandbyR
         ).endpoints,
         atPath: "health-reports")
     let jobs = JobsController(jobs: components.jobs, topology: configuration.topology, timeSource: components.timeSource)
-    readers.addRoutes(jobs.readEndpoints)
     readers.addRoutes(EventsController(history: components.history).endpoints, atPath: "events")
-    operators.addRoutes(jobs.queueEndpoints)
     router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, anyOf: [.reporter, .operator]))
         .addRoutes(jobs.registrationEndpoints)
     return router

@@ -822,11 +822,13 @@ enum EmbeddedOpenAPI {
             since:
               name: since
               in: query
-              schema: { type: string, format: date-time }
+              schema: { type: string }
+              description: ISO-8601 timestamp (fractional seconds and offsets accepted).
             until:
               name: until
               in: query
-              schema: { type: string, format: date-time }
+              schema: { type: string }
+              description: ISO-8601 timestamp (fractional seconds and offsets accepted).
 
           requestBodies:
             OperatorAction:

@@ -4,7 +4,7 @@ import NIOCore
 import StandbyCore
 import StandbyStore
 
-/// `GET /v1/events` and the streamed `GET /v1/events/export`.
+/// The streamed `GET /v1/events/export` (listing events is served by the generated API).
 struct EventsController {
     static let exportBatch = 2000
 
@@ -12,7 +12,6 @@ struct EventsController {
 
     var endpoints: RouteCollection<StandbyRequestContext> {
         let routes = RouteCollection(context: StandbyRequestContext.self)
-        routes.get(use: list)
         routes.get("export", use: export)
         return routes
     }
@@ -27,10 +26,6 @@ struct EventsController {
         query.until = try reader.date("until")
         query.page = try reader.page()
         return query
-    }
-
-    @Sendable func list(_ request: Request, context: StandbyRequestContext) async throws -> Page<EventRecord> {
-        try await history.list(try Self.query(request))
     }
 
     /// Streams the history in batches read one at a time, so memory stays flat for any length.
@@ -70,4 +65,3 @@ struct EventsController {
     }
 }
 
-extension EventRecord: ResponseEncodable {}

@@ -39,6 +39,9 @@ struct IdentityMiddleware: RouterMiddleware {
 /// a view that drifted from the contract fails loudly instead of answering off-schema.
 struct GeneratedAPI: APIProtocol {
     let controlPlane: ControlPlane
+    let alerts: any AlertRepository
+    let jobs: JobQueue
+    let history: EventHistory
     let timeSource: any TimeSource
 
     /// A view that does not fit the contract is a bug of this server, never of the request.
@@ -73,6 +76,33 @@ struct GeneratedAPI: APIProtocol {
 
     struct Items<Item: Encodable>: Encodable {
         var items: [Item]
+    }
+
+    static func date(_ text: String?, field: String) throws -> Date? {
+        guard let text, !text.isEmpty else { return nil }
+        guard let date = Timestamp.parse(text) else {
+            throw Problem.badRequest("\(field) must be an ISO-8601 timestamp such as 2026-11-28T10:00:00Z", field: field)
+        }
+        return date
+    }
+
+    static func choice<T: RawRepresentable>(_ raw: String?, as type: T.Type) -> T? where T.RawValue == String {
+        raw.flatMap(T.init(rawValue:))
+    }
+
+    static func leaseSeconds(_ value: Int?) throws -> TimeInterval {
+        let seconds = value ?? 60
+        guard (1...3600).contains(seconds) else {
+            throw Problem.unprocessable("leaseSeconds must be from 1 to 3600", field: "leaseSeconds")
+        }
+        return TimeInterval(seconds)
+    }
+
+    static func text(_ value: String, field: String, maximum: Int) throws -> String {
+        guard !value.trimmingCharacters(in: .whitespaces).isEmpty, value.count <= maximum else {
+            throw Problem.unprocessable("\(field) must be a non-empty string of at most \(maximum) characters", field: field)
+        }
+        return value
     }
 
     // MARK: Reading
@@ -124,6 +154,129 @@ struct GeneratedAPI: APIProtocol {
             status: input.query.status?.rawValue, deployment: input.query.deployment,
             page: try Self.page(limit: input.query.limit, cursor: input.query.cursor))
         return .ok(.init(body: .json(try Self.bridge(page))))
+    }
+
+    func listAlerts(_ input: Operations.listAlerts.Input) async throws -> Operations.listAlerts.Output {
+        _ = try RequestIdentity.require(.reader)
+        var query = AlertQuery()
+        query.hub = input.query.hub
+        query.deployment = input.query.deployment
+        query.condition = Self.choice(input.query.condition?.rawValue, as: AlertCondition.self)
+        query.status = Self.choice(input.query.status?.rawValue, as: AlertStatus.self)
+        query.since = try Self.date(input.query.since, field: "since")
+        query.until = try Self.date(input.query.until, field: "until")
+        query.page = try Self.page(limit: input.query.limit, cursor: input.query.cursor)
+        return .ok(.init(body: .json(try Self.bridge(try await alerts.list(query)))))
+    }
+
+    func getAlert(_ input: Operations.getAlert.Input) async throws -> Operations.getAlert.Output {
+        _ = try RequestIdentity.require(.reader)
+        guard let alert = try await alerts.get(id: input.path.id) else {
+            throw Problem.notFound("no alert with id \(input.path.id)")
+        }
+        return .ok(.init(body: .json(try Self.bridge(alert))))
+    }
+
+    func listJobs(_ input: Operations.listJobs.Input) async throws -> Operations.listJobs.Output {
+        _ = try RequestIdentity.require(.reader)
+        let page = try await jobs.jobs(
+            status: Self.choice(input.query.status?.rawValue, as: JobStatus.self), hub: input.query.hub,
+            page: try Self.page(limit: input.query.limit, cursor: input.query.cursor))
+        return .ok(.init(body: .json(try Self.bridge(page))))
+    }
+
+    func getJob(_ input: Operations.getJob.Input) async throws -> Operations.getJob.Output {
+        _ = try RequestIdentity.require(.reader)
+        guard let job = try await jobs.job(idOrExternalId: input.path.id) else {
+            throw Problem.notFound("no job \(input.path.id)")
+        }
+        return .ok(.init(body: .json(try Self.bridge(job))))
+    }
+
+    func listResubmissions(_ input: Operations.listResubmissions.Input) async throws
+        -> Operations.listResubmissions.Output
+    {
+        _ = try RequestIdentity.require(.reader)
+        let page = try await jobs.resubmissions(
+            status: Self.choice(input.query.status?.rawValue, as: ResubmissionStatus.self),
+            page: try Self.page(limit: input.query.limit, cursor: input.query.cursor))
+        return .ok(.init(body: .json(try Self.bridge(page))))
+    }
+
+    func listEvents(_ input: Operations.listEvents.Input) async throws -> Operations.listEvents.Output {
+        _ = try RequestIdentity.require(.reader)
+        var query = EventQuery()
+        query.types = input.query._type.map { $0.split(separator: ",").map(String.init) } ?? []
+        query.deployment = input.query.deployment
+        query.hub = input.query.hub
+        query.since = try Self.date(input.query.since, field: "since")
+        query.until = try Self.date(input.query.until, field: "until")
+        query.page = try Self.page(limit: input.query.limit, cursor: input.query.cursor)
+        return .ok(.init(body: .json(try Self.bridge(try await history.list(query)))))
+    }
+
+    // MARK: The resubmission queue (operators and their workers)
+
+    func claimResubmissions(_ input: Operations.claimResubmissions.Input) async throws
+        -> Operations.claimResubmissions.Output
+    {
+        _ = try RequestIdentity.require(.operator)
+        guard case .json(let body) = input.body else { throw Problem.badRequest("the body must be JSON") }
+        let limit = body.limit ?? 1
+        guard (1...100).contains(limit) else { throw Problem.unprocessable("limit must be from 1 to 100", field: "limit") }
+        let items = try await jobs.claim(
+            worker: try Self.text(body.worker, field: "worker", maximum: 200), limit: limit,
+            leaseSeconds: try Self.leaseSeconds(body.leaseSeconds), now: timeSource.now())
+        return .ok(.init(body: .json(try Self.bridge(Items(items: items)))))
+    }
+
+    func heartbeatResubmission(_ input: Operations.heartbeatResubmission.Input) async throws
+        -> Operations.heartbeatResubmission.Output
+    {
+        _ = try RequestIdentity.require(.operator)
+        guard case .json(let body) = input.body else { throw Problem.badRequest("the body must be JSON") }
+        let item = try await jobs.heartbeat(
+            id: input.path.id, worker: try Self.text(body.worker, field: "worker", maximum: 200),
+            leaseSeconds: try Self.leaseSeconds(body.leaseSeconds), now: timeSource.now())
+        return .ok(.init(body: .json(try Self.bridge(item))))
+    }
+
+    func completeResubmission(_ input: Operations.completeResubmission.Input) async throws
+        -> Operations.completeResubmission.Output
+    {
+        _ = try RequestIdentity.require(.operator)
+        guard case .json(let body) = input.body else { throw Problem.badRequest("the body must be JSON") }
+        let item = try await jobs.complete(
+            id: input.path.id, worker: try Self.text(body.worker, field: "worker", maximum: 200),
+            newExternalId: try Self.text(body.newExternalId, field: "newExternalId", maximum: 256), now: timeSource.now())
+        return .ok(.init(body: .json(try Self.bridge(item))))
+    }
+
+    func failResubmission(_ input: Operations.failResubmission.Input) async throws -> Operations.failResubmission.Output {
+        _ = try RequestIdentity.require(.operator)
+        guard case .json(let body) = input.body else { throw Problem.badRequest("the body must be JSON") }
+        let item = try await jobs.fail(
+            id: input.path.id, worker: try Self.text(body.worker, field: "worker", maximum: 200),
+            error: try Self.text(body.error, field: "error", maximum: 8000), now: timeSource.now())
+        return .ok(.init(body: .json(try Self.bridge(item))))
+    }
+
+    func retryResubmission(_ input: Operations.retryResubmission.Input) async throws -> Operations.retryResubmission.Output {
+        let token = try RequestIdentity.require(.operator)
+        var targetHub: String?
+        if case .json(let body)? = input.body { targetHub = body.targetHub }
+        let item = try await jobs.retry(id: input.path.id, targetHub: targetHub, actor: token.name, now: timeSource.now())
+        return .ok(.init(body: .json(try Self.bridge(item))))
+    }
+
+    func cancelResubmission(_ input: Operations.cancelResubmission.Input) async throws
+        -> Operations.cancelResubmission.Output
+    {
+        let token = try RequestIdentity.require(.operator)
+        var reason: String?
+        if case .json(let body)? = input.body { reason = body.reason }
+        let item = try await jobs.cancel(id: input.path.id, actor: token.name, reason: reason, now: timeSource.now())
+        return .ok(.init(body: .json(try Self.bridge(item))))
     }
 
     // MARK: Operators

@@ -5,7 +5,8 @@ import NIOCore
 import StandbyCore
 import StandbyStore
 
-/// Training jobs (`/v1/jobs`) and the resubmission queue (`/v1/resubmissions`).
+/// Registering and updating training jobs (`POST /v1/jobs`, `PATCH /v1/jobs/{id}`); reading them
+/// and the resubmission queue are served by the generated API.
 struct JobsController {
     static let maximumSpecBytes = 256 * 1024
     static let maximumLease: TimeInterval = 3600
@@ -14,29 +15,10 @@ struct JobsController {
     let topology: Topology
     let timeSource: any TimeSource
 
-    var readEndpoints: RouteCollection<StandbyRequestContext> {
-        let routes = RouteCollection(context: StandbyRequestContext.self)
-        routes.get("jobs", use: list)
-        routes.get("jobs/:id", use: show)
-        routes.get("resubmissions", use: resubmissions)
-        return routes
-    }
-
     var registrationEndpoints: RouteCollection<StandbyRequestContext> {
         let routes = RouteCollection(context: StandbyRequestContext.self)
         routes.post("jobs", use: register)
         routes.patch("jobs/:id", use: update)
-        return routes
-    }
-
-    var queueEndpoints: RouteCollection<StandbyRequestContext> {
-        let routes = RouteCollection(context: StandbyRequestContext.self)
-        routes.post("resubmissions/claim", use: claim)
-        routes.post("resubmissions/:id/heartbeat", use: heartbeat)
-        routes.post("resubmissions/:id/complete", use: complete)
-        routes.post("resubmissions/:id/fail", use: fail)
-        routes.post("resubmissions/:id/retry", use: retry)
-        routes.post("resubmissions/:id/cancel", use: cancel)
         return routes
     }
 
@@ -87,83 +69,6 @@ struct JobsController {
         }
         return try await jobs.updateJob(idOrExternalId: id, to: status, actor: context.actor, now: timeSource.now())
     }
-
-    @Sendable func list(_ request: Request, context: StandbyRequestContext) async throws -> Page<JobView> {
-        let query = QueryReader(request)
-        return try await jobs.jobs(
-            status: try query.choice("status", as: JobStatus.self), hub: query.string("hub"), page: try query.page())
-    }
-
-    @Sendable func show(_ request: Request, context: StandbyRequestContext) async throws -> JobView {
-        let id = try context.parameters.require("id")
-        guard let job = try await jobs.job(idOrExternalId: id) else { throw Problem.notFound("no job \(id)") }
-        return job
-    }
-
-    // MARK: Queue
-
-    struct Claimed: ResponseEncodable {
-        var items: [ResubmissionView]
-    }
-
-    @Sendable func claim(_ request: Request, context: StandbyRequestContext) async throws -> Claimed {
-        let body = try await JSONBody(request, limit: 16 * 1024)
-        let worker = try body.string("worker", maximum: 200)
-        let limit = try body.optionalInt("limit") ?? 1
-        guard (1...100).contains(limit) else { throw Problem.unprocessable("limit must be from 1 to 100", field: "limit") }
-        let lease = try leaseSeconds(body)
-        return Claimed(items: try await jobs.claim(worker: worker, limit: limit, leaseSeconds: lease, now: timeSource.now()))
-    }
-
-    private func leaseSeconds(_ body: JSONBody) throws -> TimeInterval {
-        let seconds = try body.optionalInt("leaseSeconds") ?? 60
-        guard (1...Int(Self.maximumLease)).contains(seconds) else {
-            throw Problem.unprocessable("leaseSeconds must be from 1 to \(Int(Self.maximumLease))", field: "leaseSeconds")
-        }
-        return TimeInterval(seconds)
-    }
-
-    @Sendable func heartbeat(_ request: Request, context: StandbyRequestContext) async throws -> ResubmissionView {
-        let id = try context.parameters.require("id")
-        let body = try await JSONBody(request, limit: 16 * 1024)
-        return try await jobs.heartbeat(
-            id: id, worker: try body.string("worker", maximum: 200), leaseSeconds: try leaseSeconds(body),
-            now: timeSource.now())
-    }
-
-    @Sendable func complete(_ request: Request, context: StandbyRequestContext) async throws -> ResubmissionView {
-        let id = try context.parameters.require("id")
-        let body = try await JSONBody(request, limit: 16 * 1024)
-        return try await jobs.complete(
-            id: id, worker: try body.string("worker", maximum: 200),
-            newExternalId: try body.string("newExternalId", maximum: 256), now: timeSource.now())
-    }
-
-    @Sendable func fail(_ request: Request, context: StandbyRequestContext) async throws -> ResubmissionView {
-        let id = try context.parameters.require("id")
-        let body = try await JSONBody(request, limit: 64 * 1024)
-        return try await jobs.fail(
-            id: id, worker: try body.string("worker", maximum: 200), error: try body.string("error", maximum: 8000),
-            now: timeSource.now())
-    }
-
-    @Sendable func retry(_ request: Request, context: StandbyRequestContext) async throws -> ResubmissionView {
-        let id = try context.parameters.require("id")
-        let body = try await JSONBody(request, limit: 16 * 1024, allowEmpty: true)
-        return try await jobs.retry(
-            id: id, targetHub: try body.optionalString("targetHub"), actor: context.actor, now: timeSource.now())
-    }
-
-    @Sendable func cancel(_ request: Request, context: StandbyRequestContext) async throws -> ResubmissionView {
-        let id = try context.parameters.require("id")
-        let body = try await JSONBody(request, limit: 16 * 1024, allowEmpty: true)
-        return try await jobs.cancel(id: id, actor: context.actor, reason: try body.optionalString("reason"), now: timeSource.now())
-    }
-
-    @Sendable func resubmissions(_ request: Request, context: StandbyRequestContext) async throws -> Page<ResubmissionView> {
-        let query = QueryReader(request)
-        return try await jobs.resubmissions(status: try query.choice("status", as: ResubmissionStatus.self), page: try query.page())
-    }
 }
 
 /// A JSON object body read with field-precise problems.
@@ -208,7 +113,6 @@ struct JSONBody {
 }
 
 extension JobView: ResponseEncodable {}
-extension ResubmissionView: ResponseEncodable {}
 
 /// Returns expired leases to the queue even when no worker is claiming.
 public struct LeaseReaper: Service {

@@ -142,7 +142,7 @@ struct ResubmissionTests {
             }
             let dead = try await client.get("/v1/resubmissions?status=dead").json["items"]?.arrayValue
             #expect(dead?.count == 1)
-            let revived = try await client.send(.post, "/v1/resubmissions/\(id)/retry", json: "")
+            let revived = try await client.send(.post, "/v1/resubmissions/\(id)/retry", json: "{}")
             #expect(revived.json["status"] == .string("queued"))
             #expect(revived.json["attempts"] == .number(0))
             // Lease expiry: w1 claims and goes silent; after the lease, w2 gets the item and w1 is refused.

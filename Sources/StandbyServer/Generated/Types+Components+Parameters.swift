@@ -14,5 +14,13 @@ extension Components {
         ///
         /// - Remark: Generated from `#/components/parameters/cursor`.
         internal typealias cursor = Swift.String
+        /// ISO-8601 timestamp (fractional seconds and offsets accepted).
+        ///
+        /// - Remark: Generated from `#/components/parameters/since`.
+        internal typealias since = Swift.String
+        /// ISO-8601 timestamp (fractional seconds and offsets accepted).
+        ///
+        /// - Remark: Generated from `#/components/parameters/until`.
+        internal typealias until = Swift.String
     }
 }

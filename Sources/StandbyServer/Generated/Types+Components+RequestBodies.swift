@@ -62,5 +62,33 @@ extension Components {
             /// - Remark: Generated from `#/components/requestBodies/OperatorAction/content/application\/json`.
             case json(Components.RequestBodies.OperatorAction.jsonPayload)
         }
+        /// - Remark: Generated from `#/components/requestBodies/WorkerAction`.
+        internal enum WorkerAction: Sendable, Hashable {
+            /// - Remark: Generated from `#/components/requestBodies/WorkerAction/json`.
+            internal struct jsonPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/requestBodies/WorkerAction/json/worker`.
+                internal var worker: Swift.String
+                /// - Remark: Generated from `#/components/requestBodies/WorkerAction/json/leaseSeconds`.
+                internal var leaseSeconds: Swift.Int?
+                /// Creates a new `jsonPayload`.
+                ///
+                /// - Parameters:
+                ///   - worker:
+                ///   - leaseSeconds:
+                internal init(
+                    worker: Swift.String,
+                    leaseSeconds: Swift.Int? = nil
+                ) {
+                    self.worker = worker
+                    self.leaseSeconds = leaseSeconds
+                }
+                internal enum CodingKeys: String, CodingKey {
+                    case worker
+                    case leaseSeconds
+                }
+            }
+            /// - Remark: Generated from `#/components/requestBodies/WorkerAction/content/application\/json`.
+            case json(Components.RequestBodies.WorkerAction.jsonPayload)
+        }
     }
 }

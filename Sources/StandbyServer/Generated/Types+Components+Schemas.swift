@@ -84,6 +84,301 @@ extension Components {
                 case errors
             }
         }
+        /// - Remark: Generated from `#/components/schemas/HubReference`.
+        internal struct HubReference: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/HubReference/deploymentId`.
+            internal var deploymentId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/HubReference/hubId`.
+            internal var hubId: Swift.String
+            /// Creates a new `HubReference`.
+            ///
+            /// - Parameters:
+            ///   - deploymentId:
+            ///   - hubId:
+            internal init(
+                deploymentId: Swift.String,
+                hubId: Swift.String
+            ) {
+                self.deploymentId = deploymentId
+                self.hubId = hubId
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case deploymentId
+                case hubId
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Alert`.
+        internal struct Alert: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Alert/id`.
+            internal var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Alert/key`.
+            internal var key: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Alert/status`.
+            internal enum statusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case recognized = "recognized"
+                case unrecognized = "unrecognized"
+                case malformed = "malformed"
+            }
+            /// - Remark: Generated from `#/components/schemas/Alert/status`.
+            internal var status: Components.Schemas.Alert.statusPayload
+            /// - Remark: Generated from `#/components/schemas/Alert/azureAlertId`.
+            internal var azureAlertId: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Alert/rule`.
+            internal var rule: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Alert/severity`.
+            internal var severity: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Alert/signalType`.
+            internal var signalType: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Alert/monitoringService`.
+            internal var monitoringService: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Alert/schema`.
+            internal var schema: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Alert/kind`.
+            internal var kind: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Alert/condition`.
+            internal enum conditionPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case fired = "fired"
+                case resolved = "resolved"
+            }
+            /// - Remark: Generated from `#/components/schemas/Alert/condition`.
+            internal var condition: Components.Schemas.Alert.conditionPayload?
+            /// - Remark: Generated from `#/components/schemas/Alert/targetResourceIds`.
+            internal var targetResourceIds: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/Alert/hubs`.
+            internal var hubs: [Components.Schemas.HubReference]
+            /// - Remark: Generated from `#/components/schemas/Alert/firedAt`.
+            internal var firedAt: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Alert/resolvedAt`.
+            internal var resolvedAt: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Alert/observedAt`.
+            internal var observedAt: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Alert/description`.
+            internal var description: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Alert/isTest`.
+            internal var isTest: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/Alert/serviceHealth`.
+            internal var serviceHealth: OpenAPIRuntime.OpenAPIObjectContainer?
+            /// - Remark: Generated from `#/components/schemas/Alert/resourceHealth`.
+            internal var resourceHealth: OpenAPIRuntime.OpenAPIObjectContainer?
+            /// - Remark: Generated from `#/components/schemas/Alert/reason`.
+            internal var reason: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Alert/deliveryCount`.
+            internal var deliveryCount: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Alert/duplicateCount`.
+            internal var duplicateCount: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Alert/createdAt`.
+            internal var createdAt: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Alert/updatedAt`.
+            internal var updatedAt: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Alert/deliveriesPayload`.
+            internal struct deliveriesPayloadPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/Alert/deliveriesPayload/id`.
+                internal var id: Swift.String?
+                /// - Remark: Generated from `#/components/schemas/Alert/deliveriesPayload/receivedAt`.
+                internal var receivedAt: Swift.String?
+                /// - Remark: Generated from `#/components/schemas/Alert/deliveriesPayload/remoteAddress`.
+                internal var remoteAddress: Swift.String?
+                /// - Remark: Generated from `#/components/schemas/Alert/deliveriesPayload/contentType`.
+                internal var contentType: Swift.String?
+                /// - Remark: Generated from `#/components/schemas/Alert/deliveriesPayload/outcome`.
+                internal var outcome: Swift.String?
+                /// - Remark: Generated from `#/components/schemas/Alert/deliveriesPayload/sha256`.
+                internal var sha256: Swift.String?
+                /// - Remark: Generated from `#/components/schemas/Alert/deliveriesPayload/bytes`.
+                internal var bytes: Swift.Int?
+                /// Creates a new `deliveriesPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                ///   - receivedAt:
+                ///   - remoteAddress:
+                ///   - contentType:
+                ///   - outcome:
+                ///   - sha256:
+                ///   - bytes:
+                internal init(
+                    id: Swift.String? = nil,
+                    receivedAt: Swift.String? = nil,
+                    remoteAddress: Swift.String? = nil,
+                    contentType: Swift.String? = nil,
+                    outcome: Swift.String? = nil,
+                    sha256: Swift.String? = nil,
+                    bytes: Swift.Int? = nil
+                ) {
+                    self.id = id
+                    self.receivedAt = receivedAt
+                    self.remoteAddress = remoteAddress
+                    self.contentType = contentType
+                    self.outcome = outcome
+                    self.sha256 = sha256
+                    self.bytes = bytes
+                }
+                internal enum CodingKeys: String, CodingKey {
+                    case id
+                    case receivedAt
+                    case remoteAddress
+                    case contentType
+                    case outcome
+                    case sha256
+                    case bytes
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/Alert/deliveries`.
+            internal typealias deliveriesPayload = [Components.Schemas.Alert.deliveriesPayloadPayload]
+            /// - Remark: Generated from `#/components/schemas/Alert/deliveries`.
+            internal var deliveries: Components.Schemas.Alert.deliveriesPayload?
+            /// The latest raw payload
+            ///
+            /// - Remark: Generated from `#/components/schemas/Alert/raw`.
+            internal var raw: OpenAPIRuntime.OpenAPIValueContainer?
+            /// The latest raw payload
+            ///
+            /// - Remark: Generated from `#/components/schemas/Alert/rawBase64`.
+            internal var rawBase64: Swift.String?
+            /// Creates a new `Alert`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - key:
+            ///   - status:
+            ///   - azureAlertId:
+            ///   - rule:
+            ///   - severity:
+            ///   - signalType:
+            ///   - monitoringService:
+            ///   - schema:
+            ///   - kind:
+            ///   - condition:
+            ///   - targetResourceIds:
+            ///   - hubs:
+            ///   - firedAt:
+            ///   - resolvedAt:
+            ///   - observedAt:
+            ///   - description:
+            ///   - isTest:
+            ///   - serviceHealth:
+            ///   - resourceHealth:
+            ///   - reason:
+            ///   - deliveryCount:
+            ///   - duplicateCount:
+            ///   - createdAt:
+            ///   - updatedAt:
+            ///   - deliveries:
+            ///   - raw: The latest raw payload
+            ///   - rawBase64: The latest raw payload
+            internal init(
+                id: Swift.String,
+                key: Swift.String,
+                status: Components.Schemas.Alert.statusPayload,
+                azureAlertId: Swift.String? = nil,
+                rule: Swift.String? = nil,
+                severity: Swift.String? = nil,
+                signalType: Swift.String? = nil,
+                monitoringService: Swift.String? = nil,
+                schema: Swift.String? = nil,
+                kind: Swift.String? = nil,
+                condition: Components.Schemas.Alert.conditionPayload? = nil,
+                targetResourceIds: [Swift.String],
+                hubs: [Components.Schemas.HubReference],
+                firedAt: Swift.String? = nil,
+                resolvedAt: Swift.String? = nil,
+                observedAt: Swift.String? = nil,
+                description: Swift.String? = nil,
+                isTest: Swift.Bool,
+                serviceHealth: OpenAPIRuntime.OpenAPIObjectContainer? = nil,
+                resourceHealth: OpenAPIRuntime.OpenAPIObjectContainer? = nil,
+                reason: Swift.String? = nil,
+                deliveryCount: Swift.Int,
+                duplicateCount: Swift.Int,
+                createdAt: Swift.String,
+                updatedAt: Swift.String,
+                deliveries: Components.Schemas.Alert.deliveriesPayload? = nil,
+                raw: OpenAPIRuntime.OpenAPIValueContainer? = nil,
+                rawBase64: Swift.String? = nil
+            ) {
+                self.id = id
+                self.key = key
+                self.status = status
+                self.azureAlertId = azureAlertId
+                self.rule = rule
+                self.severity = severity
+                self.signalType = signalType
+                self.monitoringService = monitoringService
+                self.schema = schema
+                self.kind = kind
+                self.condition = condition
+                self.targetResourceIds = targetResourceIds
+                self.hubs = hubs
+                self.firedAt = firedAt
+                self.resolvedAt = resolvedAt
+                self.observedAt = observedAt
+                self.description = description
+                self.isTest = isTest
+                self.serviceHealth = serviceHealth
+                self.resourceHealth = resourceHealth
+                self.reason = reason
+                self.deliveryCount = deliveryCount
+                self.duplicateCount = duplicateCount
+                self.createdAt = createdAt
+                self.updatedAt = updatedAt
+                self.deliveries = deliveries
+                self.raw = raw
+                self.rawBase64 = rawBase64
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case id
+                case key
+                case status
+                case azureAlertId
+                case rule
+                case severity
+                case signalType
+                case monitoringService
+                case schema
+                case kind
+                case condition
+                case targetResourceIds
+                case hubs
+                case firedAt
+                case resolvedAt
+                case observedAt
+                case description
+                case isTest
+                case serviceHealth
+                case resourceHealth
+                case reason
+                case deliveryCount
+                case duplicateCount
+                case createdAt
+                case updatedAt
+                case deliveries
+                case raw
+                case rawBase64
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/AlertPage`.
+        internal struct AlertPage: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/AlertPage/items`.
+            internal var items: [Components.Schemas.Alert]
+            /// - Remark: Generated from `#/components/schemas/AlertPage/next`.
+            internal var next: Swift.String?
+            /// Creates a new `AlertPage`.
+            ///
+            /// - Parameters:
+            ///   - items:
+            ///   - next:
+            internal init(
+                items: [Components.Schemas.Alert],
+                next: Swift.String? = nil
+            ) {
+                self.items = items
+                self.next = next
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case items
+                case next
+            }
+        }
         /// - Remark: Generated from `#/components/schemas/Source`.
         internal struct Source: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Source/source`.
@@ -723,6 +1018,302 @@ extension Components {
                 case createdAt
                 case settledAt
                 case commands
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Job`.
+        internal struct Job: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Job/id`.
+            internal var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Job/externalId`.
+            internal var externalId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Job/deploymentId`.
+            internal var deploymentId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Job/hub`.
+            internal var hub: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Job/spec`.
+            internal var spec: OpenAPIRuntime.OpenAPIValueContainer
+            /// - Remark: Generated from `#/components/schemas/Job/status`.
+            internal enum statusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case running = "running"
+                case completed = "completed"
+                case failed = "failed"
+                case cancelled = "cancelled"
+                case interrupted = "interrupted"
+            }
+            /// - Remark: Generated from `#/components/schemas/Job/status`.
+            internal var status: Components.Schemas.Job.statusPayload
+            /// - Remark: Generated from `#/components/schemas/Job/priority`.
+            internal var priority: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Job/submittedAt`.
+            internal var submittedAt: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Job/interruptedBy`.
+            internal var interruptedBy: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Job/resubmittedFrom`.
+            internal var resubmittedFrom: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Job/registeredBy`.
+            internal var registeredBy: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Job/createdAt`.
+            internal var createdAt: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Job/updatedAt`.
+            internal var updatedAt: Swift.String
+            /// Creates a new `Job`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - externalId:
+            ///   - deploymentId:
+            ///   - hub:
+            ///   - spec:
+            ///   - status:
+            ///   - priority:
+            ///   - submittedAt:
+            ///   - interruptedBy:
+            ///   - resubmittedFrom:
+            ///   - registeredBy:
+            ///   - createdAt:
+            ///   - updatedAt:
+            internal init(
+                id: Swift.String,
+                externalId: Swift.String,
+                deploymentId: Swift.String,
+                hub: Swift.String,
+                spec: OpenAPIRuntime.OpenAPIValueContainer,
+                status: Components.Schemas.Job.statusPayload,
+                priority: Swift.Int,
+                submittedAt: Swift.String? = nil,
+                interruptedBy: Swift.String? = nil,
+                resubmittedFrom: Swift.String? = nil,
+                registeredBy: Swift.String,
+                createdAt: Swift.String,
+                updatedAt: Swift.String
+            ) {
+                self.id = id
+                self.externalId = externalId
+                self.deploymentId = deploymentId
+                self.hub = hub
+                self.spec = spec
+                self.status = status
+                self.priority = priority
+                self.submittedAt = submittedAt
+                self.interruptedBy = interruptedBy
+                self.resubmittedFrom = resubmittedFrom
+                self.registeredBy = registeredBy
+                self.createdAt = createdAt
+                self.updatedAt = updatedAt
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case id
+                case externalId
+                case deploymentId
+                case hub
+                case spec
+                case status
+                case priority
+                case submittedAt
+                case interruptedBy
+                case resubmittedFrom
+                case registeredBy
+                case createdAt
+                case updatedAt
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Resubmission`.
+        internal struct Resubmission: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Resubmission/id`.
+            internal var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Resubmission/jobId`.
+            internal var jobId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Resubmission/externalId`.
+            internal var externalId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Resubmission/failoverEventId`.
+            internal var failoverEventId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Resubmission/deploymentId`.
+            internal var deploymentId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Resubmission/fromHub`.
+            internal var fromHub: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Resubmission/targetHub`.
+            internal var targetHub: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Resubmission/priority`.
+            internal var priority: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Resubmission/status`.
+            internal enum statusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case queued = "queued"
+                case leased = "leased"
+                case completed = "completed"
+                case dead = "dead"
+                case cancelled = "cancelled"
+                case unassigned = "unassigned"
+            }
+            /// - Remark: Generated from `#/components/schemas/Resubmission/status`.
+            internal var status: Components.Schemas.Resubmission.statusPayload
+            /// - Remark: Generated from `#/components/schemas/Resubmission/attempts`.
+            internal var attempts: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Resubmission/maxAttempts`.
+            internal var maxAttempts: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Resubmission/availableAt`.
+            internal var availableAt: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Resubmission/leaseOwner`.
+            internal var leaseOwner: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Resubmission/leaseExpiresAt`.
+            internal var leaseExpiresAt: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Resubmission/lastError`.
+            internal var lastError: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Resubmission/newJobId`.
+            internal var newJobId: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Resubmission/createdAt`.
+            internal var createdAt: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Resubmission/updatedAt`.
+            internal var updatedAt: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Resubmission/spec`.
+            internal var spec: OpenAPIRuntime.OpenAPIValueContainer?
+            /// Creates a new `Resubmission`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - jobId:
+            ///   - externalId:
+            ///   - failoverEventId:
+            ///   - deploymentId:
+            ///   - fromHub:
+            ///   - targetHub:
+            ///   - priority:
+            ///   - status:
+            ///   - attempts:
+            ///   - maxAttempts:
+            ///   - availableAt:
+            ///   - leaseOwner:
+            ///   - leaseExpiresAt:
+            ///   - lastError:
+            ///   - newJobId:
+            ///   - createdAt:
+            ///   - updatedAt:
+            ///   - spec:
+            internal init(
+                id: Swift.String,
+                jobId: Swift.String,
+                externalId: Swift.String,
+                failoverEventId: Swift.String,
+                deploymentId: Swift.String,
+                fromHub: Swift.String,
+                targetHub: Swift.String? = nil,
+                priority: Swift.Int,
+                status: Components.Schemas.Resubmission.statusPayload,
+                attempts: Swift.Int,
+                maxAttempts: Swift.Int,
+                availableAt: Swift.String,
+                leaseOwner: Swift.String? = nil,
+                leaseExpiresAt: Swift.String? = nil,
+                lastError: Swift.String? = nil,
+                newJobId: Swift.String? = nil,
+                createdAt: Swift.String,
+                updatedAt: Swift.String,
+                spec: OpenAPIRuntime.OpenAPIValueContainer? = nil
+            ) {
+                self.id = id
+                self.jobId = jobId
+                self.externalId = externalId
+                self.failoverEventId = failoverEventId
+                self.deploymentId = deploymentId
+                self.fromHub = fromHub
+                self.targetHub = targetHub
+                self.priority = priority
+                self.status = status
+                self.attempts = attempts
+                self.maxAttempts = maxAttempts
+                self.availableAt = availableAt
+                self.leaseOwner = leaseOwner
+                self.leaseExpiresAt = leaseExpiresAt
+                self.lastError = lastError
+                self.newJobId = newJobId
+                self.createdAt = createdAt
+                self.updatedAt = updatedAt
+                self.spec = spec
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case id
+                case jobId
+                case externalId
+                case failoverEventId
+                case deploymentId
+                case fromHub
+                case targetHub
+                case priority
+                case status
+                case attempts
+                case maxAttempts
+                case availableAt
+                case leaseOwner
+                case leaseExpiresAt
+                case lastError
+                case newJobId
+                case createdAt
+                case updatedAt
+                case spec
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Event`.
+        internal struct Event: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Event/seq`.
+            internal var seq: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Event/at`.
+            internal var at: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Event/type`.
+            internal var _type: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Event/deploymentId`.
+            internal var deploymentId: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Event/hub`.
+            internal var hub: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Event/actor`.
+            internal var actor: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Event/data`.
+            internal var data: OpenAPIRuntime.OpenAPIValueContainer
+            /// - Remark: Generated from `#/components/schemas/Event/prevHash`.
+            internal var prevHash: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Event/hash`.
+            internal var hash: Swift.String
+            /// Creates a new `Event`.
+            ///
+            /// - Parameters:
+            ///   - seq:
+            ///   - at:
+            ///   - _type:
+            ///   - deploymentId:
+            ///   - hub:
+            ///   - actor:
+            ///   - data:
+            ///   - prevHash:
+            ///   - hash:
+            internal init(
+                seq: Swift.Int,
+                at: Swift.String,
+                _type: Swift.String,
+                deploymentId: Swift.String? = nil,
+                hub: Swift.String? = nil,
+                actor: Swift.String,
+                data: OpenAPIRuntime.OpenAPIValueContainer,
+                prevHash: Swift.String,
+                hash: Swift.String
+            ) {
+                self.seq = seq
+                self.at = at
+                self._type = _type
+                self.deploymentId = deploymentId
+                self.hub = hub
+                self.actor = actor
+                self.data = data
+                self.prevHash = prevHash
+                self.hash = hash
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case seq
+                case at
+                case _type = "type"
+                case deploymentId
+                case hub
+                case actor
+                case data
+                case prevHash
+                case hash
             }
         }
     }

@@ -5,6 +5,16 @@ import struct Foundation.Data
 import struct Foundation.Date
 /// A type that performs HTTP operations defined by the OpenAPI document.
 internal protocol APIProtocol: Sendable {
+    /// Alerts, newest first.
+    ///
+    /// - Remark: HTTP `GET /v1/alerts`.
+    /// - Remark: Generated from `#/paths//v1/alerts/get(listAlerts)`.
+    func listAlerts(_ input: Operations.listAlerts.Input) async throws -> Operations.listAlerts.Output
+    /// One alert with its deliveries and the raw payload.
+    ///
+    /// - Remark: HTTP `GET /v1/alerts/{id}`.
+    /// - Remark: Generated from `#/paths//v1/alerts/{id}/get(getAlert)`.
+    func getAlert(_ input: Operations.getAlert.Input) async throws -> Operations.getAlert.Output
     /// Every deployment with its hubs' health, open windows and automation state.
     ///
     /// - Remark: HTTP `GET /v1/deployments`.
@@ -52,10 +62,72 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/commands/{id}/ack`.
     /// - Remark: Generated from `#/paths//v1/commands/{id}/ack/post(acknowledgeCommand)`.
     func acknowledgeCommand(_ input: Operations.acknowledgeCommand.Input) async throws -> Operations.acknowledgeCommand.Output
+    /// - Remark: HTTP `GET /v1/jobs`.
+    /// - Remark: Generated from `#/paths//v1/jobs/get(listJobs)`.
+    func listJobs(_ input: Operations.listJobs.Input) async throws -> Operations.listJobs.Output
+    /// - Remark: HTTP `GET /v1/jobs/{id}`.
+    /// - Remark: Generated from `#/paths//v1/jobs/{id}/get(getJob)`.
+    func getJob(_ input: Operations.getJob.Input) async throws -> Operations.getJob.Output
+    /// - Remark: HTTP `GET /v1/resubmissions`.
+    /// - Remark: Generated from `#/paths//v1/resubmissions/get(listResubmissions)`.
+    func listResubmissions(_ input: Operations.listResubmissions.Input) async throws -> Operations.listResubmissions.Output
+    /// Lease up to `limit` items to a worker, highest priority then oldest first.
+    ///
+    /// - Remark: HTTP `POST /v1/resubmissions/claim`.
+    /// - Remark: Generated from `#/paths//v1/resubmissions/claim/post(claimResubmissions)`.
+    func claimResubmissions(_ input: Operations.claimResubmissions.Input) async throws -> Operations.claimResubmissions.Output
+    /// - Remark: HTTP `POST /v1/resubmissions/{id}/heartbeat`.
+    /// - Remark: Generated from `#/paths//v1/resubmissions/{id}/heartbeat/post(heartbeatResubmission)`.
+    func heartbeatResubmission(_ input: Operations.heartbeatResubmission.Input) async throws -> Operations.heartbeatResubmission.Output
+    /// - Remark: HTTP `POST /v1/resubmissions/{id}/complete`.
+    /// - Remark: Generated from `#/paths//v1/resubmissions/{id}/complete/post(completeResubmission)`.
+    func completeResubmission(_ input: Operations.completeResubmission.Input) async throws -> Operations.completeResubmission.Output
+    /// - Remark: HTTP `POST /v1/resubmissions/{id}/fail`.
+    /// - Remark: Generated from `#/paths//v1/resubmissions/{id}/fail/post(failResubmission)`.
+    func failResubmission(_ input: Operations.failResubmission.Input) async throws -> Operations.failResubmission.Output
+    /// Revive a dead, unassigned or cancelled item, optionally aimed at another hub.
+    ///
+    /// - Remark: HTTP `POST /v1/resubmissions/{id}/retry`.
+    /// - Remark: Generated from `#/paths//v1/resubmissions/{id}/retry/post(retryResubmission)`.
+    func retryResubmission(_ input: Operations.retryResubmission.Input) async throws -> Operations.retryResubmission.Output
+    /// - Remark: HTTP `POST /v1/resubmissions/{id}/cancel`.
+    /// - Remark: Generated from `#/paths//v1/resubmissions/{id}/cancel/post(cancelResubmission)`.
+    func cancelResubmission(_ input: Operations.cancelResubmission.Input) async throws -> Operations.cancelResubmission.Output
+    /// The hash-chained history, oldest first.
+    ///
+    /// - Remark: HTTP `GET /v1/events`.
+    /// - Remark: Generated from `#/paths//v1/events/get(listEvents)`.
+    func listEvents(_ input: Operations.listEvents.Input) async throws -> Operations.listEvents.Output
 }
 
 /// Convenience overloads for operation inputs.
 extension APIProtocol {
+    /// Alerts, newest first.
+    ///
+    /// - Remark: HTTP `GET /v1/alerts`.
+    /// - Remark: Generated from `#/paths//v1/alerts/get(listAlerts)`.
+    internal func listAlerts(
+        query: Operations.listAlerts.Input.Query = .init(),
+        headers: Operations.listAlerts.Input.Headers = .init()
+    ) async throws -> Operations.listAlerts.Output {
+        try await listAlerts(Operations.listAlerts.Input(
+            query: query,
+            headers: headers
+        ))
+    }
+    /// One alert with its deliveries and the raw payload.
+    ///
+    /// - Remark: HTTP `GET /v1/alerts/{id}`.
+    /// - Remark: Generated from `#/paths//v1/alerts/{id}/get(getAlert)`.
+    internal func getAlert(
+        path: Operations.getAlert.Input.Path,
+        headers: Operations.getAlert.Input.Headers = .init()
+    ) async throws -> Operations.getAlert.Output {
+        try await getAlert(Operations.getAlert.Input(
+            path: path,
+            headers: headers
+        ))
+    }
     /// Every deployment with its hubs' health, open windows and automation state.
     ///
     /// - Remark: HTTP `GET /v1/deployments`.
@@ -193,6 +265,132 @@ extension APIProtocol {
             path: path,
             headers: headers,
             body: body
+        ))
+    }
+    /// - Remark: HTTP `GET /v1/jobs`.
+    /// - Remark: Generated from `#/paths//v1/jobs/get(listJobs)`.
+    internal func listJobs(
+        query: Operations.listJobs.Input.Query = .init(),
+        headers: Operations.listJobs.Input.Headers = .init()
+    ) async throws -> Operations.listJobs.Output {
+        try await listJobs(Operations.listJobs.Input(
+            query: query,
+            headers: headers
+        ))
+    }
+    /// - Remark: HTTP `GET /v1/jobs/{id}`.
+    /// - Remark: Generated from `#/paths//v1/jobs/{id}/get(getJob)`.
+    internal func getJob(
+        path: Operations.getJob.Input.Path,
+        headers: Operations.getJob.Input.Headers = .init()
+    ) async throws -> Operations.getJob.Output {
+        try await getJob(Operations.getJob.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// - Remark: HTTP `GET /v1/resubmissions`.
+    /// - Remark: Generated from `#/paths//v1/resubmissions/get(listResubmissions)`.
+    internal func listResubmissions(
+        query: Operations.listResubmissions.Input.Query = .init(),
+        headers: Operations.listResubmissions.Input.Headers = .init()
+    ) async throws -> Operations.listResubmissions.Output {
+        try await listResubmissions(Operations.listResubmissions.Input(
+            query: query,
+            headers: headers
+        ))
+    }
+    /// Lease up to `limit` items to a worker, highest priority then oldest first.
+    ///
+    /// - Remark: HTTP `POST /v1/resubmissions/claim`.
+    /// - Remark: Generated from `#/paths//v1/resubmissions/claim/post(claimResubmissions)`.
+    internal func claimResubmissions(
+        headers: Operations.claimResubmissions.Input.Headers = .init(),
+        body: Operations.claimResubmissions.Input.Body
+    ) async throws -> Operations.claimResubmissions.Output {
+        try await claimResubmissions(Operations.claimResubmissions.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// - Remark: HTTP `POST /v1/resubmissions/{id}/heartbeat`.
+    /// - Remark: Generated from `#/paths//v1/resubmissions/{id}/heartbeat/post(heartbeatResubmission)`.
+    internal func heartbeatResubmission(
+        path: Operations.heartbeatResubmission.Input.Path,
+        headers: Operations.heartbeatResubmission.Input.Headers = .init(),
+        body: Components.RequestBodies.WorkerAction
+    ) async throws -> Operations.heartbeatResubmission.Output {
+        try await heartbeatResubmission(Operations.heartbeatResubmission.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// - Remark: HTTP `POST /v1/resubmissions/{id}/complete`.
+    /// - Remark: Generated from `#/paths//v1/resubmissions/{id}/complete/post(completeResubmission)`.
+    internal func completeResubmission(
+        path: Operations.completeResubmission.Input.Path,
+        headers: Operations.completeResubmission.Input.Headers = .init(),
+        body: Operations.completeResubmission.Input.Body
+    ) async throws -> Operations.completeResubmission.Output {
+        try await completeResubmission(Operations.completeResubmission.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// - Remark: HTTP `POST /v1/resubmissions/{id}/fail`.
+    /// - Remark: Generated from `#/paths//v1/resubmissions/{id}/fail/post(failResubmission)`.
+    internal func failResubmission(
+        path: Operations.failResubmission.Input.Path,
+        headers: Operations.failResubmission.Input.Headers = .init(),
+        body: Operations.failResubmission.Input.Body
+    ) async throws -> Operations.failResubmission.Output {
+        try await failResubmission(Operations.failResubmission.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Revive a dead, unassigned or cancelled item, optionally aimed at another hub.
+    ///
+    /// - Remark: HTTP `POST /v1/resubmissions/{id}/retry`.
+    /// - Remark: Generated from `#/paths//v1/resubmissions/{id}/retry/post(retryResubmission)`.
+    internal func retryResubmission(
+        path: Operations.retryResubmission.Input.Path,
+        headers: Operations.retryResubmission.Input.Headers = .init(),
+        body: Operations.retryResubmission.Input.Body? = nil
+    ) async throws -> Operations.retryResubmission.Output {
+        try await retryResubmission(Operations.retryResubmission.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// - Remark: HTTP `POST /v1/resubmissions/{id}/cancel`.
+    /// - Remark: Generated from `#/paths//v1/resubmissions/{id}/cancel/post(cancelResubmission)`.
+    internal func cancelResubmission(
+        path: Operations.cancelResubmission.Input.Path,
+        headers: Operations.cancelResubmission.Input.Headers = .init(),
+        body: Operations.cancelResubmission.Input.Body? = nil
+    ) async throws -> Operations.cancelResubmission.Output {
+        try await cancelResubmission(Operations.cancelResubmission.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// The hash-chained history, oldest first.
+    ///
+    /// - Remark: HTTP `GET /v1/events`.
+    /// - Remark: Generated from `#/paths//v1/events/get(listEvents)`.
+    internal func listEvents(
+        query: Operations.listEvents.Input.Query = .init(),
+        headers: Operations.listEvents.Input.Headers = .init()
+    ) async throws -> Operations.listEvents.Output {
+        try await listEvents(Operations.listEvents.Input(
+            query: query,
+            headers: headers
         ))
     }
 }
