@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import OpenAPIRuntime
 import StandbyCore
@@ -17,16 +18,23 @@ enum RequestIdentity {
     }
 }
 
-/// Authenticates any valid API token and makes it the task's `RequestIdentity`; each generated
-/// operation then requires its own role.
+/// Authenticates the caller and checks the role the matched route needs before the generated code
+/// reads the request (authorization comes before validation), then makes the token the task's
+/// `RequestIdentity` for the handler.
 struct IdentityMiddleware: RouterMiddleware {
     typealias Context = StandbyRequestContext
     let authenticator: Authenticator
 
+    /// Reading needs `reader`; everything else on the generated server is an operator's.
+    static func role(method: HTTPRequest.Method, path: String?) -> Role {
+        method == .get ? .reader : .operator
+    }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
     {
-        try await APIAuthMiddleware(authenticator: authenticator, anyOf: Role.allCases).handle(request, context: context) {
+        let role = Self.role(method: request.method, path: context.endpointPath)
+        return try await APIAuthMiddleware(authenticator: authenticator, role: role).handle(request, context: context) {
             request, context in
             try await RequestIdentity.$current.withValue(context.identity) { try await next(request, context) }
         }

@@ -18,6 +18,7 @@ struct TestStandby {
     static let readerToken = "test-reader-token"
     static let operatorToken = "test-operator-token"
     static let reporterToken = "test-reporter-token"
+    static let adminToken = "test-admin-token"
 
     let folder = TemporaryFolder()
     let time: ManualTimeSource
@@ -45,6 +46,7 @@ struct TestStandby {
             - { name: dashboard, token: "\(Self.readerToken)", roles: [reader] }
             - { name: app-layer, token: "\(Self.operatorToken)", roles: [reader, reporter, operator] }
             - { name: probe, token: "\(Self.reporterToken)", roles: [reporter] }
+            - { name: root, token: "sha256:\(Data(Self.adminToken.utf8).sha256Hex)", roles: [admin] }
         deployments:
         \(deploymentsYAML)
         """
