@@ -24,15 +24,6 @@ struct QueryReader {
         return date
     }
 
-    func bool(_ name: String) throws -> Bool? {
-        guard let text = string(name) else { return nil }
-        switch text.lowercased() {
-        case "true", "1", "yes": return true
-        case "false", "0", "no": return false
-        default: throw Problem.badRequest("\(name) must be true or false", field: name)
-        }
-    }
-
     func choice<T: RawRepresentable & CaseIterable>(_ name: String, as type: T.Type) throws -> T?
     where T.RawValue == String {
         guard let text = string(name) else { return nil }
@@ -60,5 +51,3 @@ struct QueryReader {
         return page
     }
 }
-
-extension Page: ResponseEncodable {}
