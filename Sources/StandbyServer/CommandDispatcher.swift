@@ -75,7 +75,7 @@ public struct CommandDispatcher: Service {
         var message = Array("\(timestamp).".utf8)
         message += body
         let mac = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Data(secret.utf8)))
-        return "t=\(timestamp),v1=" + mac.map { String(format: "%02x", $0) }.joined()
+        return "t=\(timestamp),v1=" + hexString(mac)
     }
 
     private func deliver(_ command: CommandView, to webhook: CommandWebhook, client: HTTPClient) async throws -> Bool {

@@ -217,7 +217,7 @@ public struct SQLiteAlertRepository: AlertRepository {
                     alert.monitoringService, alert.schema.rawValue, alert.kind.rawValue, alert.condition.rawValue,
                     encodeTargets(alert.targetResourceIDs), encodeHubs(hubs), alert.firedAt.map(Timestamp.format),
                     alert.resolvedAt.map(Timestamp.format), alert.observedAt.map(Timestamp.format), alert.description,
-                    alert.isTest, encodeDetails(alert, reason: nil), alert.stateFingerprint, delivery.id, delivery.id,
+                    alert.isTest, encodeDetails(alert), alert.stateFingerprint, delivery.id, delivery.id,
                     now, now,
                 ])
             try insertHubs(hubs, alertId: id, in: db)
@@ -251,7 +251,7 @@ public struct SQLiteAlertRepository: AlertRepository {
                 """).execute(arguments: [
                 alert.condition.rawValue, alert.severity, firedAt,
                 alert.condition == .resolved ? alert.resolvedAt.map(Timestamp.format) : nil,
-                alert.observedAt.map(Timestamp.format), encodeDetails(alert, reason: nil), alert.stateFingerprint,
+                alert.observedAt.map(Timestamp.format), encodeDetails(alert), alert.stateFingerprint,
                 encodeHubs(hubs), encodeTargets(alert.targetResourceIDs), alert.description, delivery.id, now, id,
             ])
         try db.cachedStatement(sql: "DELETE FROM alert_hubs WHERE alert_id = ?").execute(arguments: [id])
@@ -406,16 +406,10 @@ public struct SQLiteAlertRepository: AlertRepository {
             .canonicalString()
     }
 
-    private static func encodeDetails(_ alert: NormalizedAlert, reason: String?) -> String? {
+    private static func encodeDetails(_ alert: NormalizedAlert) -> String? {
         var details: [String: JSONValue] = [:]
-        let encoder = JSONEncoder()
-        if let serviceHealth = alert.serviceHealth, let data = try? encoder.encode(serviceHealth) {
-            details["serviceHealth"] = try? JSONValue.decode(data)
-        }
-        if let resourceHealth = alert.resourceHealth, let data = try? encoder.encode(resourceHealth) {
-            details["resourceHealth"] = try? JSONValue.decode(data)
-        }
-        if let reason { details["reason"] = .string(reason) }
+        if let serviceHealth = alert.serviceHealth { details["serviceHealth"] = JSONValue.encoding(serviceHealth) }
+        if let resourceHealth = alert.resourceHealth { details["resourceHealth"] = JSONValue.encoding(resourceHealth) }
         return details.isEmpty ? nil : JSONValue.object(details).canonicalString()
     }
 }
