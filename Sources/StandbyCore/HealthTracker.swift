@@ -155,10 +155,11 @@ public struct ProbeSourceHealth: Sendable, Hashable, Codable {
 
     /// Returns false when the sample is older than everything retained (too late to place).
     mutating func insert(_ sample: ProbeSample, policy: Policy) -> Bool {
-        if samples.count >= Self.retainedSamples, let oldest = samples.first, sample.at < oldest.at { return false }
+        let cap = max(Self.retainedSamples, 2 * (policy.failureThreshold + policy.recoveryThreshold))
+        // Once the history is full, older samples were folded into `base`: one older still cannot be placed.
+        if samples.count >= cap, let oldest = samples.first, sample.at < oldest.at { return false }
         let index = samples.firstIndex { $0.at > sample.at } ?? samples.endIndex
         samples.insert(sample, at: index)
-        let cap = max(Self.retainedSamples, 2 * (policy.failureThreshold + policy.recoveryThreshold))
         while samples.count > cap {
             let evicted = samples.removeFirst()
             base.apply(evicted.outcome, at: evicted.at, policy: policy)
