@@ -65,33 +65,8 @@ struct GeneratedAPI: APIProtocol {
         }
     }
 
-    static func page(limit: Int?, cursor: String?) throws -> PageRequest {
-        var page = PageRequest()
-        if let limit {
-            guard (1...PageRequest.maximumLimit).contains(limit) else {
-                throw Problem.badRequest("limit must be a whole number from 1 to \(PageRequest.maximumLimit)", field: "limit")
-            }
-            page.limit = limit
-        }
-        if let cursor, !cursor.isEmpty {
-            guard let after = PageRequest.decodeCursor(cursor) else {
-                throw Problem.badRequest("cursor is not one this server returned as next", field: "cursor")
-            }
-            page.after = after
-        }
-        return page
-    }
-
     struct Items<Item: Encodable>: Encodable {
         var items: [Item]
-    }
-
-    static func date(_ text: String?, field: String) throws -> Date? {
-        guard let text, !text.isEmpty else { return nil }
-        guard let date = Timestamp.parse(text) else {
-            throw Problem.badRequest("\(field) must be an ISO-8601 timestamp such as 2026-11-28T10:00:00Z", field: field)
-        }
-        return date
     }
 
     static func choice<T: RawRepresentable>(_ raw: String?, as type: T.Type) -> T? where T.RawValue == String {
@@ -135,7 +110,7 @@ struct GeneratedAPI: APIProtocol {
         _ = try RequestIdentity.require(.reader)
         let page = try await controlPlane.failureWindows(
             hub: input.query.hub, open: input.query.open,
-            page: try Self.page(limit: input.query.limit, cursor: input.query.cursor))
+            page: try QueryReader.page(limit: input.query.limit, cursor: input.query.cursor))
         return .ok(.init(body: .json(try Self.bridge(page))))
     }
 
@@ -144,7 +119,7 @@ struct GeneratedAPI: APIProtocol {
     {
         _ = try RequestIdentity.require(.reader)
         let page = try await controlPlane.failoverEvents(
-            deployment: input.query.deployment, page: try Self.page(limit: input.query.limit, cursor: input.query.cursor))
+            deployment: input.query.deployment, page: try QueryReader.page(limit: input.query.limit, cursor: input.query.cursor))
         return .ok(.init(body: .json(try Self.bridge(page))))
     }
 
@@ -160,7 +135,7 @@ struct GeneratedAPI: APIProtocol {
         _ = try RequestIdentity.require(.reader)
         let page = try await controlPlane.commands(
             status: input.query.status?.rawValue, deployment: input.query.deployment,
-            page: try Self.page(limit: input.query.limit, cursor: input.query.cursor))
+            page: try QueryReader.page(limit: input.query.limit, cursor: input.query.cursor))
         return .ok(.init(body: .json(try Self.bridge(page))))
     }
 
@@ -171,9 +146,9 @@ struct GeneratedAPI: APIProtocol {
         query.deployment = input.query.deployment
         query.condition = Self.choice(input.query.condition?.rawValue, as: AlertCondition.self)
         query.status = Self.choice(input.query.status?.rawValue, as: AlertStatus.self)
-        query.since = try Self.date(input.query.since, field: "since")
-        query.until = try Self.date(input.query.until, field: "until")
-        query.page = try Self.page(limit: input.query.limit, cursor: input.query.cursor)
+        query.since = try QueryReader.date(input.query.since, field: "since")
+        query.until = try QueryReader.date(input.query.until, field: "until")
+        query.page = try QueryReader.page(limit: input.query.limit, cursor: input.query.cursor)
         return .ok(.init(body: .json(try Self.bridge(try await alerts.list(query)))))
     }
 
@@ -189,7 +164,7 @@ struct GeneratedAPI: APIProtocol {
         _ = try RequestIdentity.require(.reader)
         let page = try await jobs.jobs(
             status: Self.choice(input.query.status?.rawValue, as: JobStatus.self), hub: input.query.hub,
-            page: try Self.page(limit: input.query.limit, cursor: input.query.cursor))
+            page: try QueryReader.page(limit: input.query.limit, cursor: input.query.cursor))
         return .ok(.init(body: .json(try Self.bridge(page))))
     }
 
@@ -207,7 +182,7 @@ struct GeneratedAPI: APIProtocol {
         _ = try RequestIdentity.require(.reader)
         let page = try await jobs.resubmissions(
             status: Self.choice(input.query.status?.rawValue, as: ResubmissionStatus.self),
-            page: try Self.page(limit: input.query.limit, cursor: input.query.cursor))
+            page: try QueryReader.page(limit: input.query.limit, cursor: input.query.cursor))
         return .ok(.init(body: .json(try Self.bridge(page))))
     }
 
@@ -217,9 +192,9 @@ struct GeneratedAPI: APIProtocol {
         query.types = input.query._type.map { $0.split(separator: ",").map(String.init) } ?? []
         query.deployment = input.query.deployment
         query.hub = input.query.hub
-        query.since = try Self.date(input.query.since, field: "since")
-        query.until = try Self.date(input.query.until, field: "until")
-        query.page = try Self.page(limit: input.query.limit, cursor: input.query.cursor)
+        query.since = try QueryReader.date(input.query.since, field: "since")
+        query.until = try QueryReader.date(input.query.until, field: "until")
+        query.page = try QueryReader.page(limit: input.query.limit, cursor: input.query.cursor)
         return .ok(.init(body: .json(try Self.bridge(try await history.list(query)))))
     }
 

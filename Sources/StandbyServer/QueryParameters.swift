@@ -17,9 +17,14 @@ struct QueryReader {
     }
 
     func date(_ name: String) throws -> Date? {
-        guard let text = string(name) else { return nil }
+        try Self.date(string(name), field: name)
+    }
+
+    /// A timestamp query parameter, read leniently (fractions, offsets), or a 400 naming it.
+    static func date(_ text: String?, field: String) throws -> Date? {
+        guard let text, !text.isEmpty else { return nil }
         guard let date = Timestamp.parse(text) else {
-            throw Problem.badRequest("\(name) must be an ISO-8601 timestamp such as 2026-11-28T10:00:00Z", field: name)
+            throw Problem.badRequest("\(field) must be an ISO-8601 timestamp such as 2026-11-28T10:00:00Z", field: field)
         }
         return date
     }
@@ -35,14 +40,24 @@ struct QueryReader {
     }
 
     func page() throws -> PageRequest {
+        let limit = try string("limit").map { text -> Int in
+            guard let limit = Int(text) else { throw Self.badLimit }
+            return limit
+        }
+        return try Self.page(limit: limit, cursor: string("cursor"))
+    }
+
+    static let badLimit = Problem.badRequest(
+        "limit must be a whole number from 1 to \(PageRequest.maximumLimit)", field: "limit")
+
+    /// Paging parameters checked as DESIGN §5 gives them, or a 400 naming the one that is wrong.
+    static func page(limit: Int?, cursor: String?) throws -> PageRequest {
         var page = PageRequest()
-        if let text = string("limit") {
-            guard let limit = Int(text), (1...PageRequest.maximumLimit).contains(limit) else {
-                throw Problem.badRequest("limit must be a whole number from 1 to \(PageRequest.maximumLimit)", field: "limit")
-            }
+        if let limit {
+            guard (1...PageRequest.maximumLimit).contains(limit) else { throw badLimit }
             page.limit = limit
         }
-        if let cursor = string("cursor") {
+        if let cursor, !cursor.isEmpty {
             guard let after = PageRequest.decodeCursor(cursor) else {
                 throw Problem.badRequest("cursor is not one this server returned as next", field: "cursor")
             }
