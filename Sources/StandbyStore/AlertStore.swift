@@ -118,7 +118,7 @@ public protocol AlertRepository: Sendable {
     /// history events. `extra` runs inside the same transaction (health tracking and decisions).
     func ingest(
         _ delivery: IncomingDelivery, content: DeliveryContent,
-        extra: (@Sendable (Database, IngestResult) throws -> Void)?
+        extra: (@Sendable (WriteBatch, IngestResult) throws -> Void)?
     ) async throws -> IngestResult
     func list(_ query: AlertQuery) async throws -> Page<AlertView>
     func get(id: String) async throws -> AlertView?
@@ -133,16 +133,17 @@ public struct SQLiteAlertRepository: AlertRepository {
 
     public func ingest(
         _ delivery: IncomingDelivery, content: DeliveryContent,
-        extra: (@Sendable (Database, IngestResult) throws -> Void)? = nil
+        extra: (@Sendable (WriteBatch, IngestResult) throws -> Void)? = nil
     ) async throws -> IngestResult {
-        try await database.groupCommit.write { db in
+        try await database.groupCommit.write { (batch: WriteBatch) in
+            let db = batch.db
             let result = try Self.ingest(delivery, content: content, in: db)
             guard let extra else { return result }
             // The raw delivery is kept even if deciding on it fails for any reason but storage
             // trouble (which fails the whole write, so that Azure retries): a bug must not lose input.
             do {
                 try db.inSavepoint {
-                    try extra(db, result)
+                    try extra(batch, result)
                     return .commit
                 }
             } catch {
@@ -205,7 +206,7 @@ public struct SQLiteAlertRepository: AlertRepository {
         let now = Timestamp.format(delivery.receivedAt)
         let existing = try Row.fetchOne(try db.cachedStatement(sql: "SELECT id, condition, state_fingerprint, observed_at, fired_at, duplicate_count FROM alerts WHERE alert_key = ?"), arguments: [alert.key])
         guard let existing else {
-            let id = UUID().uuidString.lowercased()
+            let id = TimeOrderedID.make(at: delivery.receivedAt)
             try db.cachedStatement(sql: """
                     INSERT INTO alerts
                         (id, alert_key, status, azure_alert_id, rule, severity, signal_type, monitoring_service, schema,
@@ -279,7 +280,7 @@ public struct SQLiteAlertRepository: AlertRepository {
                 deliveryId: delivery.id, alertId: id, outcome: .duplicate,
                 duplicateCount: existing["duplicate_count"] + 1, alert: nil, hubs: [])
         }
-        let id = UUID().uuidString.lowercased()
+        let id = TimeOrderedID.make(at: delivery.receivedAt)
         try db.cachedStatement(sql: """
                 INSERT INTO alerts (id, alert_key, status, details, first_delivery_id, last_delivery_id, created_at,
                     updated_at)

@@ -33,33 +33,49 @@ public final class ControlPlane: Sendable {
 
     // MARK: Signals
 
-    /// Stores a batch of validated reports atomically and runs the tracker and the engine on them.
+    /// Stores a batch of validated reports atomically and runs the tracker on them; the engine
+    /// decides once for the group-commit batch, before it commits.
     public func recordReports(_ reports: [HealthReportInput], actor: String, now: Date) async throws -> [ReportReceipt] {
-        try await database.groupCommit.write { db in
-            var session = self.session(db, now: now)
-            var receipts: [ReportReceipt] = []
-            for report in reports {
-                receipts.append(try session.record(report, actor: actor))
+        try await database.groupCommit.write { (batch: WriteBatch) in
+            try self.withBatchSession(batch, now: now) { session in
+                try reports.map { try session.record($0, actor: actor) }
             }
-            try session.decideAndSave()
-            return receipts
         }
     }
 
-    /// Runs inside the webhook's transaction: turns a stored alert into Azure signals for the hubs it
-    /// concerns, and decides.
-    public func alertHook(now: Date) -> @Sendable (Database, IngestResult) throws -> Void {
-        { [topology] db, result in
+    /// Runs inside the webhook's write: turns a stored alert into Azure signals for the hubs it
+    /// concerns. The engine decides once for the group-commit batch, before it commits.
+    public func alertHook(now: Date) -> @Sendable (WriteBatch, IngestResult) throws -> Void {
+        { [topology] batch, result in
             guard let alert = result.alert, !result.hubs.isEmpty else { return }
-            var session = self.session(db, now: now)
-            for hub in result.hubs {
-                guard let deployment = topology.deployment(hub.deploymentId), let definition = deployment.hub(hub.hubId)
-                else { continue }
-                let signal = AzureSignal.from(
-                    alert, alertId: result.alertId, hub: definition, policy: deployment.policy, receivedAt: now)
-                try session.apply(signal, to: hub)
+            try self.withBatchSession(batch, now: now) { session in
+                for hub in result.hubs {
+                    guard let deployment = topology.deployment(hub.deploymentId), let definition = deployment.hub(hub.hubId)
+                    else { continue }
+                    let signal = AzureSignal.from(
+                        alert, alertId: result.alertId, hub: definition, policy: deployment.policy, receivedAt: now)
+                    try session.apply(signal, to: hub)
+                }
             }
-            try session.decideAndSave()
+        }
+    }
+
+    /// Runs `body` on the session this plane shares within `batch`; if `body` throws, the session
+    /// is left as it was.
+    private func withBatchSession<T>(
+        _ batch: WriteBatch, now: Date, _ body: (inout ControlSession) throws -> T
+    ) throws -> T {
+        let shared = batch.participant(of: self) { SharedControlSession(self.session(batch.db, now: now)) }
+        let before = shared.session
+        // Each write's signals at its own time; the batch decides at the latest of them.
+        shared.session.now = now
+        do {
+            let result = try body(&shared.session)
+            shared.session.now = max(before.now, now)
+            return result
+        } catch {
+            shared.session = before
+            throw error
         }
     }
 
@@ -413,6 +429,42 @@ extension ControlPlane {
                     actor: "dispatcher")
                 try session.decideAndSave()
             }
+        }
+    }
+}
+
+/// The control session the writes of one group-commit batch share: signals are applied as each
+/// write runs; the engine decides and the state is saved once, before the batch commits.
+final class SharedControlSession: BatchParticipant {
+    var session: ControlSession
+    private var beforeWrite: ControlSession?
+
+    init(_ session: ControlSession) {
+        self.session = session
+    }
+
+    func beginWrite() { beforeWrite = session }
+
+    func rollbackWrite() {
+        if let beforeWrite { session = beforeWrite }
+    }
+
+    func flush(_ db: Database, isolated: Bool) throws {
+        do {
+            try db.inSavepoint {
+                try session.decideAndSave()
+                return .commit
+            }
+        } catch {
+            let classified = StoreError.classify(error)
+            if case StoreError.unavailable = classified { throw classified }
+            // Alone in its batch, the write whose signal cannot be processed is still kept (raw
+            // first), with the failure in the history; in a shared batch the writer retries alone.
+            guard isolated else { throw error }
+            try EventLog.append(
+                EventDraft(
+                    type: "signal.processing_failed", at: session.now, actor: "standby",
+                    data: .object(["error": .string(String(describing: error))])), in: db)
         }
     }
 }

@@ -10,7 +10,8 @@ struct ControlSession {
     let db: Database
     let topology: Topology
     let ids: any IDSource
-    let now: Date
+    /// The latest time any of the session's signals were received at.
+    var now: Date
     /// For the resubmissions a move queues.
     var maxAttempts = QueueSettings().maxAttempts
     /// Decoded hub states of this process, trusted while their stored revision matches.

@@ -48,6 +48,8 @@ public final class StandbyDatabase: Sendable {
         try StoreError.mapping {
             try pool.barrierWriteWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+                // Savepoint journals (one savepoint per group-commit write) stay in memory.
+                try db.execute(sql: "PRAGMA temp_store = MEMORY")
             }
         }
     }

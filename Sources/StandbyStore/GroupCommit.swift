@@ -7,8 +7,11 @@ import Synchronization
 /// (one fsync per commit) does not cap throughput at the disk's commit rate.
 ///
 /// Each write runs in its own savepoint inside the shared transaction: one that throws is rolled
-/// back alone and fails alone, its batch-mates commit. Every caller is resumed only after the
-/// transaction holding its write has committed, so a 2xx still means "on disk".
+/// back alone and fails alone, its batch-mates commit. Writes may also share work through the
+/// batch's participants (the control plane's tracker state, saved once per batch rather than once
+/// per write); if that shared work fails, the batch is run again one write per transaction, so a
+/// bad write still fails alone. Every caller is resumed only after the transaction holding its
+/// write has committed, so a 2xx still means "on disk".
 public final class GroupCommitWriter: Sendable {
     private let pool: DatabasePool
     private let maximumBatch: Int
@@ -31,6 +34,11 @@ public final class GroupCommitWriter: Sendable {
 
     /// Runs `work` inside a shared write transaction and returns once that transaction committed.
     public func write<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await write { (batch: WriteBatch) in try work(batch.db) }
+    }
+
+    /// Like `write(_:)`, with access to what the batch's writes share.
+    public func write<T: Sendable>(_ work: @escaping @Sendable (WriteBatch) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let item = Pending(work: work, continuation: continuation)
             let startDrain = state.withLock { state -> Bool in
@@ -62,48 +70,130 @@ public final class GroupCommitWriter: Sendable {
             batchSize?.record(batch.count)
             defer { commitDuration?.record(duration: ContinuousClock.now - started) }
             do {
-                try await StoreError.mapping {
-                    try await pool.write { db in
-                        for item in batch {
-                            do {
-                                try db.inSavepoint {
-                                    try item.run(db)
-                                    return .commit
-                                }
-                            } catch {
-                                item.record(error)
-                            }
-                        }
+                try await commit(batch, isolated: batch.count == 1)
+                for item in batch { item.finish(commitError: nil) }
+            } catch is SharedWorkFailure {
+                // The batch's shared work failed: find the write that caused it by giving each its own transaction.
+                for item in batch {
+                    do {
+                        try await commit([item], isolated: true)
+                        item.finish(commitError: nil)
+                    } catch {
+                        item.finish(commitError: StoreError.classify(error))
                     }
                 }
-                for item in batch { item.finish(commitError: nil) }
             } catch {
                 for item in batch { item.finish(commitError: error) }
             }
         }
     }
+
+    private func commit(_ items: [any PendingWrite], isolated: Bool) async throws {
+        try await StoreError.mapping {
+            try await pool.write { db in
+                let batch = WriteBatch(db: db, isolated: isolated)
+                for item in items {
+                    batch.beginWrite()
+                    do {
+                        try db.inSavepoint {
+                            try item.run(batch)
+                            return .commit
+                        }
+                    } catch {
+                        batch.rollbackWrite()
+                        item.record(error)
+                    }
+                }
+                do {
+                    try batch.flush()
+                } catch {
+                    let classified = StoreError.classify(error)
+                    if case StoreError.unavailable = classified { throw classified }
+                    if isolated { throw classified }
+                    throw SharedWorkFailure(underlying: error)
+                }
+            }
+        }
+    }
+}
+
+private struct SharedWorkFailure: Error {
+    var underlying: any Error
+}
+
+/// Work that the writes of one batch share, kept in memory during the batch and written once
+/// before it commits.
+public protocol BatchParticipant: AnyObject {
+    /// Called before each write of the batch, so that a write that fails can be undone.
+    func beginWrite()
+    /// Undoes what the current write changed since `beginWrite()`.
+    func rollbackWrite()
+    /// Writes the shared work, inside the batch's transaction. `isolated` is true when the batch
+    /// holds a single write: a failure here can then only be that write's.
+    func flush(_ db: Database, isolated: Bool) throws
+}
+
+/// One batch of the group-commit writer: its database connection (inside the shared transaction)
+/// and its participants. Confined to the writer's transaction, hence unchecked.
+public final class WriteBatch: @unchecked Sendable {
+    public let db: Database
+    public let isolated: Bool
+    private var participants: [(key: ObjectIdentifier, participant: any BatchParticipant)] = []
+    private var participantsBeforeWrite = 0
+
+    init(db: Database, isolated: Bool) {
+        self.db = db
+        self.isolated = isolated
+    }
+
+    /// The participant `owner` keeps in this batch, made on first use.
+    public func participant<P: BatchParticipant>(of owner: AnyObject, make: () throws -> P) rethrows -> P {
+        let key = ObjectIdentifier(owner)
+        if let existing = participants.first(where: { $0.key == key }), let participant = existing.participant as? P {
+            return participant
+        }
+        let participant = try make()
+        participants.append((key, participant))
+        return participant
+    }
+
+    func beginWrite() {
+        participantsBeforeWrite = participants.count
+        for entry in participants { entry.participant.beginWrite() }
+    }
+
+    func rollbackWrite() {
+        // A participant made by the failed write has nothing that outlives it.
+        participants.removeLast(participants.count - participantsBeforeWrite)
+        for entry in participants { entry.participant.rollbackWrite() }
+    }
+
+    func flush() throws {
+        for entry in participants { try entry.participant.flush(db, isolated: isolated) }
+    }
 }
 
 private protocol PendingWrite: Sendable {
     /// Runs the work; its error, if any, is rethrown to roll back the savepoint.
-    func run(_ db: Database) throws
+    func run(_ batch: WriteBatch) throws
     func record(_ error: any Error)
     func finish(commitError: (any Error)?)
 }
 
 private final class Pending<T: Sendable>: PendingWrite {
-    let work: @Sendable (Database) throws -> T
+    let work: @Sendable (WriteBatch) throws -> T
     let continuation: CheckedContinuation<T, any Error>
-    // Only touched by the draining task, one batch at a time.
+    // Only touched by the draining task, one batch at a time. A write may run twice (see
+    // `SharedWorkFailure`): the last run's outcome is the one reported.
     private let outcome = Mutex<Result<T, any Error>?>(nil)
 
-    init(work: @escaping @Sendable (Database) throws -> T, continuation: CheckedContinuation<T, any Error>) {
+    init(work: @escaping @Sendable (WriteBatch) throws -> T, continuation: CheckedContinuation<T, any Error>) {
         self.work = work
         self.continuation = continuation
     }
 
-    func run(_ db: Database) throws {
-        let value = try work(db)
+    func run(_ batch: WriteBatch) throws {
+        let value = try work(batch)
         outcome.withLock { $0 = .success(value) }
     }
 

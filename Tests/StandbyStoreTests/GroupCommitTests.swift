@@ -62,6 +62,70 @@ struct GroupCommitTests {
     }
 }
 
+/// Counts writes in memory and inserts them once per batch; refuses to flush a batch holding a poisoned write.
+final class SharedCounter: BatchParticipant {
+    var values: [Int] = []
+    private var beforeWrite: [Int] = []
+    static let poison = 13
+
+    func beginWrite() { beforeWrite = values }
+    func rollbackWrite() { values = beforeWrite }
+    func flush(_ db: Database, isolated: Bool) throws {
+        if values.contains(Self.poison) { throw Refused() }
+        for value in values {
+            try EventLog.append(EventDraft(type: "shared", at: Date(timeIntervalSince1970: 0), actor: "t", data: .number(Double(value))), in: db)
+        }
+    }
+}
+
+final class SharedCounterOwner: Sendable {}
+
+@Suite("Group commit: shared work")
+struct GroupCommitSharedWorkTests {
+    @Test("shared work is written once per batch; when it fails, each write is retried alone and only the culprit fails")
+    func sharedWorkFailureIsolatesTheCulprit() async throws {
+        let folder = TemporaryFolder()
+        let database = try StandbyDatabase(settings: DatabaseSettings(path: folder.path("standby.sqlite")))
+        try database.migrate()
+        let owner = SharedCounterOwner()
+        let writes = 120
+        let outcomes = await withTaskGroup(of: (Int, Bool).self) { group in
+            for index in 0..<writes {
+                group.addTask {
+                    do {
+                        try await database.groupCommit.write { (batch: WriteBatch) in
+                            try EventLog.append(EventDraft(type: "own", at: Date(timeIntervalSince1970: 0), actor: "t", data: .number(Double(index))), in: batch.db)
+                            batch.participant(of: owner) { SharedCounter() }.values.append(index)
+                            // A write that fails on its own is undone in the shared work too.
+                            if index % 10 == 7 { throw Refused() }
+                        }
+                        return (index, true)
+                    } catch {
+                        return (index, false)
+                    }
+                }
+            }
+            var all: [(Int, Bool)] = []
+            for await outcome in group { all.append(outcome) }
+            return all
+        }
+        let expected = Set((0..<writes).filter { $0 % 10 != 7 && $0 != SharedCounter.poison })
+        #expect(Set(outcomes.filter(\.1).map(\.0)) == expected)
+        let (own, shared, seqs) = try await database.pool.read { db in
+            (
+                try Double.fetchAll(db, sql: "SELECT data FROM events WHERE type = 'own'").map { Int($0) },
+                try Double.fetchAll(db, sql: "SELECT data FROM events WHERE type = 'shared'").map { Int($0) },
+                try Int64.fetchAll(db, sql: "SELECT seq FROM events ORDER BY seq")
+            )
+        }
+        #expect(Set(own) == expected)
+        #expect(own.count == expected.count)
+        #expect(Set(shared) == expected)
+        #expect(shared.count == expected.count)
+        #expect(seqs == Array(1...Int64(seqs.count)))
+    }
+}
+
 @Suite("Storage trouble is a retry, not an error")
 struct StorageTroubleTests {
     @Test("busy, locked, read-only, full, I/O errors become unavailable (503); constraint violations do not")
