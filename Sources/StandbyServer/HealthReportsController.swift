@@ -123,7 +123,7 @@ struct HealthReportsController {
             if let (deployment, hubDefinition) = hub, let source, let outcome, let observedAt {
                 reports.append(
                     HealthReportInput(
-                        id: UUID().uuidString.lowercased(), deploymentId: deployment.id, hubId: hubDefinition.id,
+                        id: TimeOrderedID.make(at: now), deploymentId: deployment.id, hubId: hubDefinition.id,
                         source: source.hasPrefix("probe:") ? source : "probe:\(source)", outcome: outcome,
                         observedAt: observedAt, latencyMs: latencyMs, statusCode: statusCode, detail: detail))
             }

@@ -32,8 +32,9 @@ struct WebhookController {
         try await authorize(request)
         // Read no more than the limit: a larger body is refused before it is buffered whole.
         let buffer = try await request.body.collect(upTo: maxBodyBytes)
+        let receivedAt = ingest.timeSource.now()
         let delivery = IncomingDelivery(
-            id: UUID().uuidString.lowercased(), receivedAt: ingest.timeSource.now(),
+            id: TimeOrderedID.make(at: receivedAt), receivedAt: receivedAt,
             remoteAddress: context.remoteAddress?.ipAddress, contentType: request.headers[.contentType],
             body: Data(buffer.readableBytesView))
         let content = ingest.classify(delivery)

@@ -79,3 +79,26 @@ struct TopologyTests {
         #expect(topology.hubsConcerned(by: alert("Azure SQL Database", ["East US"])).isEmpty)
     }
 }
+
+@Suite("Time-ordered IDs")
+struct TimeOrderedIDTests {
+    @Test("UUID version 7: lower-case 8-4-4-4-12, version 7, RFC variant, ordered by millisecond")
+    func format() throws {
+        let start = Date(timeIntervalSince1970: 1_795_000_000)
+        var previous = ""
+        for step in 0..<500 {
+            let id = TimeOrderedID.make(at: start.addingTimeInterval(Double(step) * 0.001))
+            let parts = id.split(separator: "-").map(String.init)
+            #expect(parts.map(\.count) == [8, 4, 4, 4, 12])
+            #expect(id == id.lowercased())
+            #expect(UUID(uuidString: id) != nil)
+            #expect(parts[2].first == "7")
+            #expect("89ab".contains(parts[3].first!))
+            #expect(id > previous)
+            previous = id
+        }
+        let millisecondHex = String(UInt64(1_795_000_000_000), radix: 16)
+        let first = TimeOrderedID.make(at: start).replacingOccurrences(of: "-", with: "")
+        #expect(first.hasPrefix(String(repeating: "0", count: 12 - millisecondHex.count) + millisecondHex))
+    }
+}
