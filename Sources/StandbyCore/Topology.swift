@@ -19,8 +19,13 @@ public struct ResourceID: Sendable, Hashable, CustomStringConvertible {
 
     public init(_ text: String) {
         original = text
-        var folded = text.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
-        while folded.count > 1, folded.hasSuffix("/") { folded.removeLast() }
+        // Trimmed without Foundation: this runs for every resource of every alert.
+        var start = text.startIndex
+        var end = text.endIndex
+        while start < end, text[start].isWhitespace { start = text.index(after: start) }
+        while end > start, text[text.index(before: end)].isWhitespace { end = text.index(before: end) }
+        var folded = text[start..<end].lowercased()
+        while folded.utf8.count > 1, folded.hasSuffix("/") { folded.removeLast() }
         normalized = folded
     }
 

@@ -47,21 +47,56 @@ public enum EventLog {
     public static func canonicalBody(
         seq: Int64, at: String, type: String, deploymentId: String?, hub: String?, actor: String, data: JSONValue
     ) -> Data {
-        JSONValue.object([
-            "seq": .number(Double(seq)),
-            "at": .string(at),
-            "type": .string(type),
-            "deploymentId": deploymentId.map(JSONValue.string) ?? .null,
-            "hub": hub.map(JSONValue.string) ?? .null,
-            "actor": .string(actor),
-            "data": data,
-        ]).canonicalData()
+        Data(canonicalBody(
+            seq: seq, at: at, type: type, deploymentId: deploymentId, hub: hub, actor: actor,
+            canonicalData: Array(data.canonicalData())))
+    }
+
+    /// The same bytes as `JSONValue.object([...]).canonicalData()`, written directly (keys in
+    /// their sorted order) around `data` already in canonical form: it runs for every event.
+    static func canonicalBody(
+        seq: Int64, at: String, type: String, deploymentId: String?, hub: String?, actor: String,
+        canonicalData: [UInt8]
+    ) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(canonicalData.count + 160)
+        func member(_ key: String, first: Bool = false) {
+            out.append(contentsOf: (first ? "{\"" : ",\"").utf8)
+            out.append(contentsOf: key.utf8)
+            out.append(contentsOf: "\":".utf8)
+        }
+        func optional(_ text: String?) {
+            if let text { JSONValue.writeString(text, into: &out) } else { out.append(contentsOf: "null".utf8) }
+        }
+        member("actor", first: true)
+        JSONValue.writeString(actor, into: &out)
+        member("at")
+        JSONValue.writeString(at, into: &out)
+        member("data")
+        out.append(contentsOf: canonicalData)
+        member("deploymentId")
+        optional(deploymentId)
+        member("hub")
+        optional(hub)
+        member("seq")
+        out.append(contentsOf: JSONValue.format(Double(seq)).utf8)
+        member("type")
+        JSONValue.writeString(type, into: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 
     public static func chainHash(prevHash: String, body: Data) -> String {
         var hasher = SHA256()
         hasher.update(data: Data(prevHash.utf8))
         hasher.update(data: body)
+        return hexString(hasher.finalize())
+    }
+
+    static func chainHash(prevHash: String, body: [UInt8]) -> String {
+        var hasher = SHA256()
+        hasher.update(data: Data(prevHash.utf8))
+        body.withUnsafeBytes { hasher.update(bufferPointer: $0) }
         return hexString(hasher.finalize())
     }
 
@@ -74,14 +109,15 @@ public enum EventLog {
         let seq: Int64 = (last?["seq"] ?? 0) + 1
         let prevHash: String = last?["hash"] ?? genesisHash
         let at = Timestamp.format(draft.at)
+        let data = Array(draft.data.canonicalData())
         let body = canonicalBody(
             seq: seq, at: at, type: draft.type, deploymentId: draft.deploymentId, hub: draft.hub,
-            actor: draft.actor, data: draft.data)
+            actor: draft.actor, canonicalData: data)
         try db.cachedStatement(sql: """
                 INSERT INTO events (seq, at, type, deployment_id, hub, actor, data, prev_hash, hash)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """).execute(arguments: [
-                seq, at, draft.type, draft.deploymentId, draft.hub, draft.actor, draft.data.canonicalString(),
+                seq, at, draft.type, draft.deploymentId, draft.hub, draft.actor, String(decoding: data, as: UTF8.self),
                 prevHash, chainHash(prevHash: prevHash, body: body),
             ])
         return seq

@@ -102,3 +102,17 @@ struct TimeOrderedIDTests {
         #expect(first.hasPrefix(String(repeating: "0", count: 12 - millisecondHex.count) + millisecondHex))
     }
 }
+
+@Suite("Resource IDs")
+struct ResourceIDTests {
+    @Test("compared without case, surrounding whitespace or trailing slashes")
+    func normalization() {
+        let id = ResourceID(" \t/SUBSCRIPTIONS/1/resourceGroups/AI/providers/X/workspaces/Hub//\n")
+        #expect(id.normalized == "/subscriptions/1/resourcegroups/ai/providers/x/workspaces/hub")
+        #expect(id == ResourceID("/subscriptions/1/resourcegroups/ai/providers/x/workspaces/hub"))
+        #expect(id.contains(ResourceID("/subscriptions/1/resourcegroups/ai/providers/x/workspaces/hub/onlineEndpoints/chat")))
+        #expect(!id.contains(ResourceID("/subscriptions/1/resourcegroups/ai/providers/x/workspaces/hub2")))
+        #expect(ResourceID("   ").normalized == "")
+        #expect(ResourceID("/").normalized == "/")
+    }
+}

@@ -91,3 +91,37 @@ struct EventLogTests {
         }
     }
 }
+
+@Suite("Canonical event bodies")
+struct CanonicalEventBodyTests {
+    static let awkward = ["", "plain", "quote \" and \\ backslash", "line\nfeed\r\ttab", "\u{01}\u{1f}control", "é ü 日本 🚀", "/subscriptions/x"]
+
+    @Test("the directly written body is byte for byte the canonical JSON of the event object")
+    func matchesTheGenericWriter() throws {
+        var seqs: [Int64] = [1, 9, 10, 4_294_967_296, 9_007_199_254_740_991]
+        seqs += (0..<20).map { _ in Int64.random(in: 1...1_000_000_000) }
+        for (index, seq) in seqs.enumerated() {
+            let text = Self.awkward[index % Self.awkward.count]
+            let other = Self.awkward[(index + 3) % Self.awkward.count]
+            let data: JSONValue = .object([
+                "text": .string(text), "n": .number(Double(index) / 3), "list": .strings([other, text]),
+                "nested": .object(["b": .bool(index % 2 == 0), "a": .null]),
+            ])
+            let deploymentId: String? = index % 3 == 0 ? nil : other
+            let hub: String? = index % 4 == 0 ? nil : text
+            let reference = JSONValue.object([
+                "seq": .number(Double(seq)), "at": .string("2026-11-28T10:00:00.000Z"), "type": .string(text),
+                "deploymentId": deploymentId.map(JSONValue.string) ?? .null, "hub": hub.map(JSONValue.string) ?? .null,
+                "actor": .string(other), "data": data,
+            ]).canonicalData()
+            let direct = EventLog.canonicalBody(
+                seq: seq, at: "2026-11-28T10:00:00.000Z", type: text, deploymentId: deploymentId, hub: hub, actor: other,
+                data: data)
+            #expect(direct == reference)
+            // And it is JSON that a standard parser reads back to the same strings.
+            let parsed = try JSONSerialization.jsonObject(with: direct) as? [String: Any]
+            #expect(parsed?["type"] as? String == text)
+            #expect(parsed?["actor"] as? String == other)
+        }
+    }
+}
