@@ -26,13 +26,13 @@ public enum TimeOrderedID {
         let randomB: UInt64 = generator.next()
         let high: UInt64 = (milliseconds << 16) | 0x7000 | (randomA & 0x0FFF)
         let low: UInt64 = (randomB & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
-        let hex = Array(hexDigits(high) + hexDigits(low))
-        let groups = [hex[0..<8], hex[8..<12], hex[12..<16], hex[16..<20], hex[20..<32]]
-        return groups.map { String($0) }.joined(separator: "-")
-    }
-
-    private static func hexDigits(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
+        var text = [UInt8]()
+        text.reserveCapacity(36)
+        for index in 0..<32 {
+            if index == 8 || index == 12 || index == 16 || index == 20 { text.append(UInt8(ascii: "-")) }
+            let word = index < 16 ? high : low
+            text.append(hexDigit(UInt8((word >> (60 - 4 * UInt64(index % 16))) & 0xF)))
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 }

@@ -215,10 +215,6 @@ extension JSONValue {
         out.append(UInt8(ascii: "\""))
     }
 
-    private static func hexDigit(_ value: UInt8) -> UInt8 {
-        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
-    }
-
     public func canonicalString() -> String { String(decoding: canonicalData(), as: UTF8.self) }
 
     /// Any `Encodable` as a JSON value, dates written as Standby writes them (ISO-8601, UTC, ms).
