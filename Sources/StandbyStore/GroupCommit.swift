@@ -16,6 +16,9 @@ public final class GroupCommitWriter: Sendable {
     private let pool: DatabasePool
     private let maximumBatch: Int
     private let state = Mutex(State())
+    /// The writer loop runs here, off the cooperative pool: it blocks on SQLite, and a hop back to a
+    /// busy cooperative thread between batches would leave the single writer idle.
+    private let writerQueue = DispatchQueue(label: "standby.group-commit")
 
     private struct State {
         var pending: [any PendingWrite] = []
@@ -48,12 +51,12 @@ public final class GroupCommitWriter: Sendable {
                 return true
             }
             if startDrain {
-                Task { await self.drain() }
+                writerQueue.async { self.drain() }
             }
         }
     }
 
-    private func drain() async {
+    private func drain() {
         while true {
             let batch = state.withLock { state -> [any PendingWrite] in
                 guard !state.pending.isEmpty else {
@@ -70,13 +73,13 @@ public final class GroupCommitWriter: Sendable {
             batchSize?.record(batch.count)
             defer { commitDuration?.record(duration: ContinuousClock.now - started) }
             do {
-                try await commit(batch, isolated: batch.count == 1)
+                try commit(batch, isolated: batch.count == 1)
                 for item in batch { item.finish(commitError: nil) }
             } catch is SharedWorkFailure {
                 // The batch's shared work failed: find the write that caused it by giving each its own transaction.
                 for item in batch {
                     do {
-                        try await commit([item], isolated: true)
+                        try commit([item], isolated: true)
                         item.finish(commitError: nil)
                     } catch {
                         item.finish(commitError: StoreError.classify(error))
@@ -88,9 +91,9 @@ public final class GroupCommitWriter: Sendable {
         }
     }
 
-    private func commit(_ items: [any PendingWrite], isolated: Bool) async throws {
-        try await StoreError.mapping {
-            try await pool.write { db in
+    private func commit(_ items: [any PendingWrite], isolated: Bool) throws {
+        try StoreError.mapping {
+            try pool.write { db in
                 let batch = WriteBatch(db: db, isolated: isolated)
                 for item in items {
                     batch.beginWrite()
