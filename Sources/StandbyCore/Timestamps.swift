@@ -5,7 +5,8 @@ import Foundation
 public enum Timestamp {
     /// `2026-11-28T10:00:00.000Z`. Fixed width, so the text sorts like the instant.
     public static func format(_ date: Date) -> String {
-        var millis = (date.timeIntervalSince1970 * 1000).rounded(.down)
+        // To the microsecond first: a parsed "….342" may be stored a hair below .342 (before 1970 especially).
+        var millis = ((date.timeIntervalSince1970 * 1_000_000).rounded() / 1000).rounded(.down)
         if !millis.isFinite { millis = 0 }
         let totalMillis = Int64(millis)
         let seconds = totalMillis >= 0 ? totalMillis / 1000 : (totalMillis - 999) / 1000
@@ -15,8 +16,34 @@ public enum Timestamp {
         let hour = Int(secondOfDay / 3600)
         let minute = Int(secondOfDay % 3600 / 60)
         let second = Int(secondOfDay % 60)
-        return pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T" + pad(hour, 2) + ":"
-            + pad(minute, 2) + ":" + pad(second, 2) + "." + pad(milli, 3) + "Z"
+        // Written into bytes: this runs several times for every delivery and event.
+        var out = [UInt8]()
+        out.reserveCapacity(24)
+        if year < 0 || year > 9999 {
+            out.append(contentsOf: String(year).utf8)
+        } else {
+            appendDigits(year, width: 4, to: &out)
+        }
+        for (separator, value, width) in [
+            (UInt8(ascii: "-"), month, 2), (UInt8(ascii: "-"), day, 2), (UInt8(ascii: "T"), hour, 2),
+            (UInt8(ascii: ":"), minute, 2), (UInt8(ascii: ":"), second, 2), (UInt8(ascii: "."), milli, 3),
+        ] {
+            out.append(separator)
+            appendDigits(value, width: width, to: &out)
+        }
+        out.append(UInt8(ascii: "Z"))
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func appendDigits(_ value: Int, width: Int, to out: inout [UInt8]) {
+        var divisor = 1
+        for _ in 1..<width { divisor *= 10 }
+        var rest = value
+        while divisor > 0 {
+            out.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
     }
 
     /// Accepts `YYYY-MM-DDTHH:MM[:SS[.fraction]]` followed by `Z`, `±HH:MM`, `±HHMM` or nothing
@@ -83,11 +110,6 @@ public enum Timestamp {
         let days = daysFromCivil(year, month, day)
         let seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetSeconds)
         return Date(timeIntervalSince1970: Double(seconds) + Double(nanos) / 1_000_000_000)
-    }
-
-    private static func pad(_ value: Int, _ width: Int) -> String {
-        let text = String(value)
-        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
     }
 
     private static func divFloor(_ value: Int64, _ divisor: Int64) -> (Int64, Int64) {

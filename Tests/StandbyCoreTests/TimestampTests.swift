@@ -116,3 +116,23 @@ struct ResourceIDTests {
         #expect(ResourceID("/").normalized == "/")
     }
 }
+
+@Suite("Timestamp formatting")
+struct TimestampFormattingTests {
+    @Test("UTC ISO-8601 with milliseconds; date and time as Foundation writes them, for dates across centuries")
+    func matchesFoundation() {
+        var style = Date.ISO8601FormatStyle()
+        style.timeZone = TimeZone(identifier: "UTC")!
+        var milliseconds: [Int64] = [0, 1_795_860_000_999, 951_782_400_000, -1]
+        milliseconds += (0..<500).map { _ in Int64.random(in: -2_000_000_000_000...4_000_000_000_000) }
+        for total in milliseconds {
+            let seconds = total >= 0 ? total / 1000 : (total - 999) / 1000
+            let millis = total - seconds * 1000
+            let whole = Date(timeIntervalSince1970: Double(seconds)).formatted(style)
+            let expected = whole.dropLast() + "." + String(repeating: "0", count: 3 - String(millis).count) + String(millis) + "Z"
+            let date = Date(timeIntervalSince1970: Double(seconds) + Double(millis) / 1000 + 0.0001)
+            #expect(Timestamp.format(date) == expected)
+            #expect(Timestamp.parse(Timestamp.format(date)).map(Timestamp.format) == Timestamp.format(date))
+        }
+    }
+}
