@@ -82,23 +82,33 @@ load() {
 to_ms() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.2f", n }'; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-# Decision latency: two failures, then the third; time from sending it to the command being readable.
+# Decision latency: two failures, then the third; time from sending it to the command being
+# readable, over one kept-alive connection (so process start-up is not measured).
 decision_ms() {
-    local i=$1 now
-    for n in 1 2; do
-        now=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
-        curl -fsS -o /dev/null -X POST "http://127.0.0.1:$PORT/v1/health-reports" -H "Authorization: Bearer $STANDBY_API_TOKEN" \
-            -d "{\"hub\":\"primary-$i\",\"source\":\"p\",\"outcome\":\"failure\",\"observedAt\":\"$now\"}"
-        sleep 0.01
-    done
-    now=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
-    local t0 t1
-    t0=$(date +%s%N)
-    curl -fsS -o /dev/null -X POST "http://127.0.0.1:$PORT/v1/health-reports" -H "Authorization: Bearer $STANDBY_API_TOKEN" \
-        -d "{\"hub\":\"primary-$i\",\"source\":\"p\",\"outcome\":\"failure\",\"observedAt\":\"$now\"}"
-    until curl -fsS "http://127.0.0.1:$PORT/v1/commands?deployment=decision-$i&status=pending" -H "Authorization: Bearer $STANDBY_API_TOKEN" | grep -q route_traffic; do :; done
-    t1=$(date +%s%N)
-    echo "scale=2; ($t1 - $t0) / 1000000" | bc
+    python3 - "$PORT" "$STANDBY_API_TOKEN" "$1" <<'PY'
+import http.client, json, sys, time
+from datetime import datetime, timezone
+port, token, i = sys.argv[1], sys.argv[2], sys.argv[3]
+conn = http.client.HTTPConnection("127.0.0.1", int(port))
+headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+def report():
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    body = json.dumps({"hub": f"primary-{i}", "source": "p", "outcome": "failure", "observedAt": now})
+    conn.request("POST", "/v1/health-reports", body, headers)
+    response = conn.getresponse(); response.read()
+    assert response.status < 300, response.status
+for _ in range(2):
+    report(); time.sleep(0.01)
+time.sleep(0.01)
+started = time.perf_counter()
+report()
+while True:
+    conn.request("GET", f"/v1/commands?deployment=decision-{i}&status=pending", headers=headers)
+    response = conn.getresponse(); text = response.read().decode()
+    if "route_traffic" in text:
+        break
+print(f"{(time.perf_counter() - started) * 1000:.2f}")
+PY
 }
 
 write_config
