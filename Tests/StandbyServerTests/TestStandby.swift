@@ -93,7 +93,11 @@ struct TestStandby {
         var logger = Logger(label: "standby-test")
         logger.logLevel = .warning
         let app = try buildApplication(components: components, logger: logger, withTicker: false)
-        return try await app.test(.live) { client in try await body(client, components) }
+        let value = try await app.test(.live) { client in try await body(client, components) }
+        // Like a process that exits: the file is closed before the next `live` (a restart) opens it,
+        // rather than whenever the last reference to this pool happens to go.
+        try components.database.pool.close()
+        return value
     }
 
     static let start = Timestamp.parse("2026-11-28T10:00:00Z")!
