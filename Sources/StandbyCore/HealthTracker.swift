@@ -306,18 +306,37 @@ public enum HealthTracker {
     static let retainedAzureEvidence = 16
 
     static func forgetOldEvidence(in state: inout HubHealthState) {
-        let evidence = state.azure.filter { $0.value.effect != .down }
-        guard evidence.count > retainedAzureEvidence else { return }
-        let oldest = evidence.sorted { ($0.value.since, $0.key) < ($1.value.since, $1.key) }
-            .prefix(evidence.count - retainedAzureEvidence)
-        for (source, _) in oldest { state.azure.removeValue(forKey: source) }
+        var evidenceCount = state.azure.values.count { $0.effect != .down }
+        // Usually one over the limit (the signal just added): drop the oldest, without sorting them all.
+        while evidenceCount > retainedAzureEvidence {
+            guard
+                let oldest = state.azure.lazy.filter({ $0.value.effect != .down })
+                    .min(by: { ($0.value.since, $0.key) < ($1.value.since, $1.key) })
+            else { return }
+            state.azure.removeValue(forKey: oldest.key)
+            evidenceCount -= 1
+        }
     }
 
+    /// Runs with every signal: counts the sources' states in place rather than building `sourceStates`.
     public static func health(of state: HubHealthState, policy: Policy, now: Date) -> HubHealth {
-        let states = state.sourceStates(now: now, policy: policy).values
-        if states.filter({ $0 == .down }).count >= policy.quorum { return .down }
-        if states.contains(.down) || states.contains(.degraded) { return .degraded }
-        if states.contains(.up) { return .up }
+        var down = 0
+        var degraded = false
+        var up = false
+        func count(_ sourceState: SourceState) {
+            switch sourceState {
+            case .down: down += 1
+            case .degraded: degraded = true
+            case .up: up = true
+            case .stale: break
+            }
+        }
+        // As in `sourceStates`, an Azure source hides a probe of the same name.
+        for (source, probe) in state.probes where state.azure[source] == nil { count(probe.state(now: now, policy: policy)) }
+        for signal in state.azure.values { count(signal.state) }
+        if down >= policy.quorum { return .down }
+        if down > 0 || degraded { return .degraded }
+        if up { return .up }
         return .unknown
     }
 
