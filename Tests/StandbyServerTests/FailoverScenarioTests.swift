@@ -1,11 +1,15 @@
+import AsyncHTTPClient
 import Foundation
 import GRDB
 import HummingbirdTesting
 import HTTPTypes
+import NIOCore
+import NIOHTTP1
 import StandbyCore
 import StandbyServer
 import StandbyStore
 import StandbyTestSupport
+import Synchronization
 import Testing
 
 /// End-to-end scenarios of DESIGN §4 over HTTP with a real database.
@@ -407,6 +411,85 @@ struct FailoverScenarioTests {
             #expect(events.first?["kind"] == .string("outage"))
             #expect(events.first?["status"] == .string("recorded"))
             #expect(try await client.commands().isEmpty)
+        }
+    }
+}
+
+final class CommitCount: TransactionObserver, Sendable {
+    private let count = Mutex(0)
+    var value: Int { count.withLock { $0 } }
+    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool { true }
+    func databaseDidChange(with event: DatabaseEvent) {}
+    func databaseDidCommit(_ db: Database) { count.withLock { $0 += 1 } }
+    func databaseDidRollback(_ db: Database) {}
+}
+
+/// Many writes at once share group-commit batches, and with them one control session per batch.
+@Suite("Failover scenarios under concurrency")
+struct ConcurrentFailoverTests {
+    @Test("an alert storm with the threshold-crossing reports in the same batches: one failover, every delivery kept, the history intact")
+    func stormWithReports() async throws {
+        let standby = TestStandby()
+        standby.time.set(TestStandby.start.addingTimeInterval(30))
+        try await standby.live { client, components in
+            let port = try #require(client.port)
+            let context = try Fixtures.json("alertcontext-metric-static-platform.json")
+            let target = "/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/test-RG/providers/Microsoft.Storage/storageAccounts/test-storageAccount"
+            var requests: [(path: String, token: String?, body: Data)] = (0..<90).map { index in
+                let body = Fixtures.commonEnvelope(
+                    alertContext: context, monitoringService: "Platform", signalType: "Metric", rule: "storm-\(index)",
+                    targets: [target])
+                return ("/webhooks/azure-monitor?token=\(TestStandby.webhookToken)", nil, body)
+            }
+            // Azure retries some deliveries; the three failures cross the threshold in any order.
+            requests += requests.prefix(10)
+            let offsets: [TimeInterval] = [0, 10, 20]
+            for offset in offsets {
+                let observed = Timestamp.format(TestStandby.start.addingTimeInterval(offset))
+                let report = #"{"hub":"eastus-hub","source":"probe-westeurope","outcome":"failure","observedAt":"\#(observed)"}"#
+                requests.insert(("/v1/health-reports", TestStandby.reporterToken, Data(report.utf8)), at: 40 + Int(offset))
+            }
+            let commits = CommitCount()
+            components.database.pool.add(transactionObserver: commits, extent: .databaseLifetime)
+            let http = HTTPClient(eventLoopGroupProvider: .singleton)
+            let statuses = try await withThrowingTaskGroup(of: UInt.self) { group in
+                for request in requests {
+                    group.addTask {
+                        var outgoing = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(request.path)")
+                        outgoing.method = .POST
+                        if let token = request.token { outgoing.headers.add(name: "Authorization", value: "Bearer \(token)") }
+                        outgoing.body = .bytes(ByteBuffer(bytes: request.body))
+                        let response = try await http.execute(outgoing, timeout: .seconds(20))
+                        _ = try await response.body.collect(upTo: 1 << 20)
+                        return response.status.code
+                    }
+                }
+                var all: [UInt] = []
+                for try await status in group { all.append(status) }
+                return all
+            }
+            try await http.shutdown()
+            #expect(statuses.count == 103)
+            #expect(statuses.allSatisfy { $0 == 200 })
+            // The writes did share transactions.
+            #expect(commits.value < requests.count)
+
+            #expect(try await client.failoverEvents().count == 1)
+            #expect(try await client.commands().compactMap { $0["kind"]?.stringValue } == ["scale_compute", "route_traffic"])
+            #expect(try await client.deployment()["serving"] == .strings(["westus-hub"]))
+            let (deliveries, alerts, duplicates, batches) = try await components.database.pool.read { db in
+                (
+                    try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries") ?? 0,
+                    try Int.fetchOne(db, sql: "SELECT count(*) FROM alerts WHERE status = 'recognized'") ?? 0,
+                    try Int.fetchOne(db, sql: "SELECT sum(duplicate_count) FROM alerts") ?? 0,
+                    try Int.fetchOne(db, sql: "SELECT count(*) FROM events WHERE type = 'failover.decided'") ?? 0
+                )
+            }
+            #expect(deliveries == 100)
+            #expect(alerts == 90)
+            #expect(duplicates == 10)
+            #expect(batches == 1)
+            #expect(try await components.history.verify(anchorKey: nil) > 0)
         }
     }
 }
