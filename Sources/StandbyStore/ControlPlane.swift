@@ -37,7 +37,7 @@ public final class ControlPlane: Sendable {
     /// decides once for the group-commit batch, before it commits.
     public func recordReports(_ reports: [HealthReportInput], actor: String, now: Date) async throws -> [ReportReceipt] {
         try await database.groupCommit.write { (batch: WriteBatch) in
-            try self.withBatchSession(batch, now: now) { session in
+            try self.withBatchSession(batch, now: now, inputs: reports.map { "report:\($0.id)" }) { session in
                 try reports.map { try session.record($0, actor: actor) }
             }
         }
@@ -48,7 +48,7 @@ public final class ControlPlane: Sendable {
     public func alertHook(now: Date) -> @Sendable (WriteBatch, IngestResult) throws -> Void {
         { [topology] batch, result in
             guard let alert = result.alert, !result.hubs.isEmpty else { return }
-            try self.withBatchSession(batch, now: now) { session in
+            try self.withBatchSession(batch, now: now, inputs: ["delivery:\(result.deliveryId)"]) { session in
                 for hub in result.hubs {
                     guard let deployment = topology.deployment(hub.deploymentId), let definition = deployment.hub(hub.hubId)
                     else { continue }
@@ -60,10 +60,10 @@ public final class ControlPlane: Sendable {
         }
     }
 
-    /// Runs `body` on the session this plane shares within `batch`; if `body` throws, the session
-    /// is left as it was.
+    /// Runs `body` on the session this plane shares within `batch`, for the signals of `inputs`
+    /// (named in the history if processing them fails); if `body` throws, the session is left as it was.
     private func withBatchSession<T>(
-        _ batch: WriteBatch, now: Date, _ body: (inout ControlSession) throws -> T
+        _ batch: WriteBatch, now: Date, inputs: [String], _ body: (inout ControlSession) throws -> T
     ) throws -> T {
         let shared = batch.participant(of: self) { SharedControlSession(self.session(batch.db, now: now)) }
         let before = shared.session
@@ -72,6 +72,7 @@ public final class ControlPlane: Sendable {
         do {
             let result = try body(&shared.session)
             shared.session.now = max(before.now, now)
+            shared.inputs += inputs
             return result
         } catch {
             shared.session = before
@@ -437,16 +438,20 @@ extension ControlPlane {
 /// write runs; the engine decides and the state is saved once, before the batch commits.
 final class SharedControlSession: BatchParticipant {
     var session: ControlSession
-    private var beforeWrite: ControlSession?
+    /// The deliveries and reports whose signals the session holds.
+    var inputs: [String] = []
+    private var beforeWrite: (session: ControlSession, inputs: Int)?
 
     init(_ session: ControlSession) {
         self.session = session
     }
 
-    func beginWrite() { beforeWrite = session }
+    func beginWrite() { beforeWrite = (session, inputs.count) }
 
     func rollbackWrite() {
-        if let beforeWrite { session = beforeWrite }
+        guard let beforeWrite else { return }
+        session = beforeWrite.session
+        inputs.removeLast(inputs.count - beforeWrite.inputs)
     }
 
     func flush(_ db: Database, isolated: Bool) throws {
@@ -464,7 +469,7 @@ final class SharedControlSession: BatchParticipant {
             try EventLog.append(
                 EventDraft(
                     type: "signal.processing_failed", at: session.now, actor: "standby",
-                    data: .object(["error": .string(String(describing: error))])), in: db)
+                    data: .object(["inputs": .strings(inputs), "error": .string(String(describing: error))])), in: db)
         }
     }
 }

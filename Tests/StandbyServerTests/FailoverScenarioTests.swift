@@ -493,3 +493,33 @@ struct ConcurrentFailoverTests {
         }
     }
 }
+
+@Suite("Raw first for signals")
+struct SignalProcessingFailureTests {
+    @Test("a report whose signal cannot be processed is still stored, and the failure names it in the history")
+    func unprocessableSignalIsKept() async throws {
+        let standby = TestStandby()
+        try await standby.live { client, components in
+            // A deployment state this build cannot read: deciding fails, for this and every signal.
+            try await components.database.pool.write { db in
+                try db.execute(
+                    sql: "INSERT INTO deployment_state (deployment_id, state, updated_at) VALUES ('foundry-prod', 'not json', ?)",
+                    arguments: [Timestamp.format(standby.time.now())])
+            }
+            let response = try await standby.report(client, "eastus-hub", "failure", at: 0)
+            #expect(response.status == .ok)
+            let reportId = try #require(response.json["reports"]?.arrayValue?.first?["id"]?.stringValue)
+            let (stored, failure) = try await components.database.pool.read { db in
+                (
+                    try Int.fetchOne(db, sql: "SELECT count(*) FROM health_reports WHERE id = ?", arguments: [reportId]) ?? 0,
+                    try String.fetchOne(db, sql: "SELECT data FROM events WHERE type = 'signal.processing_failed'")
+                )
+            }
+            #expect(stored == 1)
+            let data = try #require(failure.flatMap(JSONValue.parse))
+            #expect(data["inputs"] == .strings(["report:\(reportId)"]))
+            #expect(data["error"]?.stringValue?.isEmpty == false)
+            #expect(try await components.history.verify(anchorKey: nil) > 0)
+        }
+    }
+}
