@@ -13,6 +13,7 @@ THREADS=${THREADS:-2}
 PORT=${PORT:-18090}
 BIN=${BIN:-.build/release/standby}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "python3 is needed (decision latency): apt-get install python3" >&2; exit 1; }
 [ -x "$BIN" ] || swift build -c release --product standby
 
 work=$(mktemp -d)
