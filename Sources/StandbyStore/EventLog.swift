@@ -86,17 +86,10 @@ public enum EventLog {
         return out
     }
 
-    public static func chainHash(prevHash: String, body: Data) -> String {
+    public static func chainHash(prevHash: String, body: some DataProtocol) -> String {
         var hasher = SHA256()
         hasher.update(data: Data(prevHash.utf8))
         hasher.update(data: body)
-        return hexString(hasher.finalize())
-    }
-
-    static func chainHash(prevHash: String, body: [UInt8]) -> String {
-        var hasher = SHA256()
-        hasher.update(data: Data(prevHash.utf8))
-        body.withUnsafeBytes { hasher.update(bufferPointer: $0) }
         return hexString(hasher.finalize())
     }
 
