@@ -239,9 +239,15 @@ public struct HubHealthState: Sendable, Hashable, Codable {
 
     public func sourceStates(now: Date, policy: Policy) -> [String: SourceState] {
         var states: [String: SourceState] = [:]
-        for (source, probe) in probes { states[source] = probe.state(now: now, policy: policy) }
-        for (source, signal) in azure { states[source] = signal.state }
+        forEachSourceState(now: now, policy: policy) { source, state in states[source] = state }
         return states
+    }
+
+    /// Every source's state, without building a dictionary (it runs with every signal). An Azure
+    /// source hides a probe of the same name.
+    func forEachSourceState(now: Date, policy: Policy, _ body: (String, SourceState) -> Void) {
+        for (source, probe) in probes where azure[source] == nil { body(source, probe.state(now: now, policy: policy)) }
+        for (source, signal) in azure { body(source, signal.state) }
     }
 
     /// Since when the hub has been continuously `up`, if it is.
@@ -318,12 +324,11 @@ public enum HealthTracker {
         }
     }
 
-    /// Runs with every signal: counts the sources' states in place rather than building `sourceStates`.
     public static func health(of state: HubHealthState, policy: Policy, now: Date) -> HubHealth {
         var down = 0
         var degraded = false
         var up = false
-        func count(_ sourceState: SourceState) {
+        state.forEachSourceState(now: now, policy: policy) { _, sourceState in
             switch sourceState {
             case .down: down += 1
             case .degraded: degraded = true
@@ -331,9 +336,6 @@ public enum HealthTracker {
             case .stale: break
             }
         }
-        // As in `sourceStates`, an Azure source hides a probe of the same name.
-        for (source, probe) in state.probes where state.azure[source] == nil { count(probe.state(now: now, policy: policy)) }
-        for signal in state.azure.values { count(signal.state) }
         if down >= policy.quorum { return .down }
         if down > 0 || degraded { return .degraded }
         if up { return .up }
