@@ -113,16 +113,15 @@ public final class GroupCommitWriter: Sendable {
                     let classified = StoreError.classify(error)
                     if case StoreError.unavailable = classified { throw classified }
                     if isolated { throw classified }
-                    throw SharedWorkFailure(underlying: error)
+                    throw SharedWorkFailure()
                 }
             }
         }
     }
 }
 
-private struct SharedWorkFailure: Error {
-    var underlying: any Error
-}
+/// The batch's shared work failed; each write is then run again alone, where its own error is reported.
+private struct SharedWorkFailure: Error {}
 
 /// Work that the writes of one batch share, kept in memory during the batch and written once
 /// before it commits.
