@@ -90,7 +90,7 @@ let package = Package(
         ),
         .target(
             name: "StandbyTestSupport",
-            dependencies: ["StandbyCore"],
+            dependencies: ["StandbyCore", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Tests/StandbyTestSupport",
             swiftSettings: swiftSettings
         ),

@@ -9,7 +9,6 @@ import StandbyCore
 import StandbyServer
 import StandbyStore
 import StandbyTestSupport
-import Synchronization
 import Testing
 
 /// End-to-end scenarios of DESIGN §4 over HTTP with a real database.
@@ -415,15 +414,6 @@ struct FailoverScenarioTests {
     }
 }
 
-final class CommitCount: TransactionObserver, Sendable {
-    private let count = Mutex(0)
-    var value: Int { count.withLock { $0 } }
-    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool { true }
-    func databaseDidChange(with event: DatabaseEvent) {}
-    func databaseDidCommit(_ db: Database) { count.withLock { $0 += 1 } }
-    func databaseDidRollback(_ db: Database) {}
-}
-
 /// Many writes at once share group-commit batches, and with them one control session per batch.
 @Suite("Failover scenarios under concurrency")
 struct ConcurrentFailoverTests {
@@ -449,7 +439,7 @@ struct ConcurrentFailoverTests {
                 let report = #"{"hub":"eastus-hub","source":"probe-westeurope","outcome":"failure","observedAt":"\#(observed)"}"#
                 requests.insert(("/v1/health-reports", TestStandby.reporterToken, Data(report.utf8)), at: 40 + Int(offset))
             }
-            let commits = CommitCount()
+            let commits = CommitCounter()
             components.database.pool.add(transactionObserver: commits, extent: .databaseLifetime)
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
             let statuses = try await withThrowingTaskGroup(of: UInt.self) { group in
@@ -472,7 +462,7 @@ struct ConcurrentFailoverTests {
             #expect(statuses.count == 103)
             #expect(statuses.allSatisfy { $0 == 200 })
             // The writes did share transactions.
-            #expect(commits.value < requests.count)
+            #expect(commits.commits < requests.count)
 
             #expect(try await client.failoverEvents().count == 1)
             #expect(try await client.commands().compactMap { $0["kind"]?.stringValue } == ["scale_compute", "route_traffic"])
