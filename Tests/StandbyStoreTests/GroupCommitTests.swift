@@ -7,6 +7,25 @@ import Testing
 
 struct Refused: Error {}
 
+/// Runs `write(0)` … `write(count - 1)` concurrently; returns the indexes whose write succeeded.
+func concurrentWrites(_ count: Int, _ write: @escaping @Sendable (Int) async throws -> Void) async -> Set<Int> {
+    await withTaskGroup(of: (Int, Bool).self) { group in
+        for index in 0..<count {
+            group.addTask {
+                do {
+                    try await write(index)
+                    return (index, true)
+                } catch {
+                    return (index, false)
+                }
+            }
+        }
+        var succeeded: Set<Int> = []
+        for await (index, ok) in group where ok { succeeded.insert(index) }
+        return succeeded
+    }
+}
+
 @Suite("Group commit")
 struct GroupCommitTests {
     @Test("concurrent writes share transactions; a failing write fails alone")
@@ -17,29 +36,16 @@ struct GroupCommitTests {
         let counter = CommitCounter()
         database.pool.add(transactionObserver: counter, extent: .databaseLifetime)
         let writes = 400
-        let outcomes = await withTaskGroup(of: (Int, Bool).self) { group in
-            for index in 0..<writes {
-                group.addTask {
-                    do {
-                        try await database.groupCommit.write { db in
-                            try db.execute(
-                                sql: "INSERT INTO readiness (id, checked_at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET checked_at = excluded.checked_at",
-                                arguments: ["\(index)"])
-                            try EventLog.append(
-                                EventDraft(type: "test", at: Date(timeIntervalSince1970: 0), actor: "t", data: .number(Double(index))), in: db)
-                            if index % 10 == 3 { throw Refused() }
-                        }
-                        return (index, true)
-                    } catch {
-                        return (index, false)
-                    }
-                }
+        let succeeded = await concurrentWrites(writes) { index in
+            try await database.groupCommit.write { db in
+                try db.execute(
+                    sql: "INSERT INTO readiness (id, checked_at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET checked_at = excluded.checked_at",
+                    arguments: ["\(index)"])
+                try EventLog.append(
+                    EventDraft(type: "test", at: Date(timeIntervalSince1970: 0), actor: "t", data: .number(Double(index))), in: db)
+                if index % 10 == 3 { throw Refused() }
             }
-            var all: [(Int, Bool)] = []
-            for await outcome in group { all.append(outcome) }
-            return all
         }
-        let succeeded = Set(outcomes.filter(\.1).map(\.0))
         #expect(succeeded == Set((0..<writes).filter { $0 % 10 != 3 }))
         let stored = try await database.pool.read { db in
             try Double.fetchAll(db, sql: "SELECT data FROM events ORDER BY seq").map { Int($0) }
@@ -80,28 +86,16 @@ struct GroupCommitSharedWorkTests {
         try database.migrate()
         let owner = SharedCounterOwner()
         let writes = 120
-        let outcomes = await withTaskGroup(of: (Int, Bool).self) { group in
-            for index in 0..<writes {
-                group.addTask {
-                    do {
-                        try await database.groupCommit.write { (batch: WriteBatch) in
-                            try EventLog.append(EventDraft(type: "own", at: Date(timeIntervalSince1970: 0), actor: "t", data: .number(Double(index))), in: batch.db)
-                            batch.participant(of: owner) { SharedCounter() }.values.append(index)
-                            // A write that fails on its own is undone in the shared work too.
-                            if index % 10 == 7 { throw Refused() }
-                        }
-                        return (index, true)
-                    } catch {
-                        return (index, false)
-                    }
-                }
+        let succeeded = await concurrentWrites(writes) { index in
+            try await database.groupCommit.write { (batch: WriteBatch) in
+                try EventLog.append(EventDraft(type: "own", at: Date(timeIntervalSince1970: 0), actor: "t", data: .number(Double(index))), in: batch.db)
+                batch.participant(of: owner) { SharedCounter() }.values.append(index)
+                // A write that fails on its own is undone in the shared work too.
+                if index % 10 == 7 { throw Refused() }
             }
-            var all: [(Int, Bool)] = []
-            for await outcome in group { all.append(outcome) }
-            return all
         }
         let expected = Set((0..<writes).filter { $0 % 10 != 7 && $0 != SharedCounter.poison })
-        #expect(Set(outcomes.filter(\.1).map(\.0)) == expected)
+        #expect(succeeded == expected)
         let (own, shared, seqs) = try await database.pool.read { db in
             (
                 try Double.fetchAll(db, sql: "SELECT data FROM events WHERE type = 'own'").map { Int($0) },
