@@ -128,10 +128,15 @@ extension JSONValue {
     /// Compact JSON with keys sorted by their UTF-8 bytes: the same value always gives the same
     /// bytes (the event log hashes these). Written by hand: it is on every write path.
     public func canonicalData() -> Data {
+        Data(canonicalBytes())
+    }
+
+    /// `canonicalData()` as a byte array, for callers that build on it without copying it again.
+    public func canonicalBytes() -> [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(256)
         write(into: &out)
-        return Data(out)
+        return out
     }
 
     /// Compact JSON in whatever key order the dictionaries hold: for state that is stored, not hashed.

@@ -49,7 +49,7 @@ public enum EventLog {
     ) -> Data {
         Data(canonicalBody(
             seq: seq, at: at, type: type, deploymentId: deploymentId, hub: hub, actor: actor,
-            canonicalData: Array(data.canonicalData())))
+            canonicalData: data.canonicalBytes()))
     }
 
     /// The same bytes as `JSONValue.object([...]).canonicalData()`, written directly (keys in
@@ -102,7 +102,7 @@ public enum EventLog {
         let seq: Int64 = (last?["seq"] ?? 0) + 1
         let prevHash: String = last?["hash"] ?? genesisHash
         let at = Timestamp.format(draft.at)
-        let data = Array(draft.data.canonicalData())
+        let data = draft.data.canonicalBytes()
         let body = canonicalBody(
             seq: seq, at: at, type: draft.type, deploymentId: draft.deploymentId, hub: draft.hub,
             actor: draft.actor, canonicalData: data)
