@@ -21,13 +21,19 @@ struct HealthReportsController {
         return routes
     }
 
-    struct Receipt: ResponseEncodable {
-        var accepted: Int
-        var duplicates: Int
-        var reports: [ReportReceipt]
+    static func receipt(accepted: Int, duplicates: Int, reports: [ReportReceipt]) -> JSONResponse {
+        JSONResponse(body: .object([
+            "accepted": .number(Double(accepted)), "duplicates": .number(Double(duplicates)),
+            "reports": .array(reports.map { report in
+                .object([
+                    "id": .string(report.id), "hub": .string(report.hub), "source": .string(report.source),
+                    "observedAt": .string(report.observedAt), "status": .string(report.status),
+                ])
+            }),
+        ]))
     }
 
-    @Sendable func receive(_ request: Request, context: StandbyRequestContext) async throws -> Receipt {
+    @Sendable func receive(_ request: Request, context: StandbyRequestContext) async throws -> JSONResponse {
         let buffer = try await request.body.collect(upTo: maxBodyBytes)
         let document: JSONValue
         do {
@@ -44,7 +50,7 @@ struct HealthReportsController {
             metrics.count("standby_health_reports_total", [("outcome", "duplicate")], by: duplicates)
             metrics.count("standby_duplicates_total", [("source", "report")], by: duplicates)
         }
-        return Receipt(accepted: receipts.count - duplicates, duplicates: duplicates, reports: receipts)
+        return Self.receipt(accepted: receipts.count - duplicates, duplicates: duplicates, reports: receipts)
     }
 
     /// Validates the whole batch before anything is stored; every problem is named by its field.

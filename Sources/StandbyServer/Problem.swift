@@ -37,11 +37,9 @@ public struct Problem: HTTPResponseError, Sendable {
         body["status"] = .number(Double(status.code))
         if let detail { body["detail"] = .string(detail) }
         body["instance"] = .string(request.uri.path)
-        var fields = headers
-        fields[.contentType] = "application/problem+json"
-        return Response(
-            status: status, headers: fields,
-            body: .init(byteBuffer: ByteBuffer(bytes: JSONValue.object(body).canonicalData())))
+        return try JSONResponse(
+            status: status, headers: headers, contentType: "application/problem+json", body: .object(body)
+        ).response(from: request, context: context)
     }
 
     // MARK: The problems Standby speaks

@@ -20,12 +20,14 @@ struct WebhookController {
         return routes
     }
 
-    struct Receipt: ResponseEncodable {
-        var deliveryId: String
-        var alertId: String
-        var outcome: DeliveryOutcome
-        var duplicateCount: Int
-        var hubs: [HubReference]
+    static func receipt(_ result: IngestResult) -> JSONResponse {
+        JSONResponse(
+            status: result.outcome == .unrecognized ? .accepted : .ok,
+            body: .object([
+                "deliveryId": .string(result.deliveryId), "alertId": .string(result.alertId),
+                "outcome": .string(result.outcome.rawValue), "duplicateCount": .number(Double(result.duplicateCount)),
+                "hubs": .array(result.hubs.map(\.json)),
+            ]))
     }
 
     @Sendable func receive(_ request: Request, context: StandbyRequestContext) async throws -> Response {
@@ -57,12 +59,7 @@ struct WebhookController {
                 .badRequest, "malformed-payload", title: "The body is not valid JSON", detail: reason,
                 extensions: ["deliveryId": .string(result.deliveryId), "alertId": .string(result.alertId)])
         }
-        let receipt = Receipt(
-            deliveryId: result.deliveryId, alertId: result.alertId, outcome: result.outcome,
-            duplicateCount: result.duplicateCount, hubs: result.hubs)
-        var response = try receipt.response(from: request, context: context)
-        response.status = result.outcome == .unrecognized ? .accepted : .ok
-        return response
+        return try Self.receipt(result).response(from: request, context: context)
     }
 
     private func authorize(_ request: Request) async throws {
