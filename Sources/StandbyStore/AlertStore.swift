@@ -142,10 +142,7 @@ public struct SQLiteAlertRepository: AlertRepository {
             // The raw delivery is kept even if deciding on it fails for any reason but storage
             // trouble (which fails the whole write, so that Azure retries): a bug must not lose input.
             do {
-                try db.inSavepoint {
-                    try extra(batch, result)
-                    return .commit
-                }
+                try db.withinSavepoint { try extra(batch, result) }
             } catch {
                 let classified = StoreError.classify(error)
                 if case StoreError.unavailable = classified { throw classified }

@@ -456,10 +456,7 @@ final class SharedControlSession: BatchParticipant {
 
     func flush(_ db: Database, isolated: Bool) throws {
         do {
-            try db.inSavepoint {
-                try session.decideAndSave()
-                return .commit
-            }
+            try db.withinSavepoint { try session.decideAndSave() }
         } catch {
             let classified = StoreError.classify(error)
             if case StoreError.unavailable = classified { throw classified }
