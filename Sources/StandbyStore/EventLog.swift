@@ -96,11 +96,11 @@ public enum EventLog {
     @discardableResult
     public static func append(_ draft: EventDraft, in db: Database) throws -> Int64 {
         // After a prune removed every event, the chain continues from the anchor.
-        let last =
-            try Row.fetchOne(try db.cachedStatement(sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"))
-            ?? Row.fetchOne(try db.cachedStatement(sql: "SELECT seq, hash FROM event_anchors ORDER BY seq DESC LIMIT 1"))
-        let seq: Int64 = (last?["seq"] ?? 0) + 1
-        let prevHash: String = last?["hash"] ?? genesisHash
+        let (lastSeq, prevHash) =
+            try chainHead(try db.cachedStatement(sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"))
+            ?? chainHead(try db.cachedStatement(sql: "SELECT seq, hash FROM event_anchors ORDER BY seq DESC LIMIT 1"))
+            ?? (0, genesisHash)
+        let seq = lastSeq + 1
         let at = Timestamp.format(draft.at)
         let data = draft.data.canonicalBytes()
         let body = canonicalBody(
@@ -114,6 +114,16 @@ public enum EventLog {
                 prevHash, chainHash(prevHash: prevHash, body: body),
             ])
         return seq
+    }
+
+    /// Reads the row in place, by position: this runs for every event appended. The row is a view
+    /// of the statement, which the cursor resets when it goes, hence the cursor's extended lifetime.
+    private static func chainHead(_ statement: Statement) throws -> (seq: Int64, hash: String)? {
+        let cursor = try Row.fetchCursor(statement)
+        return try withExtendedLifetime(cursor) {
+            guard let row = try cursor.next() else { return nil }
+            return (row[0], row[1])
+        }
     }
 
     static func record(_ row: Row) -> EventRecord {
