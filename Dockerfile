@@ -9,8 +9,7 @@ WORKDIR /build
 COPY Package.swift ./
 RUN swift package resolve
 COPY . .
-RUN swift build -c release --static-swift-stdlib --product standby \
-    && install -D .build/release/standby /out/standby
+RUN install -D "$(scripts/build-release.sh)" /out/standby
 
 FROM debian:bookworm-slim
 RUN apt-get update \

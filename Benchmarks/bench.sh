@@ -11,10 +11,10 @@ DURATION=${DURATION:-20s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 PORT=${PORT:-18090}
-BIN=${BIN:-.build/release/standby}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "python3 is needed (decision latency): apt-get install python3" >&2; exit 1; }
-[ -x "$BIN" ] || swift build -c release --product standby
+# BIN=path benchmarks another build; by default the current source, built as it is shipped.
+[ -n "${BIN:-}" ] || BIN=$(scripts/build-release.sh)
 
 work=$(mktemp -d)
 server=

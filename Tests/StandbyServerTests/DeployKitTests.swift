@@ -71,7 +71,9 @@ struct DeployKitTests {
     func imageAndUnit() throws {
         let dockerfile = try read("Dockerfile")
         #expect(dockerfile.components(separatedBy: "\nFROM ").count + (dockerfile.hasPrefix("FROM") ? 1 : 0) >= 3)
-        #expect(dockerfile.contains("--static-swift-stdlib"))
+        #expect(dockerfile.contains("scripts/build-release.sh"))
+        let releaseBuild = try read("scripts/build-release.sh")
+        #expect(releaseBuild.contains("--static-swift-stdlib") && releaseBuild.contains("pack-relative-relocs"))
         #expect(dockerfile.contains("libsqlite3-0"))
         #expect(dockerfile.contains("USER standby"))
         #expect(dockerfile.contains("COPY migrations"))
