@@ -9,8 +9,13 @@ import Synchronization
 import Testing
 
 /// The `standby` executable built beside the test bundle, run as a real process.
+/// `STANDBY_TEST_BINARY=$(scripts/build-release.sh) swift test --filter Process` runs the same tests
+/// against the release build as it ships, whose optimiser the debug build does not exercise.
 struct StandbyProcess {
     static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["STANDBY_TEST_BINARY"], !path.isEmpty {
+            return URL(fileURLWithPath: path)
+        }
         var folder = URL(fileURLWithPath: CommandLine.arguments[0])
         while folder.pathComponents.count > 1, !FileManager.default.fileExists(atPath: folder.appendingPathComponent("standby").path) {
             folder.deleteLastPathComponent()
