@@ -9,7 +9,7 @@ import Synchronization
 import Testing
 
 /// The `standby` executable built beside the test bundle, run as a real process.
-/// `STANDBY_TEST_BINARY=$(scripts/build-release.sh) swift test --filter Process` runs the same tests
+/// `STANDBY_TEST_BINARY=$(scripts/build-release.sh) swift test --filter ProcessTests` runs the same tests
 /// against the release build as it ships, whose optimiser the debug build does not exercise.
 struct StandbyProcess {
     static var binary: URL {
