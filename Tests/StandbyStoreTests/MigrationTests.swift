@@ -40,6 +40,25 @@ struct MigrationTests {
         #expect(synchronous == 2)  // FULL
     }
 
+    @Test("history filtered by deployment or hub still reads the (partial) indexes, not the whole table")
+    func partialEventIndexesServeFilters() throws {
+        let folder = TemporaryFolder()
+        let database = try StandbyDatabase(settings: DatabaseSettings(path: folder.path("standby.sqlite")))
+        try database.migrate()
+        for (column, index) in [("deployment", "events_deployment"), ("hub", "events_hub")] {
+            var query = EventQuery()
+            if column == "deployment" { query.deployment = "foundry-prod" } else { query.hub = "eastus-hub" }
+            let filter = EventHistory.filter(query)
+            let plan = try database.pool.read { db in
+                try Row.fetchAll(
+                    db, sql: "EXPLAIN QUERY PLAN SELECT * FROM events \(filter.whereClause) ORDER BY seq ASC LIMIT 50",
+                    arguments: filter.arguments
+                ).map { $0["detail"] as String }.joined(separator: "; ")
+            }
+            #expect(plan.contains("USING INDEX \(index)"), "\(plan)")
+        }
+    }
+
     @Test("a database written by a newer build is refused with a clear error")
     func refusesNewerSchema() throws {
         let folder = TemporaryFolder()
