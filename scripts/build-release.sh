@@ -6,6 +6,6 @@
 # Prints the path of the binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release --product standby --static-swift-stdlib \
-    -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs "$@" >&2
-echo "$(swift build -c release --show-bin-path "$@")/standby"
+flags=(-c release --static-swift-stdlib -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs "$@")
+swift build "${flags[@]}" --product standby >&2
+echo "$(swift build "${flags[@]}" --show-bin-path)/standby"
