@@ -224,7 +224,8 @@ extension Database {
                 value = try work()
                 return .commit
             }
-            return value!
+            guard let value else { throw StoreError.unavailable("the savepoint ended without running its work") }
+            return value
         }
         try cachedStatement(sql: "SAVEPOINT standby_write").execute()
         let value: T
