@@ -160,6 +160,12 @@ public struct HubReference: Sendable, Hashable, Codable, Comparable {
     public static func < (lhs: HubReference, rhs: HubReference) -> Bool {
         (lhs.deploymentId, lhs.hubId) < (rhs.deploymentId, rhs.hubId)
     }
+
+    /// The JSON its synthesized `Encodable` writes, without JSONEncoder: every webhook's stored
+    /// alert and receipt carry it.
+    public func jsonValue() -> JSONValue {
+        .object(["deploymentId": .string(deploymentId), "hubId": .string(hubId)])
+    }
 }
 
 /// Every deployment Standby watches, and the questions asked of them as a whole.

@@ -24,12 +24,7 @@ struct HealthReportsController {
     static func receipt(accepted: Int, duplicates: Int, reports: [ReportReceipt]) -> JSONResponse {
         JSONResponse(body: .object([
             "accepted": .number(Double(accepted)), "duplicates": .number(Double(duplicates)),
-            "reports": .array(reports.map { report in
-                .object([
-                    "id": .string(report.id), "hub": .string(report.hub), "source": .string(report.source),
-                    "observedAt": .string(report.observedAt), "status": .string(report.status),
-                ])
-            }),
+            "reports": .array(reports.map { $0.jsonValue() }),
         ]))
     }
 

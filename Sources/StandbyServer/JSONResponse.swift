@@ -19,7 +19,3 @@ struct JSONResponse: ResponseGenerator {
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body.canonicalBytes())))
     }
 }
-
-extension HubReference {
-    var json: JSONValue { .object(["deploymentId": .string(deploymentId), "hubId": .string(hubId)]) }
-}

@@ -26,7 +26,7 @@ struct WebhookController {
             body: .object([
                 "deliveryId": .string(result.deliveryId), "alertId": .string(result.alertId),
                 "outcome": .string(result.outcome.rawValue), "duplicateCount": .number(Double(result.duplicateCount)),
-                "hubs": .array(result.hubs.map(\.json)),
+                "hubs": .array(result.hubs.map { $0.jsonValue() }),
             ]))
     }
 

@@ -400,8 +400,7 @@ public struct SQLiteAlertRepository: AlertRepository {
     }
 
     private static func encodeHubs(_ hubs: [HubReference]) -> String {
-        JSONValue.array(hubs.map { .object(["deploymentId": .string($0.deploymentId), "hubId": .string($0.hubId)]) })
-            .canonicalString()
+        JSONValue.array(hubs.map { $0.jsonValue() }).canonicalString()
     }
 
     private static func encodeDetails(_ alert: NormalizedAlert) -> String? {

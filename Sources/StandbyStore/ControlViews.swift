@@ -36,6 +36,14 @@ public struct ReportReceipt: Sendable, Hashable, Codable {
     public var observedAt: String
     /// `accepted`, or `duplicate` when (hub, source, observedAt) was already stored.
     public var status: String
+
+    /// The JSON its synthesized `Encodable` writes, without JSONEncoder: every report's receipt carries it.
+    public func jsonValue() -> JSONValue {
+        .object([
+            "id": .string(id), "hub": .string(hub), "source": .string(source), "observedAt": .string(observedAt),
+            "status": .string(status),
+        ])
+    }
 }
 
 public struct SourceView: Sendable, Hashable, Codable {
