@@ -103,11 +103,14 @@ for _ in range(2):
 time.sleep(0.01)
 started = time.perf_counter()
 report()
-while True:
+# Bounded: a command that never comes is a failure to report, not a benchmark that hangs.
+while time.perf_counter() - started < 10:
     conn.request("GET", f"/v1/commands?deployment=decision-{i}&status=pending", headers=headers)
     response = conn.getresponse(); text = response.read().decode()
     if "route_traffic" in text:
         break
+else:
+    sys.exit(f"no route_traffic command for decision-{i} within 10 s")
 print(f"{(time.perf_counter() - started) * 1000:.2f}")
 PY
 }
