@@ -59,6 +59,92 @@ struct MigrationTests {
         }
     }
 
+    @Test("a webhook's and a report's rows are checked without an ephemeral index per row (no IN-list CHECK)")
+    func hotPathChecksBuildNoEphemeralIndex() throws {
+        let folder = TemporaryFolder()
+        let database = try StandbyDatabase(settings: DatabaseSettings(path: folder.path("standby.sqlite")))
+        try database.migrate()
+        let inserts = [
+            "INSERT INTO deliveries (id, received_at, body, sha256, byte_count, outcome, alert_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO alerts (id, alert_key, status, condition, first_delivery_id, last_delivery_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO health_reports (id, deployment_id, hub_id, source, outcome, observed_at, received_at, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        ]
+        try database.pool.read { db in
+            for sql in inserts {
+                let placeholders = [String?](repeating: nil, count: sql.filter { $0 == "?" }.count)
+                let opcodes = try Row.fetchAll(db, sql: "EXPLAIN " + sql, arguments: StatementArguments(placeholders))
+                    .map { $0["opcode"] as String }
+                #expect(!opcodes.isEmpty)
+                #expect(!opcodes.contains("OpenEphemeral"), "\(sql)")
+            }
+        }
+    }
+
+    @Test("0007 rebuilds deliveries, alerts and reports keeping every row, seq counter and constraint")
+    func checkRebuildKeepsData() throws {
+        let folder = TemporaryFolder()
+        let database = try StandbyDatabase(settings: DatabaseSettings(path: folder.path("standby.sqlite")))
+        try Migrations.migrator().migrate(database.pool, upTo: "0006_partial_event_indexes")
+        try database.pool.write { db in
+            for (index, status) in ["recognized", "malformed", "unrecognized"].enumerated() {
+                try db.execute(
+                    sql: """
+                        INSERT INTO alerts (id, alert_key, status, condition, first_delivery_id, last_delivery_id,
+                            created_at, updated_at)
+                        VALUES (?, ?, ?, ?, ?, ?, 't', 't')
+                        """,
+                    arguments: ["a\(index)", "k\(index)", status, index == 0 ? "fired" : nil, "d\(index)", "d\(index)"])
+                try db.execute(
+                    sql: """
+                        INSERT INTO deliveries (id, received_at, body, sha256, byte_count, outcome, alert_id)
+                        VALUES (?, 't', ?, 's', 3, 'new', ?)
+                        """,
+                    arguments: ["d\(index)", Data([0, 1, UInt8(index)]), "a\(index)"])
+            }
+            try db.execute(sql: "INSERT INTO alert_hubs (alert_id, deployment_id, hub_id) VALUES ('a0', 'dep', 'hub')")
+            try db.execute(sql: "DELETE FROM deliveries WHERE alert_id = 'a2'")
+            // The newest alert is gone: AUTOINCREMENT must still never hand out its seq again.
+            try db.execute(sql: "DELETE FROM alerts WHERE id = 'a2'")
+            try db.execute(
+                sql: """
+                    INSERT INTO health_reports (id, deployment_id, hub_id, source, outcome, observed_at, received_at, actor)
+                    VALUES ('r1', 'dep', 'hub', 'probe', 'failure', 't', 't', 'tester')
+                    """)
+        }
+        try database.migrate()
+        try database.pool.write { db in
+            #expect(try String.fetchAll(db, sql: "SELECT id FROM alerts ORDER BY seq") == ["a0", "a1"])
+            #expect(try Data.fetchOne(db, sql: "SELECT body FROM deliveries WHERE id = 'd1'") == Data([0, 1, 1]))
+            #expect(try String.fetchOne(db, sql: "SELECT condition FROM alerts WHERE id = 'a0'") == "fired")
+            #expect(try String.fetchAll(db, sql: "SELECT alert_id FROM alert_hubs") == ["a0"])
+            #expect(try String.fetchOne(db, sql: "SELECT outcome FROM health_reports") == "failure")
+            try db.execute(
+                sql: """
+                    INSERT INTO alerts (id, alert_key, status, first_delivery_id, last_delivery_id, created_at, updated_at)
+                    VALUES ('a3', 'k3', 'recognized', 'd3', 'd3', 't', 't')
+                    """)
+            #expect(try Int.fetchOne(db, sql: "SELECT seq FROM alerts WHERE id = 'a3'") == 4)
+            #expect(try String.fetchAll(db, sql: "SELECT name FROM sqlite_schema WHERE name LIKE '%_rebuilt'").isEmpty)
+            #expect(try String.fetchAll(db, sql: "PRAGMA integrity_check") == ["ok"])
+            #expect(try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").isEmpty)
+            let indexes = try String.fetchAll(
+                db, sql: "SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
+            for index in ["alerts_condition", "alerts_status", "alerts_updated", "deliveries_alert", "health_reports_hub"] {
+                #expect(indexes.contains(index), "\(index) missing after the rebuild")
+            }
+        }
+        for refused in [
+            "INSERT INTO deliveries (id, received_at, body, sha256, byte_count, outcome) VALUES ('d9', 't', x'00', 's', 1, 'bogus')",
+            "UPDATE alerts SET condition = 'maybe' WHERE id = 'a0'",
+            "UPDATE alerts SET status = 'lost' WHERE id = 'a0'",
+            "UPDATE health_reports SET outcome = 'meh'",
+        ] {
+            #expect(throws: DatabaseError.self, "\(refused)") {
+                try database.pool.write { db in try db.execute(sql: refused) }
+            }
+        }
+    }
+
     @Test("a database written by a newer build is refused with a clear error")
     func refusesNewerSchema() throws {
         let folder = TemporaryFolder()
