@@ -82,18 +82,21 @@ struct ControlSession {
     // MARK: Signals
 
     mutating func record(_ report: HealthReportInput, actor: String) throws -> ReportReceipt {
-        try db.cachedStatement(sql: """
+        // RETURNING gives the stored report's id: this one's when new, the first one's for a duplicate.
+        let storedId = try String.fetchOne(
+            try db.cachedStatement(sql: """
                 INSERT INTO health_reports
                     (id, deployment_id, hub_id, source, outcome, observed_at, received_at, latency_ms, status_code,
                      detail, actor)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (hub_id, source, observed_at) DO UPDATE SET duplicate_count = duplicate_count + 1
-                """).execute(arguments: [
+                RETURNING id
+                """),
+            arguments: [
                 report.id, report.deploymentId, report.hubId, report.source, report.outcome.rawValue,
                 Timestamp.format(report.observedAt), Timestamp.format(now), report.latencyMs, report.statusCode,
                 report.detail, actor,
-            ])
-        let storedId = try String.fetchOne(try db.cachedStatement(sql: "SELECT id FROM health_reports WHERE hub_id = ? AND source = ? AND observed_at = ?"), arguments: [report.hubId, report.source, Timestamp.format(report.observedAt)]) ?? report.id
+            ]) ?? report.id
         let receipt = ReportReceipt(
             id: storedId, hub: report.hubId, source: report.source, observedAt: Timestamp.format(report.observedAt),
             status: storedId == report.id ? "accepted" : "duplicate")

@@ -100,6 +100,10 @@ struct FailoverScenarioTests {
             // The same batch again: all duplicates, nothing new.
             let again = try await client.send(.post, "/v1/health-reports", json: body, token: TestStandby.reporterToken)
             #expect(again.json["duplicates"] == .number(3))
+            // Each duplicate is answered with the id the report was first stored under.
+            let firstIds = response.json["reports"]?.arrayValue?.compactMap { $0["id"]?.stringValue }
+            #expect(firstIds?.count == 3)
+            #expect(again.json["reports"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == firstIds)
             #expect(try await client.commands().count == 2)
         }
     }
