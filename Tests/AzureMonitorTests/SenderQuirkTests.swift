@@ -1,4 +1,4 @@
-import AzureMonitor
+@testable import AzureMonitor
 import Foundation
 import StandbyCore
 import Testing
@@ -94,5 +94,26 @@ struct SenderQuirkTests {
         for body in ["{", "", "{\"a\":}", "\u{FF}\u{FE}"] {
             #expect(throws: MalformedPayload.self) { try AzureMonitorDecoder.classify(Data(body.utf8)) }
         }
+    }
+}
+
+@Suite("Label folding")
+struct LabelFoldingTests {
+    /// What folding means, for any string: lower case, letters and digits only.
+    static func reference(_ text: String) -> String { text.lowercased().filter { $0.isLetter || $0.isNumber } }
+
+    @Test("labels fold the same on the ASCII fast path and the Unicode path", arguments: [
+        "ServiceHealth", "Resource Health", "Activity Log - Administrative", "Azure Machine-Learning", "RCA", "",
+        "Log Alerts V2", "Ärger Größe", "Éclair 日本 2", "tab\there", "MIXED_case-123",
+    ])
+    func foldMatchesReference(_ label: String) {
+        #expect(Read.fold(label) == Self.reference(label))
+    }
+
+    @Test("every printable ASCII character folds as the reference does")
+    func everyASCIICharacter() {
+        let all = String((0x20..<0x7F).map { Character(Unicode.Scalar(UInt8($0))) })
+        #expect(Read.fold(all) == Self.reference(all))
+        #expect(Read.fold(nil) == "")
     }
 }
