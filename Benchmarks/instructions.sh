@@ -33,4 +33,5 @@ stop
 counted=$(for file in "$work"/callgrind.out.*; do
     callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
 done | sort -n | tail -1)
+[ -n "$counted" ] || { echo "callgrind left no dump of the counted deliveries" >&2; cat "$work/standby.log" >&2; exit 1; }
 echo "$COUNT deliveries over $CONNECTIONS connections: $((counted / COUNT)) instructions per delivery"
