@@ -25,7 +25,7 @@ database: {{ path: {work}/standby.sqlite }}
 auth:
   webhookTokens: [bench]
   apiTokens:
-    - {{ name: bench, token: bench-token, roles: [admin] }}
+    - {{ name: bench, token: bench-token-000001, roles: [admin] }}
 deployments:
   - id: prod
     pattern: active-passive
@@ -34,7 +34,7 @@ deployments:
       - {{ id: west, region: westus, regionName: West US, role: secondary }}
 """)
 server = subprocess.Popen([args.bin, "serve", "--config", config], stderr=subprocess.DEVNULL)
-HEADERS = {"Authorization": "Bearer bench-token", "Content-Type": "application/json"}
+HEADERS = {"Authorization": "Bearer bench-token-000001", "Content-Type": "application/json"}
 
 def call(conn, method, path, body=None):
     conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=HEADERS)

@@ -8,7 +8,7 @@ end
 
 local counter = 0
 local base = 0
-local token = os.getenv("STANDBY_API_TOKEN") or "bench-api-token"
+local token = os.getenv("STANDBY_API_TOKEN") or "bench-api-token-01"
 
 function init(args)
   base = (os.time() - 600) * 1000

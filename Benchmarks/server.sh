@@ -6,7 +6,7 @@ work=$(mktemp -d)
 server=
 cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-export STANDBY_WEBHOOK_TOKEN=bench-webhook-token STANDBY_API_TOKEN=bench-api-token
+export STANDBY_WEBHOOK_TOKEN=bench-webhook-token STANDBY_API_TOKEN=bench-api-token-01
 
 write_config() {
     cat > "$work/standby.yaml" <<YAML

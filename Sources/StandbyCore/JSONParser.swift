@@ -10,7 +10,9 @@ struct JSONParser {
         var description: String { "\(reason) at byte \(offset)" }
     }
 
-    static let maximumDepth = 512
+    /// Far deeper than any Azure payload or job spec, far below the 512 levels at which
+    /// Foundation's encoder and decoder give up: a stored document can always be served again.
+    public static let maximumDepth = 64
 
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0

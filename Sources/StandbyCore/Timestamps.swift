@@ -96,15 +96,16 @@ public enum Timestamp {
                 index += 1
             } else if sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
                 index += 1
-                guard let offsetHours = number(2) else { return nil }
+                guard let offsetHours = number(2), offsetHours <= 23 else { return nil }
                 if index < bytes.count, bytes[index] == UInt8(ascii: ":") { index += 1 }
-                guard let offsetMinutes = number(2) else { return nil }
+                guard let offsetMinutes = number(2), offsetMinutes <= 59 else { return nil }
                 offsetSeconds = (offsetHours * 3600 + offsetMinutes * 60) * (sign == UInt8(ascii: "-") ? -1 : 1)
             } else {
                 return nil
             }
         }
-        guard index == bytes.count, (1...12).contains(month), (1...daysInMonth(year, month)).contains(day),
+        // Year 0000 does not exist in ISO 8601's common use (RFC 3339 starts at 0001).
+        guard index == bytes.count, year >= 1, (1...12).contains(month), (1...daysInMonth(year, month)).contains(day),
             hour < 24, minute < 60, second < 61
         else { return nil }
         let days = daysFromCivil(year, month, day)

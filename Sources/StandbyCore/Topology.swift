@@ -119,10 +119,14 @@ public struct Policy: Sendable, Hashable {
 
 public struct CommandWebhook: Sendable, Hashable {
     public var url: String
-    public var secret: String
-    public init(url: String, secret: String) {
+    public var secret: Secret
+    /// Plain `http` is refused for push URLs unless the receiver is marked so (a receiver on the
+    /// same host or a private network, say): signed commands are otherwise readable on the wire.
+    public var allowPlainHTTP: Bool
+    public init(url: String, secret: Secret, allowPlainHTTP: Bool = false) {
         self.url = url
         self.secret = secret
+        self.allowPlainHTTP = allowPlainHTTP
     }
 }
 

@@ -1,8 +1,8 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import NIOCore
 import OpenAPIHummingbird
-import Logging
 import Logging
 import ServiceLifecycle
 import StandbyCore
@@ -28,8 +28,10 @@ public struct StandbyComponents: Sendable {
         self.configuration = configuration
         self.timeSource = timeSource
         metrics = StandbyMetrics()
-        database = try StandbyDatabase(settings: configuration.database, metricsFactory: metrics.factory)
+        database = try StandbyDatabase(
+            settings: configuration.database, chainKey: configuration.audit.chainKey, metricsFactory: metrics.factory)
         try database.migrate()
+        try EventHistory(database: database).prepareChain(now: timeSource.now())
         alerts = SQLiteAlertRepository(database: database)
         controlPlane = ControlPlane(
             database: database, topology: configuration.topology, ids: ids,
@@ -44,8 +46,8 @@ extension StandbyComponents {
     /// History records which configuration a process started with (by hash: it holds no secrets).
     public func recordConfigLoaded(file: String, fileSHA256: String) async throws {
         let topology = configuration.topology
-        _ = try await database.groupCommit.write { [timeSource] db in
-            try EventLog.append(
+        _ = try await database.groupCommit.write { [database, timeSource] db in
+            try database.chain.append(
                 EventDraft(
                     type: "config.loaded", at: timeSource.now(), actor: "standby",
                     data: .object([
@@ -76,10 +78,19 @@ public func buildApplication(
     return Application(
         router: router,
         server: .http1(
-            configuration: .init(idleTimeout: .milliseconds(Int64(configuration.server.idleTimeout * 1000)))),
+            configuration: .init(
+                additionalChannelHandlers: [
+                    RequestGuardHandler(
+                        maxBodyBytes: configuration.server.maxBodyBytes,
+                        bodyTimeout: .milliseconds(Int64(configuration.server.bodyTimeout * 1000)))
+                ],
+                idleTimeout: .milliseconds(Int64(configuration.server.idleTimeout * 1000)))),
         configuration: .init(
             address: .hostname(configuration.server.host, port: configuration.server.port),
-            serverName: "standby"),
+            serverName: "standby",
+            // Past the cap new connections wait in the listen backlog; open ones keep being served.
+            availableConnectionsDelegate: MaximumAvailableConnections(
+                configuration.server.maxConnections, logger: serviceLogger("connections"))),
         services: withTicker
             ? [
                 DecisionTicker(
@@ -90,6 +101,10 @@ public func buildApplication(
                     controlPlane: components.controlPlane, topology: configuration.topology,
                     settings: configuration.dispatch, timeSource: components.timeSource, metrics: components.metrics,
                     logger: serviceLogger("dispatcher")),
+                AuditCheckpointService(
+                    history: components.history, key: configuration.audit.anchorKey,
+                    interval: configuration.audit.checkpointInterval, timeSource: components.timeSource,
+                    metrics: components.metrics, logger: serviceLogger("audit")),
             ]
             : [],
         onServerRunning: { channel in
@@ -105,8 +120,10 @@ public func buildRouter(components: StandbyComponents) throws -> Router<StandbyR
     let router = Router(context: StandbyRequestContext.self)
     router.add(middleware: MetricsMiddleware(metrics: components.metrics))
     router.add(middleware: ProblemMiddleware())
-    MetricsController(metrics: components.metrics, controlPlane: components.controlPlane, timeSource: components.timeSource)
-        .register(on: router)
+    MetricsController(
+        metrics: components.metrics, controlPlane: components.controlPlane, timeSource: components.timeSource,
+        token: configuration.server.metricsToken
+    ).register(on: router)
     router.get("openapi.yaml") { _, _ in
         Response(
             status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Hummingbird
 import Logging
+import StandbyCore
 
 /// Checks secrets without leaking, through timing, how much of a guess was right: both sides are
 /// hashed to equal length first, and every configured secret is compared every time.
@@ -20,7 +21,7 @@ public struct Authenticator: Sendable {
     public func isValidWebhookToken(_ token: String) -> Bool {
         let presented = Array(SHA256.hash(data: Data(token.utf8)))
         var matched = false
-        for digest in webhookDigests where Self.constantTimeEqual(digest, presented) { matched = true }
+        for digest in webhookDigests where constantTimeEqual(digest, presented) { matched = true }
         return matched
     }
 
@@ -28,15 +29,8 @@ public struct Authenticator: Sendable {
     public func apiToken(bearer: String) -> APIToken? {
         let presented = Array(SHA256.hash(data: Data(bearer.utf8)))
         var found: APIToken?
-        for token in apiTokens where Self.constantTimeEqual(token.secretSHA256, presented) { found = token }
+        for token in apiTokens where constantTimeEqual(token.secretSHA256, presented) { found = token }
         return found
-    }
-
-    static func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
-        guard lhs.count == rhs.count else { return false }
-        var difference: UInt8 = 0
-        for index in lhs.indices { difference |= lhs[index] ^ rhs[index] }
-        return difference == 0
     }
 }
 

@@ -12,7 +12,7 @@ import StandbyStore
 /// Pushes new commands to each deployment's `commandWebhook`, signed, in order within a failover
 /// event, retrying with backoff. The outbox table is the source of truth, so delivery resumes after
 /// a restart; receivers dedupe by `Idempotency-Key` (delivery is at least once).
-public struct CommandDispatcher: Service {
+public struct CommandDispatcher: Service, CustomStringConvertible {
     let controlPlane: ControlPlane
     let topology: Topology
     let settings: DispatchSettings
@@ -41,7 +41,7 @@ public struct CommandDispatcher: Service {
             try? await gracefulShutdown()
             return
         }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let client = Self.makeClient()
         await repeatUntilShutdown(every: .milliseconds(Int(settings.pollInterval * 1000))) {
             do {
                 // Go again at once while there is work; the pause is for an idle outbox.
@@ -53,6 +53,18 @@ public struct CommandDispatcher: Service {
         }
         try await client.shutdown()
     }
+
+    /// The push client never follows a redirect: a 3xx would re-send the signed body, its
+    /// signature and its idempotency key to another origin (307/308), or turn into a bodiless GET
+    /// that looks delivered (301/302/303). A redirect is a failed attempt instead.
+    public static func makeClient() -> HTTPClient {
+        HTTPClient(
+            eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+            configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
+    }
+
+    /// A description that names the service, not the topology it holds (which holds push secrets).
+    public var description: String { "CommandDispatcher" }
 
     /// One pass over the deliverable commands; true when something was delivered (go again at once).
     @discardableResult
@@ -90,14 +102,19 @@ public struct CommandDispatcher: Service {
         request.headers.add(name: "Idempotency-Key", value: command.id)
         request.headers.add(
             name: "Standby-Signature",
-            value: Self.signature(secret: webhook.secret, timestamp: Int(now.timeIntervalSince1970), body: body))
+            value: Self.signature(secret: webhook.secret.value, timestamp: Int(now.timeIntervalSince1970), body: body))
         request.body = .bytes(ByteBuffer(bytes: body))
         let started = ContinuousClock.now
         var failure: String?
         do {
             let response = try await client.execute(request, timeout: .milliseconds(Int64(settings.timeout * 1000)))
             _ = try? await response.body.collect(upTo: 64 * 1024)
-            if !(200..<300).contains(response.status.code) { failure = "HTTP \(response.status.code)" }
+            switch response.status.code {
+            case 200..<300: break
+            case 300..<400:
+                failure = "HTTP \(response.status.code): redirects are not followed (the receiver must answer itself)"
+            default: failure = "HTTP \(response.status.code)"
+            }
         } catch {
             failure = "\(error)"
         }

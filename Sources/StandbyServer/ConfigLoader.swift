@@ -44,7 +44,19 @@ public enum ConfigLoader {
     /// `30s`, `5m`, `1h`, `1h30m`, `250ms`, `2d`, or a bare number of seconds.
     public static func parseDuration(_ text: String) -> TimeInterval? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        if let seconds = Double(trimmed) { return seconds >= 0 ? seconds : nil }
+        // `inf`, `nan` and `1e300` are numbers to Double but no duration: refused here, before
+        // any of them reaches a conversion to whole nanoseconds and traps.
+        guard let total = parseDurationUnbounded(trimmed), total.isFinite, total <= maximumDuration else { return nil }
+        return total
+    }
+
+    /// Ten years: more than any setting needs, little enough to convert to nanoseconds safely.
+    public static let maximumDuration: TimeInterval = 10 * 365 * 86_400
+
+    private static func parseDurationUnbounded(_ trimmed: String) -> TimeInterval? {
+        if trimmed.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), let seconds = Double(trimmed) {
+            return seconds
+        }
         var total: TimeInterval = 0
         var number = ""
         var unit = ""
@@ -67,6 +79,7 @@ public enum ConfigLoader {
             return true
         }
         for character in trimmed {
+            guard character.isASCII else { return nil }
             if character.isNumber || character == "." {
                 if !unit.isEmpty { guard flush() else { return nil } }
                 number.append(character)
@@ -134,6 +147,12 @@ struct ConfigNode {
 }
 
 final class ConfigReader {
+    /// Signing and chain keys: HMAC-SHA256 keys should be as long as its output.
+    static let minimumKeyBytes = 32
+    /// Bearer and webhook tokens: 16 bytes of a random token are 128 bits, beyond guessing at any
+    /// request rate; Azure's webhook URL form and many secret stores make longer tokens awkward.
+    static let minimumTokenBytes = 16
+
     private(set) var problems: [ConfigProblem] = []
     let environment: [String: String]
 
@@ -220,15 +239,69 @@ final class ConfigReader {
         }
     }
 
-    func duration(_ parent: ConfigNode, _ key: String, default fallback: TimeInterval, minimum: TimeInterval = 0)
+    /// A duration within `range` (seconds). Every duration has a finite upper bound: a value that
+    /// passes here is one the server can run with.
+    func duration(_ parent: ConfigNode, _ key: String, default fallback: TimeInterval, range: ClosedRange<TimeInterval>)
         -> TimeInterval
     {
         guard let node = parent.child(key), let value = text(node) else { return fallback }
-        guard let seconds = ConfigLoader.parseDuration(value), seconds >= minimum else {
+        guard let seconds = ConfigLoader.parseDuration(value) else {
             problem(node.path, "expected a duration such as 30s, 5m or 1h, found \"\(value)\"")
             return fallback
         }
+        guard range.contains(seconds) else {
+            problem(
+                node.path,
+                "expected a duration from \(Self.describe(range.lowerBound)) to \(Self.describe(range.upperBound)), found \"\(value)\"")
+            return fallback
+        }
         return seconds
+    }
+
+    static func describe(_ seconds: TimeInterval) -> String {
+        if seconds < 1 { return "\(Int((seconds * 1000).rounded()))ms" }
+        if seconds.truncatingRemainder(dividingBy: 86_400) == 0 { return "\(Int(seconds / 86_400))d" }
+        if seconds.truncatingRemainder(dividingBy: 3600) == 0 { return "\(Int(seconds / 3600))h" }
+        if seconds.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(seconds / 60))m" }
+        return "\(Int(seconds))s"
+    }
+
+    /// A secret: `${VAR}` from the environment, at least `minimumBytes` long. An empty value (an
+    /// optional variable left unset) is `nil`, which disables what the secret would open.
+    func secret(_ node: ConfigNode, minimumBytes: Int, required: Bool = false) -> Secret? {
+        guard let value = text(node) else { return nil }
+        guard !value.isEmpty else {
+            if required { problem(node.path, "must not be empty") }
+            return nil
+        }
+        guard value.utf8.count >= minimumBytes else {
+            problem(node.path, "a secret must be at least \(minimumBytes) bytes long, found \(value.utf8.count)")
+            return nil
+        }
+        return Secret(value)
+    }
+
+    func secret(_ parent: ConfigNode, _ key: String, minimumBytes: Int, required: Bool = false) -> Secret? {
+        guard let node = parent.child(key) else {
+            if required { problem(joined(parent.path, key), "is required") }
+            return nil
+        }
+        return secret(node, minimumBytes: minimumBytes, required: required)
+    }
+
+    /// An absolute `https` URL, or `http` where `allowPlainHTTP` says so.
+    func checkURL(_ url: String, at path: String, allowPlainHTTP: Bool = false) {
+        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), parsed.host?.isEmpty == false
+        else {
+            problem(path, "expected an absolute https URL, found \"\(url)\"")
+            return
+        }
+        if scheme == "https" || (scheme == "http" && allowPlainHTTP) { return }
+        problem(
+            path,
+            scheme == "http"
+                ? "plain http is refused; use https, or set allowPlainHTTP: true for this receiver"
+                : "expected an https URL, found \"\(url)\"")
     }
 
     func choice<T: RawRepresentable & CaseIterable>(_ parent: ConfigNode, _ key: String, default fallback: T?)
@@ -289,8 +362,11 @@ final class ConfigReader {
         }
         checkKeys(
             root, allowed: ["server", "database", "auth", "deployments", "logging", "dispatch", "resubmissions", "audit"])
-        if let audit = mapping(root, "audit", allowed: ["signingKey"]) {
-            configuration.audit.signingKey = string(audit, "signingKey").flatMap { $0.isEmpty ? nil : $0 }
+        if let audit = mapping(root, "audit", allowed: ["signingKey", "chainKey", "checkpointInterval"]) {
+            configuration.audit.signingKey = secret(audit, "signingKey", minimumBytes: Self.minimumKeyBytes)
+            configuration.audit.chainKey = secret(audit, "chainKey", minimumBytes: Self.minimumKeyBytes)
+            configuration.audit.checkpointInterval = duration(
+                audit, "checkpointInterval", default: 3600, range: 1...86_400)
         }
         if let logging = mapping(root, "logging", allowed: ["format", "level"]) {
             configuration.logging.format = choice(logging, "format", default: LogFormat.logfmt) ?? .logfmt
@@ -298,18 +374,24 @@ final class ConfigReader {
         }
         if let dispatch = mapping(root, "dispatch", allowed: ["maxAttempts", "timeout", "baseBackoff", "maxBackoff", "pollInterval"]) {
             configuration.dispatch.maxAttempts = int(dispatch, "maxAttempts", default: 8, range: 1...100)
-            configuration.dispatch.timeout = duration(dispatch, "timeout", default: 10, minimum: 0.1)
-            configuration.dispatch.baseBackoff = duration(dispatch, "baseBackoff", default: 1, minimum: 0.01)
-            configuration.dispatch.maxBackoff = duration(dispatch, "maxBackoff", default: 300, minimum: 0.01)
-            configuration.dispatch.pollInterval = duration(dispatch, "pollInterval", default: 0.5, minimum: 0.01)
+            configuration.dispatch.timeout = duration(dispatch, "timeout", default: 10, range: 0.1...300)
+            configuration.dispatch.baseBackoff = duration(dispatch, "baseBackoff", default: 1, range: 0.01...3600)
+            configuration.dispatch.maxBackoff = duration(dispatch, "maxBackoff", default: 300, range: 0.01...86_400)
+            configuration.dispatch.pollInterval = duration(dispatch, "pollInterval", default: 0.5, range: 0.01...60)
         }
         if let queue = mapping(root, "resubmissions", allowed: ["maxAttempts", "baseBackoff", "maxBackoff"]) {
             configuration.resubmissions.maxAttempts = int(queue, "maxAttempts", default: 5, range: 1...100)
-            configuration.resubmissions.baseBackoff = duration(queue, "baseBackoff", default: 5, minimum: 0.01)
-            configuration.resubmissions.maxBackoff = duration(queue, "maxBackoff", default: 600, minimum: 0.01)
+            configuration.resubmissions.baseBackoff = duration(queue, "baseBackoff", default: 5, range: 0.01...3600)
+            configuration.resubmissions.maxBackoff = duration(queue, "maxBackoff", default: 600, range: 0.01...86_400)
         }
-        if let server = mapping(root, "server", allowed: ["host", "port", "maxBodyBytes", "idleTimeout"]) {
-            configuration.server.idleTimeout = duration(server, "idleTimeout", default: 30, minimum: 0.1)
+        if let server = mapping(
+            root, "server",
+            allowed: ["host", "port", "maxBodyBytes", "idleTimeout", "bodyTimeout", "maxConnections", "metricsToken"])
+        {
+            configuration.server.idleTimeout = duration(server, "idleTimeout", default: 30, range: 0.1...86_400)
+            configuration.server.bodyTimeout = duration(server, "bodyTimeout", default: 10, range: 0.1...600)
+            configuration.server.maxConnections = int(server, "maxConnections", default: 2048, range: 1...1_000_000)
+            configuration.server.metricsToken = secret(server, "metricsToken", minimumBytes: Self.minimumTokenBytes)
             configuration.server.host = string(server, "host", default: "127.0.0.1") ?? "127.0.0.1"
             configuration.server.port = int(server, "port", default: 8080, range: 0...65535)
             configuration.server.maxBodyBytes = int(
@@ -321,7 +403,7 @@ final class ConfigReader {
             configuration.database = DatabaseSettings(
                 path: path,
                 synchronous: choice(database, "synchronous", default: SynchronousMode.full) ?? .full,
-                busyTimeout: duration(database, "busyTimeout", default: 5))
+                busyTimeout: duration(database, "busyTimeout", default: 5, range: 0...300))
         }
         if let auth = mapping(root, "auth", allowed: ["webhookTokens", "apiTokens", "secureWebhook"]) {
             if let secure = mapping(
@@ -329,18 +411,30 @@ final class ConfigReader {
                 allowed: ["tenantId", "audience", "issuer", "jwks", "jwksRefresh", "allowedSubscriptions"])
             {
                 let tenant = string(secure, "tenantId", required: true) ?? ""
+                if !tenant.isEmpty, UUID(uuidString: tenant) == nil {
+                    problem("\(secure.path).tenantId", "expected the tenant's GUID (directory ID), found \"\(tenant)\"")
+                }
                 let audiences = stringOrList(secure, "audience")
                 if audiences.isEmpty { problem("\(secure.path).audience", "is required (the application ID URI or client ID)") }
                 let issuers = stringOrList(secure, "issuer")
                 var settings = SecureWebhookSettings(
                     tenantId: tenant, audiences: audiences, issuers: issuers.isEmpty ? nil : issuers,
                     jwks: string(secure, "jwks"))
-                settings.jwksRefresh = duration(secure, "jwksRefresh", default: 3600, minimum: 1)
+                if let jwks = secure.child("jwks"), settings.jwks.contains("://") {
+                    checkURL(settings.jwks, at: jwks.path)
+                }
+                settings.jwksRefresh = duration(secure, "jwksRefresh", default: 3600, range: 60...86_400)
                 settings.allowedSubscriptions = strings(secure, "allowedSubscriptions").map { $0.lowercased() }
                 configuration.auth.secureWebhook = settings
             }
             // An empty entry (an optional variable left unset) means "no token", never "any token".
-            configuration.auth.webhookTokens = strings(auth, "webhookTokens").filter { !$0.isEmpty }
+            if let tokens = auth.child("webhookTokens") {
+                if let items = tokens.items {
+                    configuration.auth.webhookTokens = items.compactMap { secret($0, minimumBytes: Self.minimumTokenBytes) }
+                } else {
+                    problem(tokens.path, "expected a list")
+                }
+            }
             configuration.auth.apiTokens = readAPITokens(auth)
         }
         configuration.topology = Topology(deployments: readDeployments(root))
@@ -374,6 +468,10 @@ final class ConfigReader {
             if roles.isEmpty { problem("\(item.path).roles", "at least one role is required") }
             // An unset optional variable leaves the token disabled rather than open.
             if token.isEmpty { return nil }
+            if token.utf8.count < Self.minimumTokenBytes, !token.hasPrefix("sha256:") {
+                problem("\(item.path).token", "a token must be at least \(Self.minimumTokenBytes) bytes long, found \(token.utf8.count)")
+                return nil
+            }
             if token.hasPrefix("sha256:") {
                 let hex = token.dropFirst("sha256:".count)
                 guard let digest = Self.decodeHex(hex), digest.count == 32 else {
@@ -422,13 +520,12 @@ final class ConfigReader {
             if let pattern { checkShape(pattern, hubs: hubs, at: item.path) }
             let policy = readPolicy(item)
             var webhook: CommandWebhook?
-            if let node = mapping(item, "commandWebhook", allowed: ["url", "secret"]) {
+            if let node = mapping(item, "commandWebhook", allowed: ["url", "secret", "allowPlainHTTP"]) {
                 let url = string(node, "url", required: true) ?? ""
-                let secret = string(node, "secret", required: true) ?? ""
-                if !url.isEmpty, URL(string: url)?.scheme?.hasPrefix("http") != true {
-                    problem("\(node.path).url", "expected an http(s) URL, found \"\(url)\"")
-                }
-                webhook = CommandWebhook(url: url, secret: secret)
+                let secret = secret(node, "secret", minimumBytes: Self.minimumKeyBytes, required: true)
+                let allowPlainHTTP = bool(node, "allowPlainHTTP", default: false)
+                if !url.isEmpty { checkURL(url, at: "\(node.path).url", allowPlainHTTP: allowPlainHTTP) }
+                if let secret { webhook = CommandWebhook(url: url, secret: secret, allowPlainHTTP: allowPlainHTTP) }
             }
             guard let pattern, !id.isEmpty else { return nil }
             return DeploymentDefinition(id: id, pattern: pattern, hubs: hubs, policy: policy, commandWebhook: webhook)
@@ -495,16 +592,16 @@ final class ConfigReader {
                 ])
         else { return policy }
         policy.failureThreshold = int(node, "failureThreshold", default: policy.failureThreshold, range: 1...1000)
-        policy.window = duration(node, "window", default: policy.window, minimum: 1)
+        policy.window = duration(node, "window", default: policy.window, range: 1...86_400)
         policy.recoveryThreshold = int(node, "recoveryThreshold", default: policy.recoveryThreshold, range: 1...1000)
-        policy.staleAfter = duration(node, "staleAfter", default: policy.staleAfter, minimum: 1)
+        policy.staleAfter = duration(node, "staleAfter", default: policy.staleAfter, range: 1...86_400)
         policy.quorum = int(node, "quorum", default: policy.quorum, range: 1...100)
-        policy.cooldown = duration(node, "cooldown", default: policy.cooldown)
+        policy.cooldown = duration(node, "cooldown", default: policy.cooldown, range: 0...(7 * 86_400))
         policy.maxFailoversPerHour = int(node, "maxFailoversPerHour", default: policy.maxFailoversPerHour, range: 0...1000)
         policy.dryRun = bool(node, "dryRun", default: policy.dryRun)
         if let failback = mapping(node, "failback", allowed: ["mode", "stableFor"]) {
             policy.failback.mode = choice(failback, "mode", default: policy.failback.mode) ?? .manual
-            policy.failback.stableFor = duration(failback, "stableFor", default: policy.failback.stableFor)
+            policy.failback.stableFor = duration(failback, "stableFor", default: policy.failback.stableFor, range: 0...(7 * 86_400))
         }
         if let alerts = mapping(node, "alerts", allowed: ["serviceHealthServices", "failoverRules"]) {
             policy.alerts.serviceHealthServices = strings(alerts, "serviceHealthServices")

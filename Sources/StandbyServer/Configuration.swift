@@ -11,8 +11,9 @@ public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
 }
 
 /// A configured API token. The secret is kept as its SHA-256, whether the file held the plain
-/// token or a `sha256:<hex>` hash, so that comparisons never touch the plaintext again.
-public struct APIToken: Sendable, Hashable {
+/// token or a `sha256:<hex>` hash, so that comparisons never touch the plaintext again. Even the
+/// hash prints redacted: it is what an attacker would need to test guesses offline.
+public struct APIToken: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public var name: String
     public var secretSHA256: [UInt8]
     public var roles: Set<Role>
@@ -25,6 +26,14 @@ public struct APIToken: Sendable, Hashable {
 
     /// `admin` may do everything; the other roles are exactly what they say.
     public func allows(_ role: Role) -> Bool { roles.contains(role) || roles.contains(.admin) }
+
+    public var description: String {
+        "APIToken(name: \(name), roles: \(roles.map(\.rawValue).sorted()), secret: <redacted>)"
+    }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror {
+        Mirror(self, children: ["name": name, "roles": roles.map(\.rawValue).sorted()], displayStyle: .struct)
+    }
 }
 
 public struct ServerSettings: Sendable, Hashable {
@@ -33,6 +42,13 @@ public struct ServerSettings: Sendable, Hashable {
     public var maxBodyBytes = 1_048_576
     /// A connection that sends or receives nothing this long is closed (slow or stuck clients).
     public var idleTimeout: TimeInterval = 30
+    /// A request body must arrive whole within this long of its head, however it trickles.
+    public var bodyTimeout: TimeInterval = 10
+    /// Open connections beyond this wait to be accepted; those already open keep being served.
+    public var maxConnections = 2048
+    /// When set, `GET /metrics` needs `Authorization: Bearer <metricsToken>`; without it the
+    /// metrics are public (they hold ids and counts, never payloads or secrets).
+    public var metricsToken: Secret?
     public init() {}
 }
 
@@ -62,7 +78,7 @@ public struct SecureWebhookSettings: Sendable, Hashable {
 
 public struct AuthSettings: Sendable, Hashable {
     /// Accepted `?token=` values of the Azure Monitor webhook; several allow rotation.
-    public var webhookTokens: [String] = []
+    public var webhookTokens: [Secret] = []
     public var apiTokens: [APIToken] = []
     public var secureWebhook: SecureWebhookSettings?
     public init() {}
@@ -79,9 +95,18 @@ public struct DispatchSettings: Sendable, Hashable {
 }
 
 public struct AuditSettings: Sendable, Hashable {
-    /// Signs the anchors that pruning leaves; without it anchors are unsigned.
-    public var signingKey: String?
+    /// Signs the anchors that pruning leaves and the checkpoints; `chainKey` does when it is unset.
+    public var signingKey: Secret?
+    /// Keys the history's hash chain (HMAC-SHA256): without it, anyone who can write the database
+    /// file can rewrite history and recompute every hash.
+    public var chainKey: Secret?
+    /// How often the serving process logs a signed checkpoint of the chain head (and shows it in
+    /// `/metrics`), so that a copy outside the database can later prove nothing was cut off.
+    public var checkpointInterval: TimeInterval = 3600
     public init() {}
+
+    /// The key that signs anchors and checkpoints.
+    public var anchorKey: Secret? { signingKey ?? chainKey }
 }
 
 public struct StandbyConfiguration: Sendable, Hashable {

@@ -81,6 +81,19 @@ struct GeneratedAPI: APIProtocol {
         return TimeInterval(seconds)
     }
 
+    /// Bounds of the free text a request may store (it is served again in every listing).
+    static let maximumName = 200
+    static let maximumReason = 2000
+    static let maximumDetail = 8000
+
+    static func optionalText(_ value: String?, field: String, maximum: Int) throws -> String? {
+        guard let value else { return nil }
+        guard value.count <= maximum else {
+            throw Problem.unprocessable("\(field) must be at most \(maximum) characters", field: field)
+        }
+        return value
+    }
+
     static func text(_ value: String, field: String, maximum: Int) throws -> String {
         guard !value.trimmingCharacters(in: .whitespaces).isEmpty, value.count <= maximum else {
             throw Problem.unprocessable("\(field) must be a non-empty string of at most \(maximum) characters", field: field)
@@ -207,10 +220,10 @@ struct GeneratedAPI: APIProtocol {
         guard case .json(let body) = input.body else { throw Problem.badRequest("the body must be JSON") }
         let limit = body.limit ?? 1
         guard (1...100).contains(limit) else { throw Problem.unprocessable("limit must be from 1 to 100", field: "limit") }
-        let items = try await jobs.claim(
-            worker: try Self.text(body.worker, field: "worker", maximum: 200), limit: limit,
-            leaseSeconds: try Self.leaseSeconds(body.leaseSeconds), now: timeSource.now())
-        return .ok(.init(body: .json(try Self.bridge(Items(items: items)))))
+        return try await jobs.claim(
+            worker: try Self.text(body.worker, field: "worker", maximum: Self.maximumName), limit: limit,
+            leaseSeconds: try Self.leaseSeconds(body.leaseSeconds), now: timeSource.now()
+        ) { items in .ok(.init(body: .json(try Self.bridge(Items(items: items))))) }
     }
 
     func heartbeatResubmission(_ input: Operations.heartbeatResubmission.Input) async throws
@@ -219,7 +232,7 @@ struct GeneratedAPI: APIProtocol {
         _ = try RequestIdentity.require(.operator)
         guard case .json(let body) = input.body else { throw Problem.badRequest("the body must be JSON") }
         let item = try await jobs.heartbeat(
-            id: input.path.id, worker: try Self.text(body.worker, field: "worker", maximum: 200),
+            id: input.path.id, worker: try Self.text(body.worker, field: "worker", maximum: Self.maximumName),
             leaseSeconds: try Self.leaseSeconds(body.leaseSeconds), now: timeSource.now())
         return .ok(.init(body: .json(try Self.bridge(item))))
     }
@@ -230,7 +243,7 @@ struct GeneratedAPI: APIProtocol {
         _ = try RequestIdentity.require(.operator)
         guard case .json(let body) = input.body else { throw Problem.badRequest("the body must be JSON") }
         let item = try await jobs.complete(
-            id: input.path.id, worker: try Self.text(body.worker, field: "worker", maximum: 200),
+            id: input.path.id, worker: try Self.text(body.worker, field: "worker", maximum: Self.maximumName),
             newExternalId: try Self.text(body.newExternalId, field: "newExternalId", maximum: 256), now: timeSource.now())
         return .ok(.init(body: .json(try Self.bridge(item))))
     }
@@ -239,15 +252,17 @@ struct GeneratedAPI: APIProtocol {
         _ = try RequestIdentity.require(.operator)
         guard case .json(let body) = input.body else { throw Problem.badRequest("the body must be JSON") }
         let item = try await jobs.fail(
-            id: input.path.id, worker: try Self.text(body.worker, field: "worker", maximum: 200),
-            error: try Self.text(body.error, field: "error", maximum: 8000), now: timeSource.now())
+            id: input.path.id, worker: try Self.text(body.worker, field: "worker", maximum: Self.maximumName),
+            error: try Self.text(body.error, field: "error", maximum: Self.maximumDetail), now: timeSource.now())
         return .ok(.init(body: .json(try Self.bridge(item))))
     }
 
     func retryResubmission(_ input: Operations.retryResubmission.Input) async throws -> Operations.retryResubmission.Output {
         let token = try RequestIdentity.require(.operator)
         var targetHub: String?
-        if case .json(let body)? = input.body { targetHub = body.targetHub }
+        if case .json(let body)? = input.body {
+            targetHub = try Self.optionalText(body.targetHub, field: "targetHub", maximum: Self.maximumName)
+        }
         let item = try await jobs.retry(id: input.path.id, targetHub: targetHub, actor: token.name, now: timeSource.now())
         return .ok(.init(body: .json(try Self.bridge(item))))
     }
@@ -257,7 +272,9 @@ struct GeneratedAPI: APIProtocol {
     {
         let token = try RequestIdentity.require(.operator)
         var reason: String?
-        if case .json(let body)? = input.body { reason = body.reason }
+        if case .json(let body)? = input.body {
+            reason = try Self.optionalText(body.reason, field: "reason", maximum: Self.maximumReason)
+        }
         let item = try await jobs.cancel(id: input.path.id, actor: token.name, reason: reason, now: timeSource.now())
         return .ok(.init(body: .json(try Self.bridge(item))))
     }
@@ -273,9 +290,16 @@ struct GeneratedAPI: APIProtocol {
         guard !reason.isEmpty else {
             throw Problem.unprocessable("reason is required: say why, it is recorded with your name", field: "reason")
         }
+        _ = try Self.text(reason, field: "reason", maximum: Self.maximumReason)
+        let hub = payload.to ?? payload.hub
+        if let hub, let deployment = controlPlane.topology.deployment(id), deployment.hub(hub) == nil {
+            throw Problem.unprocessable(
+                "hub must be one of \(deployment.hubs.map(\.id).joined(separator: ", ")) (a hub of \(id))",
+                field: payload.to != nil ? "to" : "hub")
+        }
         let request = OperatorRequest(
             action: action, reason: reason, actor: token.name, force: payload.force ?? false,
-            allowUnhealthyTarget: payload.allowUnhealthyTarget ?? false, hub: payload.to ?? payload.hub)
+            allowUnhealthyTarget: payload.allowUnhealthyTarget ?? false, hub: hub)
         return try await controlPlane.operatorAction(deploymentId: id, request: request, now: timeSource.now())
     }
 
@@ -328,7 +352,8 @@ struct GeneratedAPI: APIProtocol {
             throw Problem.unprocessable("outcome must be succeeded or failed", field: "outcome")
         }
         let command = try await controlPlane.acknowledge(
-            commandId: input.path.id, outcome: outcome, detail: payload.detail, actor: token.name, now: timeSource.now())
+            commandId: input.path.id, outcome: outcome,
+            detail: try Self.optionalText(payload.detail, field: "detail", maximum: Self.maximumDetail), actor: token.name, now: timeSource.now())
         return .ok(.init(body: .json(try Self.bridge(command))))
     }
 }

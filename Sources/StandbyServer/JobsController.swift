@@ -81,9 +81,14 @@ struct JSONBody {
             document = .object([:])
             return
         }
-        guard let value = try? JSONValue.decode(Data(buffer.readableBytesView)), value.objectValue != nil else {
-            throw Problem.badRequest("the body must be a JSON object")
+        let value: JSONValue
+        do {
+            value = try JSONValue.decode(Data(buffer.readableBytesView))
+        } catch {
+            // The parser's reason names a byte offset and a rule (depth, syntax), nothing else.
+            throw Problem.badRequest("the body is not valid JSON: \(error)")
         }
+        guard value.objectValue != nil else { throw Problem.badRequest("the body must be a JSON object") }
         document = value
     }
 

@@ -45,7 +45,7 @@ public struct StandbyLogHandler: LogHandler {
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
         for key in merged.keys.sorted() {
             let name = key == "hb.request.id" ? "request_id" : key
-            fields.append((name, "\(merged[key]!)"))
+            fields.append((name, LogText.truncated("\(merged[key]!)", limit: LogText.fieldLimit)))
         }
         let line = Self.render(fields, as: format) + "\n"
         Self.output.withLock { $0.write(Data(line.utf8)) }
@@ -59,12 +59,50 @@ public struct StandbyLogHandler: LogHandler {
             return JSONValue.object(object).canonicalString()
         case .logfmt:
             return fields.map { key, value in
-                let needsQuotes = value.isEmpty || value.contains { $0 == " " || $0 == "=" || $0 == "\"" || $0 == "\n" }
+                let needsQuotes =
+                    value.isEmpty
+                    || value.unicodeScalars.contains {
+                        $0 == " " || $0 == "=" || $0 == "\"" || $0 == "\\" || $0.value < 0x20 || $0.value == 0x7F
+                    }
                 guard needsQuotes else { return "\(key)=\(value)" }
-                let escaped = value.replacingOccurrences(of: "\\", with: "\\\\")
-                    .replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
-                return "\(key)=\"\(escaped)\""
+                return "\(key)=\"\(escapedForLogfmt(value))\""
             }.joined(separator: " ")
         }
+    }
+}
+
+/// Inside a quoted logfmt value: backslash and quote escaped, and every control character written
+/// as an escape, so that a value (a header, a payload field) can never start a forged log line or
+/// move the terminal's cursor.
+func escapedForLogfmt(_ value: String) -> String {
+    var escaped = ""
+    escaped.reserveCapacity(value.utf8.count + 8)
+    for scalar in value.unicodeScalars {
+        switch scalar {
+        case "\\": escaped += "\\\\"
+        case "\"": escaped += "\\\""
+        case "\n": escaped += "\\n"
+        case "\r": escaped += "\\r"
+        case "\t": escaped += "\\t"
+        case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+            escaped += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+                + String(scalar.value, radix: 16)
+        default: escaped.unicodeScalars.append(scalar)
+        }
+    }
+    return escaped
+}
+
+/// Bounds for what a log line carries: a value that held a whole payload or view would make lines
+/// of tens of kilobytes that log shippers cut or drop.
+public enum LogText {
+    public static let fieldLimit = 2000
+    public static let errorLimit = 500
+
+    public static func truncated(_ text: String, limit: Int = errorLimit) -> String {
+        guard text.utf8.count > limit else { return text }
+        var prefix = Substring(text.prefix(limit))
+        while prefix.utf8.count > limit { prefix = prefix.dropLast() }
+        return prefix + "… (\(text.utf8.count) bytes)"
     }
 }

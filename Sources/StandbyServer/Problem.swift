@@ -37,6 +37,9 @@ public struct Problem: HTTPResponseError, Sendable {
         body["status"] = .number(Double(status.code))
         if let detail { body["detail"] = .string(detail) }
         body["instance"] = .string(request.uri.path)
+        var headers = headers
+        // Refused before its body was read: close rather than drain what the client still sends.
+        if status == .unauthorized || status == .contentTooLarge { headers[.connection] = "close" }
         return try JSONResponse(
             status: status, headers: headers, contentType: "application/problem+json", body: .object(body)
         ).response(from: request, context: context)
@@ -115,6 +118,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             case .newerSchema: return .unavailable(error.description)
             case .notFound(let what): return .notFound("\(what) not found")
             case .conflict(let what): return .conflict(what)
+            case .keyRequired: return .unavailable(error.description)
             }
         case is NIOTooManyBytesError:
             return Problem(
@@ -129,7 +133,13 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case let error as any HTTPResponseError:
             return Problem(error.status, "http-\(error.status.code)", title: error.status.reasonPhrase)
         default:
-            context.logger.error("unexpected error", metadata: ["error": .string(String(reflecting: error))])
+            // The type and a bounded message: an error can carry a whole view or payload.
+            context.logger.error(
+                "unexpected error",
+                metadata: [
+                    "error_type": .string(String(reflecting: type(of: error))),
+                    "error": .string(LogText.truncated(String(describing: error))),
+                ])
             return Problem(
                 .internalServerError, "internal", title: "Internal error",
                 detail: "an unexpected error occurred; it was logged")
@@ -145,12 +155,13 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         switch error {
         case .keyNotFound(let key, let context):
             return "missing field \(path(context.codingPath + [key]))"
+        // The field's path, never the decoder's own text: it names Swift types and internals.
         case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            return "\(path(context.codingPath)): \(context.debugDescription)"
+            return "\(path(context.codingPath)) has the wrong type or is null"
         case .dataCorrupted(let context):
-            return context.codingPath.isEmpty ? "not valid JSON" : "\(path(context.codingPath)): \(context.debugDescription)"
+            return context.codingPath.isEmpty ? "not valid JSON" : "\(path(context.codingPath)) is not valid"
         @unknown default:
-            return "\(error)"
+            return "not the expected shape"
         }
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Hummingbird
 import HTTPTypes
@@ -7,6 +8,7 @@ import NIOCore
 import Prometheus
 import StandbyCore
 import StandbyStore
+import Synchronization
 
 /// Standby's metrics: one Prometheus registry per running instance, fed through swift-metrics
 /// with an explicit factory (no process-global bootstrap, so tests can run many instances).
@@ -104,15 +106,50 @@ extension StandbyRequestContext {
     var requestID: String { logger[metadataKey: "hb.request.id"].map { "\($0)" } ?? "" }
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: Prometheus text format. Counters and timers are live; the gauges that mirror
+/// the database come from a snapshot at most `snapshotFreshness` old, so that scrapes (which need
+/// no token unless `server.metricsToken` is set) cost no query each.
 struct MetricsController {
+    static let snapshotFreshness: Duration = .seconds(2)
+
     let metrics: StandbyMetrics
     let controlPlane: ControlPlane
     let timeSource: any TimeSource
+    let token: Secret?
+    private let cache = SnapshotCache()
+
+    init(metrics: StandbyMetrics, controlPlane: ControlPlane, timeSource: any TimeSource, token: Secret?) {
+        self.metrics = metrics
+        self.controlPlane = controlPlane
+        self.timeSource = timeSource
+        self.token = token
+    }
+
+    final class SnapshotCache: Sendable {
+        private let latest = Mutex<(snapshot: MetricsSnapshot, at: ContinuousClock.Instant)?>(nil)
+
+        func snapshot(refresh: () async throws -> MetricsSnapshot) async throws -> MetricsSnapshot {
+            if let cached = latest.withLock({ $0 }), ContinuousClock.now - cached.at < MetricsController.snapshotFreshness {
+                return cached.snapshot
+            }
+            let fresh = try await refresh()
+            latest.withLock { $0 = (fresh, ContinuousClock.now) }
+            return fresh
+        }
+    }
 
     func register(on router: Router<StandbyRequestContext>) {
-        router.get("metrics") { _, _ in
-            let snapshot = try await controlPlane.metricsSnapshot(now: timeSource.now())
+        router.get("metrics") { request, _ in
+            if let token {
+                let presented = request.headers[.authorization].flatMap { header -> String? in
+                    let parts = header.split(separator: " ", maxSplits: 1)
+                    return parts.count == 2 && parts[0].lowercased() == "bearer" ? String(parts[1]) : nil
+                }
+                guard let presented, constantTimeEqual(Array(SHA256.hash(data: Data(presented.utf8))),
+                    Array(SHA256.hash(data: Data(token.utf8))))
+                else { throw Problem.unauthorized("send server.metricsToken as Authorization: Bearer <token>") }
+            }
+            let snapshot = try await cache.snapshot { try await controlPlane.metricsSnapshot(now: timeSource.now()) }
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.render(snapshot: snapshot))))

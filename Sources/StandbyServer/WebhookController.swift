@@ -40,11 +40,19 @@ struct WebhookController {
             remoteAddress: context.remoteAddress?.ipAddress, contentType: request.headers[.contentType],
             body: Data(buffer.readableBytesView))
         let content = ingest.classify(delivery)
-        if !allowedSubscriptions.isEmpty, case .alert(let alert, _) = content {
-            let named = SecureWebhookVerifier.subscriptions(
-                in: [alert.azureAlertId ?? ""] + alert.targetResourceIDs.map(\.original))
+        if !allowedSubscriptions.isEmpty {
+            // Every delivery that would be stored, recognised or not, must name an allowed
+            // subscription: an unrecognised or malformed body is kept raw, so it is checked too.
+            let named: Set<String>
+            switch content {
+            case .alert(let alert, _):
+                named = SecureWebhookVerifier.subscriptions(
+                    in: [alert.azureAlertId ?? ""] + alert.targetResourceIDs.map(\.original))
+            case .unrecognized, .malformed:
+                named = SecureWebhookVerifier.subscriptions(inText: String(decoding: delivery.body, as: UTF8.self))
+            }
             guard !named.isDisjoint(with: allowedSubscriptions) else {
-                throw Problem.forbidden("the alert names no subscription this Standby accepts alerts from")
+                throw Problem.forbidden("the delivery names no subscription this Standby accepts alerts from")
             }
         }
         let result = try await ingest.store(delivery, content: content)

@@ -137,7 +137,7 @@ public struct SQLiteAlertRepository: AlertRepository {
     ) async throws -> IngestResult {
         try await database.groupCommit.write { (batch: WriteBatch) in
             let db = batch.db
-            let result = try Self.ingest(delivery, content: content, in: db)
+            let result = try Self.ingest(delivery, content: content, in: db, chain: database.chain)
             guard let extra else { return result }
             // The raw delivery is kept even if deciding on it fails for any reason but storage
             // trouble (which fails the whole write, so that Azure retries): a bug must not lose input.
@@ -146,7 +146,7 @@ public struct SQLiteAlertRepository: AlertRepository {
             } catch {
                 let classified = StoreError.classify(error)
                 if case StoreError.unavailable = classified { throw classified }
-                try EventLog.append(
+                try database.chain.append(
                     EventDraft(
                         type: "delivery.processing_failed", at: delivery.receivedAt, actor: "standby",
                         data: .object([
@@ -158,7 +158,9 @@ public struct SQLiteAlertRepository: AlertRepository {
         }
     }
 
-    static func ingest(_ delivery: IncomingDelivery, content: DeliveryContent, in db: Database) throws -> IngestResult {
+    static func ingest(
+        _ delivery: IncomingDelivery, content: DeliveryContent, in db: Database, chain: EventChain
+    ) throws -> IngestResult {
         let now = Timestamp.format(delivery.receivedAt)
         var result: IngestResult
         var schema: String?
@@ -166,13 +168,13 @@ public struct SQLiteAlertRepository: AlertRepository {
         switch content {
         case .alert(let alert, let hubs):
             schema = alert.schema.rawValue
-            result = try upsert(alert, hubs: hubs, delivery: delivery, in: db)
+            result = try upsert(alert, hubs: hubs, delivery: delivery, in: db, chain: chain)
         case .unrecognized(let reason):
             detail = reason
-            result = try upsertOpaque(.unrecognized, reason: reason, delivery: delivery, in: db)
+            result = try upsertOpaque(.unrecognized, reason: reason, delivery: delivery, in: db, chain: chain)
         case .malformed(let reason):
             detail = reason
-            result = try upsertOpaque(.malformed, reason: reason, delivery: delivery, in: db)
+            result = try upsertOpaque(.malformed, reason: reason, delivery: delivery, in: db, chain: chain)
         }
         try db.cachedStatement(sql: """
                 INSERT INTO deliveries
@@ -183,7 +185,7 @@ public struct SQLiteAlertRepository: AlertRepository {
                 delivery.id, now, delivery.remoteAddress, delivery.contentType, delivery.body, delivery.sha256,
                 delivery.body.count, result.outcome.rawValue, schema, result.alertId, detail,
             ])
-        try EventLog.append(
+        try chain.append(
             EventDraft(
                 type: "delivery.received", at: delivery.receivedAt, actor: "azure-monitor",
                 data: .object([
@@ -198,7 +200,8 @@ public struct SQLiteAlertRepository: AlertRepository {
     }
 
     private static func upsert(
-        _ alert: NormalizedAlert, hubs: [HubReference], delivery: IncomingDelivery, in db: Database
+        _ alert: NormalizedAlert, hubs: [HubReference], delivery: IncomingDelivery, in db: Database,
+        chain: EventChain
     ) throws -> IngestResult {
         let now = Timestamp.format(delivery.receivedAt)
         let existing = try Row.fetchOne(try db.cachedStatement(sql: "SELECT id, condition, state_fingerprint, observed_at, fired_at, duplicate_count FROM alerts WHERE alert_key = ?"), arguments: [alert.key])
@@ -220,7 +223,7 @@ public struct SQLiteAlertRepository: AlertRepository {
                 ])
             try insertHubs(hubs, alertId: id, in: db)
             try appendAlertEvents("alert.created", alert: alert, alertId: id, hubs: hubs, previous: nil,
-                                  at: delivery.receivedAt, in: db)
+                                  at: delivery.receivedAt, in: db, chain: chain)
             return IngestResult(
                 deliveryId: delivery.id, alertId: id, outcome: .new, duplicateCount: 0, alert: alert, hubs: hubs)
         }
@@ -255,14 +258,14 @@ public struct SQLiteAlertRepository: AlertRepository {
         try db.cachedStatement(sql: "DELETE FROM alert_hubs WHERE alert_id = ?").execute(arguments: [id])
         try insertHubs(hubs, alertId: id, in: db)
         try appendAlertEvents("alert.changed", alert: alert, alertId: id, hubs: hubs, previous: previous,
-                              at: delivery.receivedAt, in: db)
+                              at: delivery.receivedAt, in: db, chain: chain)
         return IngestResult(
             deliveryId: delivery.id, alertId: id, outcome: .changed, duplicateCount: existing["duplicate_count"],
             alert: alert, hubs: hubs)
     }
 
     private static func upsertOpaque(
-        _ status: AlertStatus, reason: String, delivery: IncomingDelivery, in db: Database
+        _ status: AlertStatus, reason: String, delivery: IncomingDelivery, in db: Database, chain: EventChain
     ) throws -> IngestResult {
         let key = "\(status.rawValue):\(delivery.sha256)"
         let now = Timestamp.format(delivery.receivedAt)
@@ -286,7 +289,7 @@ public struct SQLiteAlertRepository: AlertRepository {
                 id, key, status.rawValue, JSONValue.object(["reason": .string(reason)]).canonicalString(),
                 delivery.id, delivery.id, now, now,
             ])
-        try EventLog.append(
+        try chain.append(
             EventDraft(
                 type: "alert.\(status.rawValue)", at: delivery.receivedAt, actor: "azure-monitor",
                 data: .object(["alertId": .string(id), "reason": .string(reason)])), in: db)
@@ -302,7 +305,7 @@ public struct SQLiteAlertRepository: AlertRepository {
 
     private static func appendAlertEvents(
         _ type: String, alert: NormalizedAlert, alertId: String, hubs: [HubReference], previous: AlertCondition?,
-        at: Date, in db: Database
+        at: Date, in db: Database, chain: EventChain
     ) throws {
         var data: [String: JSONValue] = [
             "alertId": .string(alertId),
@@ -316,7 +319,7 @@ public struct SQLiteAlertRepository: AlertRepository {
         if let status = alert.resourceHealth?.currentHealthStatus { data["healthStatus"] = .string(status) }
         let targets: [HubReference?] = hubs.isEmpty ? [nil] : hubs
         for hub in targets {
-            try EventLog.append(
+            try chain.append(
                 EventDraft(
                     type: type, at: at, deploymentId: hub?.deploymentId, hub: hub?.hubId, actor: "azure-monitor",
                     data: .object(data)), in: db)

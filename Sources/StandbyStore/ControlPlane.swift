@@ -25,7 +25,7 @@ public final class ControlPlane: Sendable {
     }
 
     func session(_ db: Database, now: Date, ids: (any IDSource)? = nil) -> ControlSession {
-        var session = ControlSession(db: db, topology: topology, ids: ids ?? self.ids, now: now)
+        var session = ControlSession(db: db, chain: database.chain, topology: topology, ids: ids ?? self.ids, now: now)
         session.maxAttempts = resubmissionAttempts
         session.cache = hubCache
         return session
@@ -35,8 +35,29 @@ public final class ControlPlane: Sendable {
 
     /// Stores a batch of validated reports atomically and runs the tracker on them; the engine
     /// decides once for the group-commit batch, before it commits.
+    /// Reports per commit of a large batch: each part is a bulk write of the group-commit writer,
+    /// so a reporter posting 1000 reports at once never holds webhook deliveries behind it.
+    public static let reportsPerCommit = 50
+
+    /// Records a validated batch. A batch larger than `reportsPerCommit` is committed in parts, in
+    /// order; if storage fails part-way, the caller is answered 503 and may send the whole batch
+    /// again: reports are idempotent on hub + source + observedAt, so the parts already committed
+    /// come back as duplicates.
     public func recordReports(_ reports: [HealthReportInput], actor: String, now: Date) async throws -> [ReportReceipt] {
-        try await database.groupCommit.write { (batch: WriteBatch) in
+        guard reports.count > 1 else { return try await recordPart(reports, lane: .interactive, actor: actor, now: now) }
+        var receipts: [ReportReceipt] = []
+        receipts.reserveCapacity(reports.count)
+        for start in stride(from: 0, to: reports.count, by: Self.reportsPerCommit) {
+            let part = Array(reports[start..<min(start + Self.reportsPerCommit, reports.count)])
+            receipts += try await recordPart(part, lane: part.count > 8 ? .bulk : .interactive, actor: actor, now: now)
+        }
+        return receipts
+    }
+
+    private func recordPart(_ reports: [HealthReportInput], lane: WriteLane, actor: String, now: Date) async throws
+        -> [ReportReceipt]
+    {
+        try await database.groupCommit.write(lane: lane, weight: reports.count) { (batch: WriteBatch) in
             try self.withBatchSession(batch, now: now, inputs: reports.map { "report:\($0.id)" }) { session in
                 try reports.map { try session.record($0, actor: actor) }
             }
@@ -399,7 +420,7 @@ extension ControlPlane {
                 guard let row = try Row.fetchOne(db, sql: "SELECT * FROM commands WHERE id = ?", arguments: [commandId]) else {
                     return
                 }
-                try EventLog.append(
+                try self.database.chain.append(
                     EventDraft(
                         type: "command.delivered", at: now, deploymentId: row["deployment_id"], hub: row["hub"],
                         actor: "dispatcher",
@@ -463,7 +484,7 @@ final class SharedControlSession: BatchParticipant {
             // Alone in its batch, the write whose signal cannot be processed is still kept (raw
             // first), with the failure in the history; in a shared batch the writer retries alone.
             guard isolated else { throw error }
-            try EventLog.append(
+            try session.chain.append(
                 EventDraft(
                     type: "signal.processing_failed", at: session.now, actor: "standby",
                     data: .object(["inputs": .strings(inputs), "error": .string(String(describing: error))])), in: db)

@@ -8,6 +8,7 @@ import Synchronization
 /// read-only tick check) just looks at `hasChanges`.
 struct ControlSession {
     let db: Database
+    let chain: EventChain
     let topology: Topology
     let ids: any IDSource
     /// The latest time any of the session's signals were received at.
@@ -27,8 +28,9 @@ struct ControlSession {
     private var settledEvents: [(id: String, status: String)] = []
     private var events: [EventDraft] = []
 
-    init(db: Database, topology: Topology, ids: any IDSource, now: Date) {
+    init(db: Database, chain: EventChain, topology: Topology, ids: any IDSource, now: Date) {
         self.db = db
+        self.chain = chain
         self.topology = topology
         self.ids = ids
         self.now = now
@@ -427,9 +429,9 @@ struct ControlSession {
                         plan.dryRun ? "dry_run" : "pending", at, at, plan.dryRun ? nil : at,
                     ])
             }
-            try JobQueue.interrupt(for: plan, in: db, now: now, maxAttempts: maxAttempts)
+            try JobQueue.interrupt(for: plan, in: db, chain: chain, now: now, maxAttempts: maxAttempts)
         }
-        for event in events { try EventLog.append(event, in: db) }
+        for event in events { try chain.append(event, in: db) }
         events = []
         plans = []
         windows = [:]

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Metrics
 import StandbyCore
+import Synchronization
 
 /// How hard SQLite works to keep a commit across a power cut. `full` is the default: a 2xx
 /// promises that the delivery is on disk.
@@ -30,10 +31,15 @@ public final class StandbyDatabase: Sendable {
     public let settings: DatabaseSettings
     /// The path for writes that arrive concurrently from many requests (webhooks, reports).
     public let groupCommit: GroupCommitWriter
+    /// What the latest writes said of the storage, for readiness.
+    public let storageHealth: StorageHealth
+    /// How the history this process appends is chained (keyed with `audit.chainKey` or not).
+    public let chain: EventChain
 
     /// Opens (creating if needed) the database file and its folder. Does not migrate.
-    public init(settings: DatabaseSettings, metricsFactory: (any MetricsFactory)? = nil) throws {
+    public init(settings: DatabaseSettings, chainKey: Secret? = nil, metricsFactory: (any MetricsFactory)? = nil) throws {
         self.settings = settings
+        chain = EventChain(key: chainKey)
         let folder = URL(fileURLWithPath: settings.path).deletingLastPathComponent()
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var configuration = Configuration()
@@ -41,7 +47,9 @@ public final class StandbyDatabase: Sendable {
         configuration.foreignKeysEnabled = true
         configuration.label = "standby"
         pool = try StoreError.mapping { try DatabasePool(path: settings.path, configuration: configuration) }
-        groupCommit = GroupCommitWriter(pool: pool, metricsFactory: metricsFactory)
+        let health = StorageHealth()
+        storageHealth = health
+        groupCommit = GroupCommitWriter(pool: pool, health: health, metricsFactory: metricsFactory)
         // GRDB switches the writer to synchronous=NORMAL when it enables WAL, after any
         // prepareDatabase hook; set the configured level on the writer connection afterwards.
         let synchronous = settings.synchronous.rawValue.uppercased()
@@ -66,8 +74,25 @@ public final class StandbyDatabase: Sendable {
         try pool.read { db in try Migrations.migrator().appliedIdentifiers(db).sorted() }
     }
 
-    /// Readiness: the schema is current and a write transaction commits.
+    /// Readiness, cheap enough for an unauthenticated probe: the outcome of the latest write
+    /// (any commit or storage failure of the group-commit path, or the probe's own) is reused while
+    /// it is younger than `StorageHealth.freshness`; only an older one costs a probe write.
     public func checkReady(now: Date) async throws {
+        if let known = storageHealth.recent() {
+            if case .failure(let reason) = known { throw StoreError.unavailable(reason) }
+            return
+        }
+        do {
+            try await probeWrite(now: now)
+            storageHealth.record(.success)
+        } catch let error as StoreError {
+            if case .unavailable(let reason) = error { storageHealth.record(.failure(reason)) }
+            throw error
+        }
+    }
+
+    /// The schema is current and a write transaction commits.
+    private func probeWrite(now: Date) async throws {
         let migrator = Migrations.migrator()
         let complete = try await StoreError.mapping {
             try await pool.read { db in try migrator.hasCompletedMigrations(db) }
@@ -92,6 +117,35 @@ public final class StandbyDatabase: Sendable {
         if superseded {
             let known = Set(Migrations.all.map(\.name))
             throw StoreError.newerSchema(unknownMigrations: applied.filter { !known.contains($0) }.sorted())
+        }
+    }
+}
+
+/// The outcome of the latest write that reached SQLite, and when. Readiness reuses it while it is
+/// fresh, so that a probe every second costs no fsync, yet a storage failure turns the process
+/// unready at once (a failed write records it) and at the latest `freshness` after it began.
+public final class StorageHealth: Sendable {
+    public enum Outcome: Sendable, Equatable {
+        case success
+        case failure(String)
+    }
+
+    /// How long an outcome stands for the storage's state (the bound the readiness cache keeps).
+    public static let freshness: Duration = .seconds(2)
+
+    private let latest = Mutex<(outcome: Outcome, at: ContinuousClock.Instant)?>(nil)
+
+    public init() {}
+
+    public func record(_ outcome: Outcome) {
+        latest.withLock { $0 = (outcome, ContinuousClock.now) }
+    }
+
+    /// The latest outcome when it is fresh enough to stand for the storage's state now.
+    public func recent() -> Outcome? {
+        latest.withLock { state in
+            guard let state, ContinuousClock.now - state.at < Self.freshness else { return nil }
+            return state.outcome
         }
     }
 }

@@ -38,6 +38,27 @@ public struct EventRecord: Sendable, Hashable, Codable {
     public var hash: String
 }
 
+/// How this process chains the events it appends: keyed (HMAC-SHA256 under `audit.chainKey`) or
+/// not. Every write path appends through the chain of its `StandbyDatabase`.
+public struct EventChain: Sendable {
+    public let key: SymmetricKey?
+
+    /// Appends with plain SHA-256 links (no `audit.chainKey`).
+    public static let unkeyed = EventChain(key: nil)
+
+    public init(key: Secret?) {
+        self.key = key.map { SymmetricKey(data: Data($0.value.utf8)) }
+    }
+
+    public var isKeyed: Bool { key != nil }
+
+    /// Appends `draft` inside the caller's write transaction; returns its seq.
+    @discardableResult
+    public func append(_ draft: EventDraft, in db: Database) throws -> Int64 {
+        try EventLog.append(draft, in: db, key: key)
+    }
+}
+
 /// The append-only, hash-chained event history. Appends happen inside the caller's write
 /// transaction, so an event exists exactly when the change it describes was committed.
 public enum EventLog {
@@ -86,6 +107,8 @@ public enum EventLog {
         return out
     }
 
+    /// The unkeyed link: SHA-256 of the previous hash and the body. Histories written before
+    /// `audit.chainKey` existed (or without it) are chained so.
     public static func chainHash(prevHash: String, body: some DataProtocol) -> String {
         var hasher = SHA256()
         hasher.update(data: Data(prevHash.utf8))
@@ -93,8 +116,21 @@ public enum EventLog {
         return hexString(hasher.finalize())
     }
 
+    /// The keyed link: HMAC-SHA256 under the chain key of the previous hash and the body. Without
+    /// the key nobody can recompute it, so a rewritten event cannot be made to verify.
+    public static func chainMAC(key: SymmetricKey, prevHash: String, body: some DataProtocol) -> String {
+        var mac = HMAC<SHA256>(key: key)
+        mac.update(data: Data(prevHash.utf8))
+        mac.update(data: body)
+        return hexString(mac.finalize())
+    }
+
+    /// The event type that marks where a history became keyed: it and every event after it are
+    /// chained with `chainMAC`, the events before it (written without a key) with `chainHash`.
+    public static let keyedBoundaryType = "history.keyed"
+
     @discardableResult
-    public static func append(_ draft: EventDraft, in db: Database) throws -> Int64 {
+    static func append(_ draft: EventDraft, in db: Database, key: SymmetricKey?) throws -> Int64 {
         // After a prune removed every event, the chain continues from the anchor.
         let (lastSeq, prevHash) =
             try chainHead(try db.cachedStatement(sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"))
@@ -111,7 +147,8 @@ public enum EventLog {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """).execute(arguments: [
                 seq, at, draft.type, draft.deploymentId, draft.hub, draft.actor, String(decoding: data, as: UTF8.self),
-                prevHash, chainHash(prevHash: prevHash, body: body),
+                prevHash, key.map { chainMAC(key: $0, prevHash: prevHash, body: body) }
+                    ?? chainHash(prevHash: prevHash, body: body),
             ])
         return seq
     }

@@ -21,15 +21,27 @@ public final class GroupCommitWriter: Sendable {
     private let writerQueue = DispatchQueue(label: "standby.group-commit")
 
     private struct State {
-        var pending: [any PendingWrite] = []
+        var interactive: [any PendingWrite] = []
+        var bulk: [any PendingWrite] = []
         var draining = false
     }
+
+    /// Bulk writes (the parts of large report batches) share a transaction up to this much work,
+    /// counted in the weight their callers give; interactive writes are never held back by them.
+    let maximumBulkWeight: Int
 
     private let commitDuration: Metrics.Timer?
     private let batchSize: Recorder?
 
-    init(pool: DatabasePool, maximumBatch: Int = 512, metricsFactory: (any MetricsFactory)? = nil) {
+    private let health: StorageHealth?
+
+    init(
+        pool: DatabasePool, health: StorageHealth? = nil, maximumBatch: Int = 512,
+        metricsFactory: (any MetricsFactory)? = nil
+    ) {
         self.pool = pool
+        self.health = health
+        maximumBulkWeight = 128
         self.maximumBatch = maximumBatch
         commitDuration = metricsFactory.map { Metrics.Timer(label: "standby_db_commit_duration_seconds", factory: $0) }
         batchSize = metricsFactory.map { Recorder(label: "standby_db_commit_batch_size", factory: $0) }
@@ -40,12 +52,20 @@ public final class GroupCommitWriter: Sendable {
         try await write { (batch: WriteBatch) in try work(batch.db) }
     }
 
-    /// Like `write(_:)`, with access to what the batch's writes share.
-    public func write<T: Sendable>(_ work: @escaping @Sendable (WriteBatch) throws -> T) async throws -> T {
+    /// Like `write(_:)`, with access to what the batch's writes share. A `bulk` write of `weight`
+    /// units of work (a part of a large report batch) joins a transaction only as far as
+    /// `maximumBulkWeight` allows, behind every waiting interactive write (a webhook delivery, a
+    /// single report), so one large write never stalls the rest.
+    public func write<T: Sendable>(
+        lane: WriteLane = .interactive, weight: Int = 1, _ work: @escaping @Sendable (WriteBatch) throws -> T
+    ) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            let item = Pending(work: work, continuation: continuation)
+            let item = Pending(work: work, weight: max(1, weight), continuation: continuation)
             let startDrain = state.withLock { state -> Bool in
-                state.pending.append(item)
+                switch lane {
+                case .interactive: state.interactive.append(item)
+                case .bulk: state.bulk.append(item)
+                }
                 guard !state.draining else { return false }
                 state.draining = true
                 return true
@@ -59,13 +79,22 @@ public final class GroupCommitWriter: Sendable {
     private func drain() {
         while true {
             let batch = state.withLock { state -> [any PendingWrite] in
-                guard !state.pending.isEmpty else {
+                guard !state.interactive.isEmpty || !state.bulk.isEmpty else {
                     state.draining = false
                     return []
                 }
-                let count = min(maximumBatch, state.pending.count)
-                let batch = Array(state.pending.prefix(count))
-                state.pending.removeFirst(count)
+                let count = min(maximumBatch, state.interactive.count)
+                var batch = Array(state.interactive.prefix(count))
+                state.interactive.removeFirst(count)
+                // At least one bulk write per transaction, so that bulk work is never starved,
+                // then more while they fit the weight budget.
+                var weight = 0
+                while let next = state.bulk.first, batch.count < maximumBatch,
+                    weight == 0 || weight + next.weight <= maximumBulkWeight
+                {
+                    weight += next.weight
+                    batch.append(state.bulk.removeFirst())
+                }
                 return batch
             }
             guard !batch.isEmpty else { return }
@@ -74,6 +103,7 @@ public final class GroupCommitWriter: Sendable {
             defer { commitDuration?.record(duration: ContinuousClock.now - started) }
             do {
                 try commit(batch, isolated: batch.count == 1)
+                health?.record(.success)
                 for item in batch { item.finish(commitError: nil) }
             } catch is SharedWorkFailure {
                 // The batch's shared work failed: find the write that caused it by giving each its own transaction.
@@ -86,6 +116,7 @@ public final class GroupCommitWriter: Sendable {
                     }
                 }
             } catch {
+                if case StoreError.unavailable(let reason) = error { health?.record(.failure(reason)) }
                 for item in batch { item.finish(commitError: error) }
             }
         }
@@ -115,6 +146,14 @@ public final class GroupCommitWriter: Sendable {
             }
         }
     }
+}
+
+/// Which queue of the group-commit writer a write waits in.
+public enum WriteLane: Sendable {
+    /// Small writes whose caller waits (webhook deliveries, single reports): first in every batch.
+    case interactive
+    /// Parts of large writes: bounded per transaction by their weight.
+    case bulk
 }
 
 /// The batch's shared work failed; each write is then run again alone, where its own error is reported.
@@ -173,6 +212,7 @@ public final class WriteBatch: @unchecked Sendable {
 }
 
 private protocol PendingWrite: Sendable {
+    var weight: Int { get }
     /// Runs the work; its error, if any, is rethrown to roll back the savepoint.
     func run(_ batch: WriteBatch) throws
     func record(_ error: any Error)
@@ -181,13 +221,15 @@ private protocol PendingWrite: Sendable {
 
 private final class Pending<T: Sendable>: PendingWrite {
     let work: @Sendable (WriteBatch) throws -> T
+    let weight: Int
     let continuation: CheckedContinuation<T, any Error>
     // Only touched by the draining task, one batch at a time. A write may run twice (see
     // `SharedWorkFailure`): the last run's outcome is the one reported.
     private let outcome = Mutex<Result<T, any Error>?>(nil)
 
-    init(work: @escaping @Sendable (WriteBatch) throws -> T, continuation: CheckedContinuation<T, any Error>) {
+    init(work: @escaping @Sendable (WriteBatch) throws -> T, weight: Int, continuation: CheckedContinuation<T, any Error>) {
         self.work = work
+        self.weight = weight
         self.continuation = continuation
     }
 

@@ -158,7 +158,7 @@ public final class JobQueue: Sendable {
                         id, job.externalId, job.deploymentId, job.hubId, spec, specHash, job.status.rawValue,
                         job.priority, job.submittedAt.map(Timestamp.format), actor, at, at,
                     ])
-                try EventLog.append(
+                try self.database.chain.append(
                     EventDraft(
                         type: "job.registered", at: now, deploymentId: job.deploymentId, hub: job.hubId, actor: actor,
                         data: .object([
@@ -185,7 +185,7 @@ public final class JobQueue: Sendable {
                 try db.execute(
                     sql: "UPDATE training_jobs SET status = ?, updated_at = ? WHERE id = ?",
                     arguments: [status.rawValue, Timestamp.format(now), id])
-                try EventLog.append(
+                try self.database.chain.append(
                     EventDraft(
                         type: "job.updated", at: now, deploymentId: row["deployment_id"], hub: row["hub_id"], actor: actor,
                         data: .object([
@@ -217,7 +217,9 @@ public final class JobQueue: Sendable {
 
     /// Marks every job running on the failed hubs interrupted and queues one resubmission per
     /// (job, failover event). Replaying the same event queues nothing new.
-    static func interrupt(for plan: FailoverPlan, in db: Database, now: Date, maxAttempts: Int) throws {
+    static func interrupt(
+        for plan: FailoverPlan, in db: Database, chain: EventChain, now: Date, maxAttempts: Int
+    ) throws {
         guard !plan.dryRun, !plan.interruptedHubs.isEmpty else { return }
         let at = Timestamp.format(now)
         for hub in plan.interruptedHubs {
@@ -243,7 +245,7 @@ public final class JobQueue: Sendable {
                         plan.resubmitTo == nil ? "unassigned" : "queued", maxAttempts, at, at, at,
                     ])
                 let queued = db.changesCount > 0
-                try EventLog.append(
+                try chain.append(
                     EventDraft(
                         type: "job.interrupted", at: now, deploymentId: plan.deploymentId, hub: hub, actor: "standby",
                         data: .object([
@@ -251,7 +253,7 @@ public final class JobQueue: Sendable {
                             "failoverEventId": .string(plan.id),
                         ])), in: db)
                 if queued {
-                    try EventLog.append(
+                    try chain.append(
                         EventDraft(
                             type: "resubmission.queued", at: now, deploymentId: plan.deploymentId,
                             hub: plan.resubmitTo, actor: "standby",
@@ -269,6 +271,16 @@ public final class JobQueue: Sendable {
 
     /// Leases up to `limit` available items to `worker`: highest priority first, then oldest.
     public func claim(worker: String, limit: Int, leaseSeconds: TimeInterval, now: Date) async throws -> [ResubmissionView] {
+        try await claim(worker: worker, limit: limit, leaseSeconds: leaseSeconds, now: now) { $0 }
+    }
+
+    /// Leases up to `limit` items to `worker` and builds the answer with `respond` inside the same
+    /// transaction: when the answer cannot be built, the leases are rolled back with it, so a
+    /// worker never holds items it was never told about.
+    public func claim<Response: Sendable>(
+        worker: String, limit: Int, leaseSeconds: TimeInterval, now: Date,
+        respond: @escaping @Sendable ([ResubmissionView]) throws -> Response
+    ) async throws -> Response {
         try await StoreError.mapping {
             try await database.pool.write { db in
                 try self.expireLeases(in: db, now: now)
@@ -292,7 +304,7 @@ public final class JobQueue: Sendable {
                     try self.appendEvent("resubmission.claimed", id: id, actor: worker, now: now, db: db,
                                          extra: ["worker": .string(worker), "leaseExpiresAt": .string(expires)])
                 }
-                return try ids.map { try Self.resubmission(id: $0, db: db, withSpec: true)! }
+                return try respond(try ids.map { try Self.resubmission(id: $0, db: db, withSpec: true)! })
             }
         }
     }
@@ -517,7 +529,7 @@ public final class JobQueue: Sendable {
         var data = extra
         data["resubmissionId"] = .string(id)
         data["jobId"] = .optional(row?["job_id"])
-        try EventLog.append(
+        try self.database.chain.append(
             EventDraft(type: type, at: now, deploymentId: row?["deployment_id"], hub: row?["target_hub"], actor: actor, data: .object(data)),
             in: db)
     }

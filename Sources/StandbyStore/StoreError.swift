@@ -10,6 +10,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case newerSchema(unknownMigrations: [String])
     case notFound(String)
     case conflict(String)
+    /// The history is keyed and this process has no (or another) chain key.
+    case keyRequired(String)
 
     public var description: String {
         switch self {
@@ -19,6 +21,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
                 + names.joined(separator: ", ") + "); upgrade Standby or point it at another database"
         case .notFound(let what): return "\(what) not found"
         case .conflict(let what): return what
+        case .keyRequired(let reason): return reason
         }
     }
 }

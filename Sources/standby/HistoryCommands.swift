@@ -8,7 +8,7 @@ import StandbyStore
 /// Opens the configured database for a one-off command (migrating it, as `serve` would).
 func openDatabase(_ configuration: StandbyConfiguration) throws -> StandbyDatabase {
     do {
-        let database = try StandbyDatabase(settings: configuration.database)
+        let database = try StandbyDatabase(settings: configuration.database, chainKey: configuration.audit.chainKey)
         try database.migrate()
         return database
     } catch let error as StoreError {
@@ -83,36 +83,64 @@ struct Export: AsyncParsableCommand {
 
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check the hash chain of the event history.", subcommands: [Verify.self])
+        abstract: "Check the hash chain of the event history, and take signed checkpoints of its head.",
+        subcommands: [Verify.self, Checkpoint.self])
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Verify an NDJSON export (FILE) or the live database (--config); exit 1 naming the first bad seq.")
+            abstract: "Verify an NDJSON export (FILE) or the live database (--config); exit 1 naming the first bad seq.",
+            discussion: """
+                The chain key (audit.chainKey) and the signing key (audit.signingKey) come from --config, for a \
+                file too. With a checkpoint (from `standby audit checkpoint` or the serving process's log), \
+                verification also proves that the history still reaches the checkpoint's event unchanged: \
+                events removed from the end are found.
+                """)
 
         @Argument(help: "An NDJSON export to verify.") var file: String?
-        @Option(help: "Verify the database of this configuration instead of a file.") var config: String?
-        @Option(help: "Key that signed pruning anchors (defaults to audit.signingKey of --config).") var key: String?
+        @Option(help: "The configuration whose keys (and, without FILE, whose database) to verify with.")
+        var config: String?
+        @Option(help: "Key that signed pruning anchors and checkpoints (defaults to the keys of --config).")
+        var key: String?
+        @Option(help: "A checkpoint file (one JSON line) the history must still reach.") var checkpoint: String?
 
         func run() async throws {
-            if let file {
-                try verifyFile(file)
-            } else {
+            var configuration: StandbyConfiguration?
+            if config != nil || ProcessInfo.processInfo.environment["STANDBY_CONFIG"] != nil || file == nil {
                 var options = ConfigOption()
                 options.config = config
-                let configuration = try options.load()
-                let history = EventHistory(database: try openDatabase(configuration))
-                do {
-                    let count = try await history.verify(anchorKey: key ?? configuration.audit.signingKey)
-                    print("ok: \(count) events verified")
-                } catch let failure as AuditVerifier.Failure {
-                    throw CommandFailure("tampered: \(failure)")
-                }
+                configuration = try options.load()
             }
+            let checkpoint = try checkpoint.map { path -> AuditCheckpoint in
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+                    let checkpoint = AuditCheckpoint(jsonLine: text.trimmingCharacters(in: .whitespacesAndNewlines))
+                else { throw CommandFailure("\(path) is not a checkpoint ({\"seq\", \"hash\", \"at\", \"signature\"})") }
+                return checkpoint
+            }
+            let anchorKey = key.map { Secret($0) } ?? configuration?.audit.anchorKey
+            if let checkpoint, checkpoint.signature != nil, anchorKey == nil {
+                throw CommandFailure("the checkpoint is signed: give --config (audit.chainKey or audit.signingKey) to check it")
+            }
+            var verifier = AuditVerifier(
+                chainKey: configuration?.audit.chainKey, anchorKey: anchorKey, checkpoint: checkpoint)
+            do {
+                if let file {
+                    verifier = try verifyFile(file, verifier)
+                } else if let configuration {
+                    verifier = try await EventHistory(database: try openDatabase(configuration)).verify(verifier)
+                }
+            } catch let failure as AuditVerifier.Failure {
+                throw CommandFailure(failure.needsKey ? "cannot verify: \(failure)" : "tampered: \(failure)")
+            }
+            if anchorKey == nil, file != nil {
+                print("note: no key given, so pruning anchors and checkpoints were not checked for a signature")
+            }
+            print("ok: \(verifier.summary)")
         }
 
-        private func verifyFile(_ file: String) throws {
+        private func verifyFile(_ file: String, _ start: AuditVerifier) throws -> AuditVerifier {
             guard let reader = LineReader(path: file) else { throw CommandFailure("cannot read \(file)") }
-            var verifier = AuditVerifier(anchorKey: key)
+            var verifier = start
+            try verifier.checkCheckpointSignature()
             var lineNumber = 0
             do {
                 while let line = reader.next() {
@@ -128,10 +156,28 @@ struct Audit: AsyncParsableCommand {
                         throw CommandFailure("line \(lineNumber): not an event of a Standby export")
                     }
                 }
+                try verifier.finish()
             } catch let failure as AuditVerifier.Failure {
-                throw CommandFailure("tampered: \(failure) (line \(lineNumber))")
+                throw CommandFailure(
+                    (failure.needsKey ? "cannot verify: " : "tampered: ") + "\(failure) (line \(lineNumber))")
             }
-            print("ok: \(verifier.verified) events verified")
+            return verifier
+        }
+    }
+
+    struct Checkpoint: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a signed checkpoint of the history's head ({seq, hash, at, signature}) to keep elsewhere.")
+
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let configuration = try options.load()
+            guard let key = configuration.audit.anchorKey else {
+                throw CommandFailure("set audit.chainKey (or audit.signingKey) to sign checkpoints")
+            }
+            let history = EventHistory(database: try openDatabase(configuration))
+            print(try await history.checkpoint(key: key, now: Date()).jsonLine)
         }
     }
 }
@@ -176,10 +222,15 @@ struct Prune: AsyncParsableCommand {
         let cutoff = try parseDate(before, option: "--before")
         let configuration = try options.load()
         let history = EventHistory(database: try openDatabase(configuration))
-        let removed = try await history.prune(before: cutoff, signingKey: configuration.audit.signingKey, now: Date())
+        do {
+            try history.prepareChain(now: Date())
+        } catch let error as StoreError {
+            throw CommandFailure("\(configuration.database.path): \(error)")
+        }
+        let removed = try await history.prune(before: cutoff, signingKey: configuration.audit.anchorKey, now: Date())
         print(
             "pruned \(removed) events before \(Timestamp.format(cutoff))"
-                + (configuration.audit.signingKey == nil ? " (anchor unsigned: set audit.signingKey to sign it)" : ""))
+                + (configuration.audit.anchorKey == nil ? " (anchor unsigned: set audit.chainKey or audit.signingKey to sign it)" : ""))
     }
 }
 

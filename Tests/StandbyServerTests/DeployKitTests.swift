@@ -20,9 +20,14 @@ struct DeployKitTests {
         let bare = try ConfigLoader.load(file: path, environment: [:])
         #expect(bare.auth.webhookTokens.isEmpty)
         #expect(bare.server.host == "127.0.0.1")
+        let webhookToken = "webhook-token-of-16+bytes"
         let full = try ConfigLoader.load(
-            file: path, environment: ["STANDBY_WEBHOOK_TOKEN": "w", "STANDBY_API_TOKEN": "a", "STANDBY_HOST": "0.0.0.0"])
-        #expect(full.auth.webhookTokens == ["w"])
+            file: path,
+            environment: [
+                "STANDBY_WEBHOOK_TOKEN": webhookToken, "STANDBY_API_TOKEN": "api-token-of-16+bytes",
+                "STANDBY_HOST": "0.0.0.0",
+            ])
+        #expect(full.auth.webhookTokens == [Secret(webhookToken)])
         #expect(full.server.host == "0.0.0.0")
         #expect(full.topology.deployments.first?.hubs.count == 2)
     }

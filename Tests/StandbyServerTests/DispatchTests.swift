@@ -62,14 +62,14 @@ final class Receiver: Sendable {
 
 @Suite("Push delivery of commands")
 struct DispatchTests {
-    static let secret = "push-secret"
+    static let secret = "push-secret-of-at-least-32-bytes!"
 
     func makeStandby(port: Int, dryRun: Bool = false) -> TestStandby {
         var standby = TestStandby()
         standby.deploymentsYAML = standby.deploymentsYAML
             .replacingOccurrences(
                 of: "    pattern: active-passive\n",
-                with: "    pattern: active-passive\n    commandWebhook: { url: \"http://127.0.0.1:\(port)/commands\", secret: \"\(Self.secret)\" }\n")
+                with: "    pattern: active-passive\n    commandWebhook: { url: \"http://127.0.0.1:\(port)/commands\", secret: \"\(Self.secret)\", allowPlainHTTP: true }\n")
             .replacingOccurrences(of: "    policy:\n", with: dryRun ? "    policy:\n      dryRun: true\n" : "    policy:\n")
         standby.extraYAML = ""
         return standby
@@ -93,7 +93,7 @@ struct DispatchTests {
             try await standby.live { client, components in
                 for offset: TimeInterval in [0, 10, 20] { try await standby.report(client, "eastus-hub", "failure", at: offset) }
                 let dispatcher = try makeDispatcher(standby, components)
-                let http = HTTPClient(eventLoopGroupProvider: .singleton)
+                let http = CommandDispatcher.makeClient()
                 defer { _ = http.shutdown() }
                 // Attempt 1 and 2 fail (503); each failure schedules the next attempt 1s, then 2s later.
                 #expect(try await dispatcher.dispatchOnce(client: http) == false)
@@ -136,7 +136,7 @@ struct DispatchTests {
             try await standby.live { client, components in
                 for offset: TimeInterval in [0, 10, 20] { try await standby.report(client, "eastus-hub", "failure", at: offset) }
                 #expect(try await client.commands().count == 2)
-                let http = HTTPClient(eventLoopGroupProvider: .singleton)
+                let http = CommandDispatcher.makeClient()
                 defer { _ = http.shutdown() }
                 #expect(try await makeDispatcher(standby, components).dispatchOnce(client: http) == false)
                 #expect(receiver.received.isEmpty)
@@ -152,7 +152,7 @@ struct DispatchTests {
             try await standby.live { client, components in
                 for offset: TimeInterval in [0, 10, 20] { try await standby.report(client, "eastus-hub", "failure", at: offset) }
                 let dispatcher = try makeDispatcher(standby, components, maxAttempts: 3)
-                let http = HTTPClient(eventLoopGroupProvider: .singleton)
+                let http = CommandDispatcher.makeClient()
                 defer { _ = http.shutdown() }
                 for _ in 0..<3 {
                     try await dispatcher.dispatchOnce(client: http)
@@ -174,13 +174,13 @@ struct DispatchTests {
             let standby = makeStandby(port: try #require(receiverClient.port))
             try await standby.live { client, components in
                 for offset: TimeInterval in [0, 10, 20] { try await standby.report(client, "eastus-hub", "failure", at: offset) }
-                let http = HTTPClient(eventLoopGroupProvider: .singleton)
+                let http = CommandDispatcher.makeClient()
                 defer { _ = http.shutdown() }
                 try await makeDispatcher(standby, components).dispatchOnce(client: http)
             }
             standby.time.advance(by: 5)
             try await standby.live { client, components in
-                let http = HTTPClient(eventLoopGroupProvider: .singleton)
+                let http = CommandDispatcher.makeClient()
                 defer { _ = http.shutdown() }
                 let dispatcher = try makeDispatcher(standby, components)
                 while try await dispatcher.dispatchOnce(client: http) {}

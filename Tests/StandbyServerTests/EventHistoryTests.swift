@@ -19,13 +19,17 @@ struct EventHistoryTests {
         for offset: TimeInterval in [0, 10, 20] { try await standby.report(client, "eastus-hub", "failure", at: offset) }
     }
 
-    func verify(_ lines: [String], key: String? = nil) -> AuditVerifier.Failure? {
-        var verifier = AuditVerifier(anchorKey: key)
-        do {
+    func verify(
+        _ lines: [String], key: Secret? = nil, chainKey: Secret? = nil, checkpoint: AuditCheckpoint? = nil
+    ) -> AuditVerifier.Failure? {
+        var verifier = AuditVerifier(chainKey: chainKey, anchorKey: key, checkpoint: checkpoint)
+        do throws(AuditVerifier.Failure) {
+            try verifier.checkCheckpointSignature()
             for line in lines {
                 let (event, anchor) = EventExport.parse(line: line)
                 if let anchor { try verifier.start(from: anchor) } else if let event { try verifier.check(event) }
             }
+            try verifier.finish()
             return nil
         } catch {
             return error

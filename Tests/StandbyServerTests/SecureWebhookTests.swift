@@ -15,11 +15,13 @@ struct TestClaims: JWTPayload {
     var iss: IssuerClaim
     var aud: AudienceClaim
     var roles: [String]?
+    var tid: String?
     func verify(using algorithm: some JWTAlgorithm) async throws {}
 }
 
 /// Signs tokens as Entra ID would for Azure Monitor's Secure Webhook, with keys made by the test.
 struct TokenFactory {
+    static let tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
     let keys = JWTKeyCollection()
     let strangerKeys = JWTKeyCollection()
     let jwks: String
@@ -39,11 +41,12 @@ struct TokenFactory {
     }
 
     func token(
-        issuer: String = "https://sts.windows.net/tenant-1/", audience: String = "api://standby",
+        issuer: String = "https://sts.windows.net/\(TokenFactory.tenant)/", audience: String = "api://standby",
         roles: [String]? = ["ActionGroupsSecureWebhook"], expires: Date = Date().addingTimeInterval(600),
-        signedByStranger: Bool = false
+        signedByStranger: Bool = false, tenant: String? = TokenFactory.tenant
     ) async throws -> String {
-        let claims = TestClaims(exp: .init(value: expires), iss: .init(value: issuer), aud: .init(value: [audience]), roles: roles)
+        let claims = TestClaims(
+            exp: .init(value: expires), iss: .init(value: issuer), aud: .init(value: [audience]), roles: roles, tid: tenant)
         return try await (signedByStranger ? strangerKeys : keys).sign(claims, kid: "key-1")
     }
 }
@@ -58,7 +61,7 @@ struct SecureWebhookTests {
         let allow = allowedSubscriptions.isEmpty ? "" : ", allowedSubscriptions: [\(allowedSubscriptions.joined(separator: ", "))]"
         standby.webhookTokensYAML = """
             ["${WEBHOOK_TOKEN}"]
-              secureWebhook: { tenantId: tenant-1, audience: "api://standby", jwks: "\(jwksPath)"\(allow) }
+              secureWebhook: { tenantId: \(TokenFactory.tenant), audience: "api://standby", jwks: "\(jwksPath)"\(allow) }
             """
         return standby
     }
@@ -77,7 +80,7 @@ struct SecureWebhookTests {
         try await standby.live { client, _ in
             let first = try await post(client, bearer: try await factory.token(), body: body)
             #expect(first.status == .ok, "\(first.text)")
-            let v2 = try await factory.token(issuer: "https://login.microsoftonline.com/tenant-1/v2.0")
+            let v2 = try await factory.token(issuer: "https://login.microsoftonline.com/\(TokenFactory.tenant)/v2.0")
             #expect(try await post(client, bearer: v2, body: body).status == .ok)
             let rejected: [(String, String)] = [
                 ("expired", try await factory.token(expires: Date().addingTimeInterval(-60))),
@@ -86,6 +89,8 @@ struct SecureWebhookTests {
                 ("missing role", try await factory.token(roles: ["Reader"])),
                 ("no roles", try await factory.token(roles: nil)),
                 ("bad signature", try await factory.token(signedByStranger: true)),
+                ("other tenant", try await factory.token(tenant: "00000000-0000-0000-0000-00000000beef")),
+                ("no tenant", try await factory.token(tenant: nil)),
                 ("garbage", "not.a.jwt"),
             ]
             for (name, token) in rejected {

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import GRDB
 import Hummingbird
@@ -5,6 +6,7 @@ import HummingbirdTesting
 import HTTPTypes
 import Logging
 import NIOCore
+import NIOHTTP1
 import StandbyCore
 import StandbyServer
 import StandbyStore
@@ -22,7 +24,10 @@ struct TestStandby {
 
     let folder = TemporaryFolder()
     let time: ManualTimeSource
+    /// Top-level sections added to the configuration (`audit: {...}`, say).
     var extraYAML = ""
+    /// More keys of the `server` mapping, each starting with ", ".
+    var serverYAML = ""
     var webhookTokensYAML = "[\"${WEBHOOK_TOKEN}\", \"rotated-second-token\"]"
     var busyTimeout = "2s"
     var maxBodyBytes = 1_048_576
@@ -38,7 +43,7 @@ struct TestStandby {
 
     var yaml: String {
         """
-        server: { host: 127.0.0.1, port: 0, maxBodyBytes: \(maxBodyBytes), idleTimeout: \(idleTimeout) }
+        server: { host: 127.0.0.1, port: 0, maxBodyBytes: \(maxBodyBytes), idleTimeout: \(idleTimeout)\(serverYAML) }
         database: { path: "\(databasePath)", synchronous: full, busyTimeout: \(busyTimeout) }
         auth:
           webhookTokens: \(webhookTokensYAML)
@@ -47,6 +52,7 @@ struct TestStandby {
             - { name: app-layer, token: "\(Self.operatorToken)", roles: [reader, reporter, operator] }
             - { name: probe, token: "\(Self.reporterToken)", roles: [reporter] }
             - { name: root, token: "sha256:\(Data(Self.adminToken.utf8).sha256Hex)", roles: [admin] }
+        \(extraYAML)
         deployments:
         \(deploymentsYAML)
         """
@@ -168,4 +174,41 @@ extension TestResponse {
     }
 
     var text: String { String(buffer: body) }
+}
+
+/// Requests on connections of their own (AsyncHTTPClient's pool), for after a response that
+/// closed the test client's connection.
+enum FreshConnection {
+    static func execute(
+        port: Int, _ method: HTTPRequest.Method, _ uri: String, headers: HTTPFields = [:], body: Data? = nil
+    ) async throws -> Response {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(uri)")
+        request.method = .init(rawValue: method.rawValue)
+        for field in headers { request.headers.add(name: field.name.rawName, value: field.value) }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let bytes = try await response.body.collect(upTo: 1 << 24)
+        var fields = HTTPFields()
+        for header in response.headers {
+            if let name = HTTPField.Name(header.name) { fields.append(HTTPField(name: name, value: header.value)) }
+        }
+        return Response(status: .init(code: Int(response.status.code)), headers: fields, body: bytes)
+    }
+
+    struct Response: Sendable {
+        var status: HTTPResponse.Status
+        var headers: HTTPFields
+        var body: ByteBuffer
+        var json: JSONValue { (try? JSONValue.decode(Data(body.readableBytesView))) ?? .null }
+    }
+
+    static func postWebhook(port: Int, _ body: Data) async throws -> Response {
+        try await execute(
+            port: port, .post, "/webhooks/azure-monitor?token=\(TestStandby.webhookToken)",
+            headers: [.contentType: "application/json"], body: body)
+    }
+
+    static func deployment(port: Int, _ id: String = "foundry-prod") async throws -> JSONValue {
+        try await execute(port: port, .get, "/v1/deployments/\(id)", headers: [.authorization: "Bearer \(TestStandby.readerToken)"]).json
+    }
 }

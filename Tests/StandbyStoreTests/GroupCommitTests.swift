@@ -41,7 +41,7 @@ struct GroupCommitTests {
                 try db.execute(
                     sql: "INSERT INTO readiness (id, checked_at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET checked_at = excluded.checked_at",
                     arguments: ["\(index)"])
-                try EventLog.append(
+                try EventChain.unkeyed.append(
                     EventDraft(type: "test", at: Date(timeIntervalSince1970: 0), actor: "t", data: .number(Double(index))), in: db)
                 if index % 10 == 3 { throw Refused() }
             }
@@ -70,7 +70,7 @@ final class SharedCounter: BatchParticipant {
     func flush(_ db: Database, isolated: Bool) throws {
         if values.contains(Self.poison) { throw Refused() }
         for value in values {
-            try EventLog.append(EventDraft(type: "shared", at: Date(timeIntervalSince1970: 0), actor: "t", data: .number(Double(value))), in: db)
+            try EventChain.unkeyed.append(EventDraft(type: "shared", at: Date(timeIntervalSince1970: 0), actor: "t", data: .number(Double(value))), in: db)
         }
     }
 }
@@ -88,7 +88,7 @@ struct GroupCommitSharedWorkTests {
         let writes = 120
         let succeeded = await concurrentWrites(writes) { index in
             try await database.groupCommit.write { (batch: WriteBatch) in
-                try EventLog.append(EventDraft(type: "own", at: Date(timeIntervalSince1970: 0), actor: "t", data: .number(Double(index))), in: batch.db)
+                try EventChain.unkeyed.append(EventDraft(type: "own", at: Date(timeIntervalSince1970: 0), actor: "t", data: .number(Double(index))), in: batch.db)
                 batch.participant(of: owner) { SharedCounter() }.values.append(index)
                 // A write that fails on its own is undone in the shared work too.
                 if index % 10 == 7 { throw Refused() }

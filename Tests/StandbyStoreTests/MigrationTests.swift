@@ -176,7 +176,7 @@ struct EventLogTests {
         let at = Timestamp.parse("2026-11-28T10:00:00Z")!
         try database.pool.write { db in
             for index in 0..<3 {
-                try EventLog.append(
+                try EventChain.unkeyed.append(
                     EventDraft(type: "test.event", at: at, hub: "h\(index)", actor: "tester", data: .object(["n": .number(Double(index))])),
                     in: db)
             }
