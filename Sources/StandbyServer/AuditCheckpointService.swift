@@ -55,7 +55,9 @@ public struct AuditCheckpointService: Service, CustomStringConvertible {
     /// One series, `standby_audit_checkpoint{hash, at, signature}` = seq, replaced at each checkpoint.
     private func publish(_ checkpoint: AuditCheckpoint, replacing published: PublishedCheckpoint) {
         let gauge = metrics.registry.makeGauge(
-            name: "standby_audit_checkpoint",
+            descriptor: MetricNameDescriptor(
+                metricName: "standby_audit_checkpoint", unitName: "",
+                helpText: "The seq of the history's latest signed checkpoint; its hash, time and signature as labels."),
             labels: [
                 ("hash", checkpoint.hash), ("at", checkpoint.at), ("signature", checkpoint.signature ?? "unsigned"),
             ])
