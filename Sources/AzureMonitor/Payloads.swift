@@ -249,7 +249,9 @@ struct BudgetPayload {
             kind: .budget,
             condition: .fired,
             targetResourceIDs: subscription.map { [ResourceID("/subscriptions/\($0)")] } ?? [],
-            description: Read.string(data["BudgetType"]).map { "\($0) budget \(name ?? "") crossed \(threshold ?? "?")" }
+            description: Read.string(data["BudgetType"]).map {
+                "\($0) budget \(name ?? "") crossed \(threshold ?? "?")"
+            }
         )
     }
 }

@@ -226,7 +226,8 @@ public struct DecisionEngine: Sendable {
         if let open = state.openEventId { return "failover event \(open) is still awaiting acknowledgement" }
         if let last = state.lastMoveAt, now.timeIntervalSince(last) < policy.cooldown {
             let until = last.addingTimeInterval(policy.cooldown)
-            return "cooldown: the last move was at \(Timestamp.format(last)); automation may move again at \(Timestamp.format(until))"
+            return
+                "cooldown: the last move was at \(Timestamp.format(last)); automation may move again at \(Timestamp.format(until))"
         }
         if state.automaticMoves.count >= policy.maxFailoversPerHour {
             return "rate limit: \(state.automaticMoves.count) automatic moves in the last hour "
@@ -258,7 +259,9 @@ public struct DecisionEngine: Sendable {
                     + (status.windowId.map { " (failure window \($0))" } ?? ""))
         }
         if !alertRules.isEmpty {
-            parts.append("Azure signal \(alertRules.joined(separator: ", ")) from \(status.downSources.filter { $0.hasPrefix("azure:") }.joined(separator: ", "))")
+            parts.append(
+                "Azure signal \(alertRules.joined(separator: ", ")) from \(status.downSources.filter { $0.hasPrefix("azure:") }.joined(separator: ", "))"
+            )
         }
         let rule = (probeSources.isEmpty ? [] : ["failure-threshold"]) + alertRules
         let trigger: FailoverTrigger = probeSources.isEmpty && !alertRules.isEmpty ? .alert : .window
@@ -380,7 +383,10 @@ public struct DecisionEngine: Sendable {
             var removable = down
             if removable.count == state.serving.count { removable.removeLast() }
             guard !removable.isEmpty else {
-                return holding(&state, "every serving hub is DOWN; \(state.serving.joined(separator: ", ")) stays in rotation as the last serving hub")
+                return holding(
+                    &state,
+                    "every serving hub is DOWN; \(state.serving.joined(separator: ", ")) stays in rotation as the last serving hub"
+                )
             }
             if let reason = guardrail(state, now: now) {
                 return holding(&state, "\(removable.joined(separator: ", ")) DOWN; removal held: \(reason)")
@@ -407,9 +413,10 @@ public struct DecisionEngine: Sendable {
             state.failbackReady = false
             return released(&state)
         }
-        let reason = restorable.map { hub in
-            "\(hub) has been UP since \(Timestamp.format(status(hub, health).healthySince ?? now))"
-        }.joined(separator: "; ") + " (failback.stableFor \(Int(policy.failback.stableFor))s)"
+        let reason =
+            restorable.map { hub in
+                "\(hub) has been UP since \(Timestamp.format(status(hub, health).healthySince ?? now))"
+            }.joined(separator: "; ") + " (failback.stableFor \(Int(policy.failback.stableFor))s)"
         guard policy.failback.mode == .automatic else {
             guard !state.failbackReady else { return [] }
             state.failbackReady = true
@@ -480,11 +487,14 @@ public struct DecisionEngine: Sendable {
     {
         guard !request.force else { return }
         if let open = state.openEventId {
-            throw OperatorRefusal(reason: "failover event \(open) is still awaiting acknowledgement; use force to supersede it")
+            throw OperatorRefusal(
+                reason: "failover event \(open) is still awaiting acknowledgement; use force to supersede it")
         }
         if let last = state.lastMoveAt, now.timeIntervalSince(last) < policy.cooldown {
             throw OperatorRefusal(
-                reason: "cooldown until \(Timestamp.format(last.addingTimeInterval(policy.cooldown))); use force to override")
+                reason:
+                    "cooldown until \(Timestamp.format(last.addingTimeInterval(policy.cooldown))); use force to override"
+            )
         }
     }
 
@@ -496,7 +506,9 @@ public struct DecisionEngine: Sendable {
         }
         if status(hub, health).health == .down, !(request.force && request.allowUnhealthyTarget) {
             throw OperatorRefusal(
-                reason: "\(hub) is DOWN; Standby never routes to a DOWN hub unless force and allowUnhealthyTarget are both set")
+                reason:
+                    "\(hub) is DOWN; Standby never routes to a DOWN hub unless force and allowUnhealthyTarget are both set"
+            )
         }
     }
 
@@ -513,7 +525,9 @@ public struct DecisionEngine: Sendable {
             let target: String
             if let requested = request.hub {
                 target = requested
-            } else if let candidate = deployment.hubs.first(where: { $0.id != serving && status($0.id, health).health != .down }) {
+            } else if let candidate = deployment.hubs.first(where: {
+                $0.id != serving && status($0.id, health).health != .down
+            }) {
                 target = candidate.id
             } else if request.force, request.allowUnhealthyTarget,
                 let any = deployment.hubs.first(where: { $0.id != serving })
@@ -540,8 +554,11 @@ public struct DecisionEngine: Sendable {
             guard !remaining.isEmpty else {
                 throw OperatorRefusal(reason: "\(hub) is the last serving hub; Standby never empties the rotation")
             }
-            if remaining.allSatisfy({ status($0, health).health == .down }), !(request.force && request.allowUnhealthyTarget) {
-                throw OperatorRefusal(reason: "every other serving hub is DOWN; set force and allowUnhealthyTarget to proceed")
+            if remaining.allSatisfy({ status($0, health).health == .down }),
+                !(request.force && request.allowUnhealthyTarget)
+            {
+                throw OperatorRefusal(
+                    reason: "every other serving hub is DOWN; set force and allowUnhealthyTarget to proceed")
             }
             let move = plan(
                 .rotationRemove, trigger: .operator, from: hub, to: nil, reason: reason, rule: "operator", evidence: [],
@@ -579,7 +596,9 @@ public struct DecisionEngine: Sendable {
             let hubs = request.hub.map { [$0] } ?? outOfRotation
             guard !hubs.isEmpty else { throw OperatorRefusal(reason: "every hub is already in rotation") }
             for hub in hubs {
-                guard outOfRotation.contains(hub) else { throw OperatorRefusal(reason: "\(hub) is already in rotation") }
+                guard outOfRotation.contains(hub) else {
+                    throw OperatorRefusal(reason: "\(hub) is already in rotation")
+                }
                 try checkTarget(hub, request, health)
             }
             let move = plan(

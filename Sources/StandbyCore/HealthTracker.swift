@@ -73,7 +73,8 @@ public struct AzureSignal: Sendable, Hashable {
         }
         if let resourceHealth = alert.resourceHealth {
             if resourceHealth.isPlatformOutage { return signal(.down, "resource-health-platform-unavailable") }
-            return signal(.degraded, "resource-health-\((resourceHealth.currentHealthStatus ?? "unknown").lowercased())")
+            return signal(
+                .degraded, "resource-health-\((resourceHealth.currentHealthStatus ?? "unknown").lowercased())")
         }
         if let rule = alert.rule, policy.alerts.isFailoverRule(rule) { return signal(.down, "failover-rule") }
         return signal(.degraded, "alert")

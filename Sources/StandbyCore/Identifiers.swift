@@ -20,7 +20,8 @@ public enum TimeOrderedID {
         return make(at: date, using: &generator)
     }
 
-    public static func make<Generator: RandomNumberGenerator>(at date: Date, using generator: inout Generator) -> String {
+    public static func make<Generator: RandomNumberGenerator>(at date: Date, using generator: inout Generator) -> String
+    {
         let milliseconds = UInt64(max(0, (date.timeIntervalSince1970 * 1000).rounded())) & 0xFFFF_FFFF_FFFF
         let randomA: UInt64 = generator.next()
         let randomB: UInt64 = generator.next()

@@ -1,9 +1,9 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import Logging
 import NIOCore
 import OpenAPIHummingbird
-import Logging
 import ServiceLifecycle
 import StandbyCore
 import StandbyStore
@@ -108,7 +108,9 @@ public func buildApplication(
             ]
             : [],
         onServerRunning: { channel in
-            logger.info("standby is listening", metadata: ["address": .string("\(channel.localAddress.map { "\($0)" } ?? "?")")])
+            logger.info(
+                "standby is listening", metadata: ["address": .string("\(channel.localAddress.map { "\($0)" } ?? "?")")]
+            )
         },
         logger: logger
     )
@@ -157,7 +159,8 @@ public func buildRouter(components: StandbyComponents) throws -> Router<StandbyR
             maxBodyBytes: configuration.server.maxBodyBytes, metrics: components.metrics
         ).endpoints,
         atPath: "health-reports")
-    let jobs = JobsController(jobs: components.jobs, topology: configuration.topology, timeSource: components.timeSource)
+    let jobs = JobsController(
+        jobs: components.jobs, topology: configuration.topology, timeSource: components.timeSource)
     readers.addRoutes(EventsController(history: components.history).endpoints, atPath: "events")
     router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, anyOf: [.reporter, .operator]))
         .addRoutes(jobs.registrationEndpoints)

@@ -132,13 +132,18 @@ public struct CommandDispatcher: Service, CustomStringConvertible {
             next = nil
             logger.error(
                 "command delivery failed for good",
-                metadata: ["command": .string(command.id), "attempts": .string("\(attempts)"), "error": .string(failure)])
+                metadata: [
+                    "command": .string(command.id), "attempts": .string("\(attempts)"), "error": .string(failure),
+                ])
         } else {
-            let delay = min(settings.maxBackoff, settings.baseBackoff * pow(2, Double(attempts - 1))) * (0.8 + 0.4 * random())
+            let delay =
+                min(settings.maxBackoff, settings.baseBackoff * pow(2, Double(attempts - 1))) * (0.8 + 0.4 * random())
             next = timeSource.now().addingTimeInterval(delay)
             logger.warning(
                 "command delivery failed; will retry",
-                metadata: ["command": .string(command.id), "attempts": .string("\(attempts)"), "error": .string(failure)])
+                metadata: [
+                    "command": .string(command.id), "attempts": .string("\(attempts)"), "error": .string(failure),
+                ])
         }
         try await controlPlane.recordDeliveryFailure(
             commandId: command.id, error: failure, nextAttemptAt: next, now: timeSource.now())

@@ -16,7 +16,9 @@ public enum ConfigLoader {
         do {
             text = try String(contentsOfFile: file, encoding: .utf8)
         } catch {
-            throw ConfigError(file: file, problems: [ConfigProblem(path: "", reason: "cannot read the file (\(error.localizedDescription))")])
+            throw ConfigError(
+                file: file,
+                problems: [ConfigProblem(path: "", reason: "cannot read the file (\(error.localizedDescription))")])
         }
         return try parse(text, file: file, environment: environment)
     }
@@ -222,7 +224,9 @@ final class ConfigReader {
     func int(_ parent: ConfigNode, _ key: String, default fallback: Int, range: ClosedRange<Int>) -> Int {
         guard let node = parent.child(key), let value = text(node) else { return fallback }
         guard let number = Int(value), range.contains(number) else {
-            problem(node.path, "expected a whole number from \(range.lowerBound) to \(range.upperBound), found \"\(value)\"")
+            problem(
+                node.path, "expected a whole number from \(range.lowerBound) to \(range.upperBound), found \"\(value)\""
+            )
             return fallback
         }
         return number
@@ -252,7 +256,8 @@ final class ConfigReader {
         guard range.contains(seconds) else {
             problem(
                 node.path,
-                "expected a duration from \(Self.describe(range.lowerBound)) to \(Self.describe(range.upperBound)), found \"\(value)\"")
+                "expected a duration from \(Self.describe(range.lowerBound)) to \(Self.describe(range.upperBound)), found \"\(value)\""
+            )
             return fallback
         }
         return seconds
@@ -346,7 +351,8 @@ final class ConfigReader {
 
     func checkKeys(_ node: ConfigNode, allowed: Set<String>) {
         for key in node.keys where !allowed.contains(key) {
-            problem(joined(node.path, key), "unknown key (expected one of: \(allowed.sorted().joined(separator: ", ")))")
+            problem(
+                joined(node.path, key), "unknown key (expected one of: \(allowed.sorted().joined(separator: ", ")))")
         }
     }
 
@@ -361,7 +367,8 @@ final class ConfigReader {
             return configuration
         }
         checkKeys(
-            root, allowed: ["server", "database", "auth", "deployments", "logging", "dispatch", "resubmissions", "audit"])
+            root,
+            allowed: ["server", "database", "auth", "deployments", "logging", "dispatch", "resubmissions", "audit"])
         if let audit = mapping(root, "audit", allowed: ["signingKey", "chainKey", "checkpointInterval"]) {
             configuration.audit.signingKey = secret(audit, "signingKey", minimumBytes: Self.minimumKeyBytes)
             configuration.audit.chainKey = secret(audit, "chainKey", minimumBytes: Self.minimumKeyBytes)
@@ -372,7 +379,9 @@ final class ConfigReader {
             configuration.logging.format = choice(logging, "format", default: LogFormat.logfmt) ?? .logfmt
             configuration.logging.level = choice(logging, "level", default: Logger.Level.info) ?? .info
         }
-        if let dispatch = mapping(root, "dispatch", allowed: ["maxAttempts", "timeout", "baseBackoff", "maxBackoff", "pollInterval"]) {
+        if let dispatch = mapping(
+            root, "dispatch", allowed: ["maxAttempts", "timeout", "baseBackoff", "maxBackoff", "pollInterval"])
+        {
             configuration.dispatch.maxAttempts = int(dispatch, "maxAttempts", default: 8, range: 1...100)
             configuration.dispatch.timeout = duration(dispatch, "timeout", default: 10, range: 0.1...300)
             configuration.dispatch.baseBackoff = duration(dispatch, "baseBackoff", default: 1, range: 0.01...3600)
@@ -415,7 +424,9 @@ final class ConfigReader {
                     problem("\(secure.path).tenantId", "expected the tenant's GUID (directory ID), found \"\(tenant)\"")
                 }
                 let audiences = stringOrList(secure, "audience")
-                if audiences.isEmpty { problem("\(secure.path).audience", "is required (the application ID URI or client ID)") }
+                if audiences.isEmpty {
+                    problem("\(secure.path).audience", "is required (the application ID URI or client ID)")
+                }
                 let issuers = stringOrList(secure, "issuer")
                 var settings = SecureWebhookSettings(
                     tenantId: tenant, audiences: audiences, issuers: issuers.isEmpty ? nil : issuers,
@@ -430,7 +441,9 @@ final class ConfigReader {
             // An empty entry (an optional variable left unset) means "no token", never "any token".
             if let tokens = auth.child("webhookTokens") {
                 if let items = tokens.items {
-                    configuration.auth.webhookTokens = items.compactMap { secret($0, minimumBytes: Self.minimumTokenBytes) }
+                    configuration.auth.webhookTokens = items.compactMap {
+                        secret($0, minimumBytes: Self.minimumTokenBytes)
+                    }
                 } else {
                     problem(tokens.path, "expected a list")
                 }
@@ -462,14 +475,18 @@ final class ConfigReader {
                 if let role = Role(rawValue: roleName) {
                     roles.insert(role)
                 } else {
-                    problem("\(item.path).roles[\(index)]", "unknown role \"\(roleName)\" (expected reader, reporter, operator or admin)")
+                    problem(
+                        "\(item.path).roles[\(index)]",
+                        "unknown role \"\(roleName)\" (expected reader, reporter, operator or admin)")
                 }
             }
             if roles.isEmpty { problem("\(item.path).roles", "at least one role is required") }
             // An unset optional variable leaves the token disabled rather than open.
             if token.isEmpty { return nil }
             if token.utf8.count < Self.minimumTokenBytes, !token.hasPrefix("sha256:") {
-                problem("\(item.path).token", "a token must be at least \(Self.minimumTokenBytes) bytes long, found \(token.utf8.count)")
+                problem(
+                    "\(item.path).token",
+                    "a token must be at least \(Self.minimumTokenBytes) bytes long, found \(token.utf8.count)")
                 return nil
             }
             if token.hasPrefix("sha256:") {
@@ -556,7 +573,8 @@ final class ConfigReader {
                 for node in list.items ?? [] {
                     guard let text = text(node) else { continue }
                     if !text.lowercased().hasPrefix("/subscriptions/") {
-                        problem(node.path, "expected an ARM resource ID starting with /subscriptions/, found \"\(text)\"")
+                        problem(
+                            node.path, "expected an ARM resource ID starting with /subscriptions/, found \"\(text)\"")
                     }
                     resources.append(ResourceID(text))
                 }
@@ -574,7 +592,9 @@ final class ConfigReader {
         case .singleRegion:
             if hubs.count != 1 { problem("\(path).hubs", "single-region takes exactly one hub, found \(hubs.count)") }
         case .activePassive:
-            if primaries != 1 { problem("\(path).hubs", "active-passive takes exactly one primary hub, found \(primaries)") }
+            if primaries != 1 {
+                problem("\(path).hubs", "active-passive takes exactly one primary hub, found \(primaries)")
+            }
             if hubs.count < 2 { problem("\(path).hubs", "active-passive needs a secondary hub") }
         case .activeActive:
             if hubs.count < 2 { problem("\(path).hubs", "active-active needs at least two hubs, found \(hubs.count)") }
@@ -597,11 +617,13 @@ final class ConfigReader {
         policy.staleAfter = duration(node, "staleAfter", default: policy.staleAfter, range: 1...86_400)
         policy.quorum = int(node, "quorum", default: policy.quorum, range: 1...100)
         policy.cooldown = duration(node, "cooldown", default: policy.cooldown, range: 0...(7 * 86_400))
-        policy.maxFailoversPerHour = int(node, "maxFailoversPerHour", default: policy.maxFailoversPerHour, range: 0...1000)
+        policy.maxFailoversPerHour = int(
+            node, "maxFailoversPerHour", default: policy.maxFailoversPerHour, range: 0...1000)
         policy.dryRun = bool(node, "dryRun", default: policy.dryRun)
         if let failback = mapping(node, "failback", allowed: ["mode", "stableFor"]) {
             policy.failback.mode = choice(failback, "mode", default: policy.failback.mode) ?? .manual
-            policy.failback.stableFor = duration(failback, "stableFor", default: policy.failback.stableFor, range: 0...(7 * 86_400))
+            policy.failback.stableFor = duration(
+                failback, "stableFor", default: policy.failback.stableFor, range: 0...(7 * 86_400))
         }
         if let alerts = mapping(node, "alerts", allowed: ["serviceHealthServices", "failoverRules"]) {
             policy.alerts.serviceHealthServices = strings(alerts, "serviceHealthServices")

@@ -11,7 +11,9 @@ public struct DecisionTicker: Service {
     let interval: Duration
     let logger: Logger
 
-    public init(controlPlane: ControlPlane, timeSource: any TimeSource, interval: Duration = .seconds(1), logger: Logger) {
+    public init(
+        controlPlane: ControlPlane, timeSource: any TimeSource, interval: Duration = .seconds(1), logger: Logger
+    ) {
         self.controlPlane = controlPlane
         self.timeSource = timeSource
         self.interval = interval

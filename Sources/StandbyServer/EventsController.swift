@@ -64,4 +64,3 @@ struct EventsController {
             body: body)
     }
 }
-

@@ -10,7 +10,9 @@ enum RequestIdentity {
     @TaskLocal static var current: APIToken?
 
     static func require(_ role: Role) throws -> APIToken {
-        guard let token = current else { throw Problem.unauthorized("send an API token as Authorization: Bearer <token>") }
+        guard let token = current else {
+            throw Problem.unauthorized("send an API token as Authorization: Bearer <token>")
+        }
         guard token.allows(role) else {
             throw Problem.forbidden("token \"\(token.name)\" does not have the \(role.rawValue) role")
         }
@@ -96,7 +98,8 @@ struct GeneratedAPI: APIProtocol {
 
     static func text(_ value: String, field: String, maximum: Int) throws -> String {
         guard !value.trimmingCharacters(in: .whitespaces).isEmpty, value.count <= maximum else {
-            throw Problem.unprocessable("\(field) must be a non-empty string of at most \(maximum) characters", field: field)
+            throw Problem.unprocessable(
+                "\(field) must be a non-empty string of at most \(maximum) characters", field: field)
         }
         return value
     }
@@ -132,11 +135,13 @@ struct GeneratedAPI: APIProtocol {
     {
         _ = try RequestIdentity.require(.reader)
         let page = try await controlPlane.failoverEvents(
-            deployment: input.query.deployment, page: try QueryReader.page(limit: input.query.limit, cursor: input.query.cursor))
+            deployment: input.query.deployment,
+            page: try QueryReader.page(limit: input.query.limit, cursor: input.query.cursor))
         return .ok(.init(body: .json(try Self.bridge(page))))
     }
 
-    func getFailoverEvent(_ input: Operations.getFailoverEvent.Input) async throws -> Operations.getFailoverEvent.Output {
+    func getFailoverEvent(_ input: Operations.getFailoverEvent.Input) async throws -> Operations.getFailoverEvent.Output
+    {
         _ = try RequestIdentity.require(.reader)
         guard let event = try await controlPlane.failoverEvent(id: input.path.id) else {
             throw Problem.notFound("no failover event with id \(input.path.id)")
@@ -219,7 +224,9 @@ struct GeneratedAPI: APIProtocol {
         _ = try RequestIdentity.require(.operator)
         guard case .json(let body) = input.body else { throw Problem.badRequest("the body must be JSON") }
         let limit = body.limit ?? 1
-        guard (1...100).contains(limit) else { throw Problem.unprocessable("limit must be from 1 to 100", field: "limit") }
+        guard (1...100).contains(limit) else {
+            throw Problem.unprocessable("limit must be from 1 to 100", field: "limit")
+        }
         return try await jobs.claim(
             worker: try Self.text(body.worker, field: "worker", maximum: Self.maximumName), limit: limit,
             leaseSeconds: try Self.leaseSeconds(body.leaseSeconds), now: timeSource.now()
@@ -244,11 +251,13 @@ struct GeneratedAPI: APIProtocol {
         guard case .json(let body) = input.body else { throw Problem.badRequest("the body must be JSON") }
         let item = try await jobs.complete(
             id: input.path.id, worker: try Self.text(body.worker, field: "worker", maximum: Self.maximumName),
-            newExternalId: try Self.text(body.newExternalId, field: "newExternalId", maximum: 256), now: timeSource.now())
+            newExternalId: try Self.text(body.newExternalId, field: "newExternalId", maximum: 256),
+            now: timeSource.now())
         return .ok(.init(body: .json(try Self.bridge(item))))
     }
 
-    func failResubmission(_ input: Operations.failResubmission.Input) async throws -> Operations.failResubmission.Output {
+    func failResubmission(_ input: Operations.failResubmission.Input) async throws -> Operations.failResubmission.Output
+    {
         _ = try RequestIdentity.require(.operator)
         guard case .json(let body) = input.body else { throw Problem.badRequest("the body must be JSON") }
         let item = try await jobs.fail(
@@ -257,13 +266,16 @@ struct GeneratedAPI: APIProtocol {
         return .ok(.init(body: .json(try Self.bridge(item))))
     }
 
-    func retryResubmission(_ input: Operations.retryResubmission.Input) async throws -> Operations.retryResubmission.Output {
+    func retryResubmission(_ input: Operations.retryResubmission.Input) async throws
+        -> Operations.retryResubmission.Output
+    {
         let token = try RequestIdentity.require(.operator)
         var targetHub: String?
         if case .json(let body)? = input.body {
             targetHub = try Self.optionalText(body.targetHub, field: "targetHub", maximum: Self.maximumName)
         }
-        let item = try await jobs.retry(id: input.path.id, targetHub: targetHub, actor: token.name, now: timeSource.now())
+        let item = try await jobs.retry(
+            id: input.path.id, targetHub: targetHub, actor: token.name, now: timeSource.now())
         return .ok(.init(body: .json(try Self.bridge(item))))
     }
 
@@ -338,7 +350,8 @@ struct GeneratedAPI: APIProtocol {
         return .ok(.init(body: .json(try await deployment(outcome, id: input.path.id))))
     }
 
-    func resumeDeployment(_ input: Operations.resumeDeployment.Input) async throws -> Operations.resumeDeployment.Output {
+    func resumeDeployment(_ input: Operations.resumeDeployment.Input) async throws -> Operations.resumeDeployment.Output
+    {
         let outcome = try await operate(.resume, id: input.path.id, body: input.body)
         return .ok(.init(body: .json(try await deployment(outcome, id: input.path.id))))
     }
@@ -353,7 +366,8 @@ struct GeneratedAPI: APIProtocol {
         }
         let command = try await controlPlane.acknowledge(
             commandId: input.path.id, outcome: outcome,
-            detail: try Self.optionalText(payload.detail, field: "detail", maximum: Self.maximumDetail), actor: token.name, now: timeSource.now())
+            detail: try Self.optionalText(payload.detail, field: "detail", maximum: Self.maximumDetail),
+            actor: token.name, now: timeSource.now())
         return .ok(.init(body: .json(try Self.bridge(command))))
     }
 }

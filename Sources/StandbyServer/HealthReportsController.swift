@@ -22,10 +22,11 @@ struct HealthReportsController {
     }
 
     static func receipt(accepted: Int, duplicates: Int, reports: [ReportReceipt]) -> JSONResponse {
-        JSONResponse(body: .object([
-            "accepted": .number(Double(accepted)), "duplicates": .number(Double(duplicates)),
-            "reports": .array(reports.map { $0.jsonValue() }),
-        ]))
+        JSONResponse(
+            body: .object([
+                "accepted": .number(Double(accepted)), "duplicates": .number(Double(duplicates)),
+                "reports": .array(reports.map { $0.jsonValue() }),
+            ]))
     }
 
     @Sendable func receive(_ request: Request, context: StandbyRequestContext) async throws -> JSONResponse {
@@ -57,7 +58,8 @@ struct HealthReportsController {
             }
             guard !list.isEmpty else { throw Problem.unprocessable("reports is empty", field: "reports") }
             guard list.count <= Self.maximumBatch else {
-                throw Problem.unprocessable("a batch holds at most \(Self.maximumBatch) reports, this one has \(list.count)", field: "reports")
+                throw Problem.unprocessable(
+                    "a batch holds at most \(Self.maximumBatch) reports, this one has \(list.count)", field: "reports")
             }
             items = list.enumerated().map { ("reports[\($0.offset)].", $0.element) }
         } else if document.objectValue != nil {
@@ -96,12 +98,14 @@ struct HealthReportsController {
             if let observedText = text("observedAt", required: true, maximum: 64) {
                 if let date = Timestamp.parse(observedText) {
                     if date.timeIntervalSince(now) > Self.allowedClockSkew {
-                        problems.append((prefix + "observedAt", "is more than \(Int(Self.allowedClockSkew))s in the future"))
+                        problems.append(
+                            (prefix + "observedAt", "is more than \(Int(Self.allowedClockSkew))s in the future"))
                     } else {
                         observedAt = date
                     }
                 } else {
-                    problems.append((prefix + "observedAt", "must be an ISO-8601 timestamp such as 2026-11-28T10:00:00.000Z"))
+                    problems.append(
+                        (prefix + "observedAt", "must be an ISO-8601 timestamp such as 2026-11-28T10:00:00.000Z"))
                 }
             }
             var latencyMs: Double?
@@ -135,7 +139,8 @@ struct HealthReportsController {
                 detail: problems.map { "\($0.field): \($0.detail)" }.joined(separator: "; "),
                 extensions: [
                     "field": .string(first.field),
-                    "errors": .array(problems.map { .object(["field": .string($0.field), "detail": .string($0.detail)]) }),
+                    "errors": .array(
+                        problems.map { .object(["field": .string($0.field), "detail": .string($0.detail)]) }),
                 ])
         }
         return reports

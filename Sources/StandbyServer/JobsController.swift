@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
-import ServiceLifecycle
 import NIOCore
+import ServiceLifecycle
 import StandbyCore
 import StandbyStore
 
@@ -37,12 +37,14 @@ struct JobsController {
         guard spec.canonicalData().count <= Self.maximumSpecBytes else {
             throw Problem.unprocessable("spec is larger than \(Self.maximumSpecBytes / 1024) KiB", field: "spec")
         }
-        let status = try body.optionalString("status").map { text -> JobStatus in
-            guard let status = JobStatus(rawValue: text), status != .interrupted else {
-                throw Problem.unprocessable("status must be running, completed, failed or cancelled", field: "status")
-            }
-            return status
-        } ?? .running
+        let status =
+            try body.optionalString("status").map { text -> JobStatus in
+                guard let status = JobStatus(rawValue: text), status != .interrupted else {
+                    throw Problem.unprocessable(
+                        "status must be running, completed, failed or cancelled", field: "status")
+                }
+                return status
+            } ?? .running
         let priority = try body.optionalInt("priority") ?? 0
         let submittedAt = try body.optionalString("submittedAt").map { text -> Date in
             guard let date = Timestamp.parse(text) else {
@@ -65,7 +67,8 @@ struct JobsController {
         let body = try await JSONBody(request, limit: 16 * 1024)
         let text = try body.string("status", maximum: 20)
         guard let status = JobStatus(rawValue: text) else {
-            throw Problem.unprocessable("status must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))", field: "status")
+            throw Problem.unprocessable(
+                "status must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))", field: "status")
         }
         return try await jobs.updateJob(idOrExternalId: id, to: status, actor: context.actor, now: timeSource.now())
     }

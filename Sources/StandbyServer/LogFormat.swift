@@ -85,7 +85,8 @@ func escapedForLogfmt(_ value: String) -> String {
         case "\r": escaped += "\\r"
         case "\t": escaped += "\\t"
         case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-            escaped += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+            escaped +=
+                "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
                 + String(scalar.value, radix: 16)
         default: escaped.unicodeScalars.append(scalar)
         }

@@ -24,7 +24,8 @@ struct QueryReader {
     static func date(_ text: String?, field: String) throws -> Date? {
         guard let text, !text.isEmpty else { return nil }
         guard let date = Timestamp.parse(text) else {
-            throw Problem.badRequest("\(field) must be an ISO-8601 timestamp such as 2026-11-28T10:00:00Z", field: field)
+            throw Problem.badRequest(
+                "\(field) must be an ISO-8601 timestamp such as 2026-11-28T10:00:00Z", field: field)
         }
         return date
     }

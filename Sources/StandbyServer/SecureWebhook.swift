@@ -206,7 +206,8 @@ public final class SecureWebhookVerifier: Sendable {
             members["alg"] = .string("RS256")
             let collection = JWTKeyCollection()
             do {
-                try await collection.add(jwksJSON: JSONValue.object(["keys": .array([.object(members)])]).canonicalString())
+                try await collection.add(
+                    jwksJSON: JSONValue.object(["keys": .array([.object(members)])]).canonicalString())
             } catch {
                 continue
             }
@@ -221,7 +222,9 @@ public final class SecureWebhookVerifier: Sendable {
             var request = HTTPClientRequest(url: location)
             request.method = .GET
             let response = try await HTTPClient.shared.execute(request, timeout: timeout)
-            guard response.status == .ok else { throw Rejection(description: "JWKS answered HTTP \(response.status.code)") }
+            guard response.status == .ok else {
+                throw Rejection(description: "JWKS answered HTTP \(response.status.code)")
+            }
             let body = try await response.body.collect(upTo: 1 << 20)
             return String(buffer: body)
         }

@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import Logging
 import Metrics
 import NIOCore
@@ -56,10 +56,14 @@ public final class StandbyMetrics: Sendable {
             gauge("standby_open_failure_windows", [("deployment", parts[0]), ("hub", parts[1])], Double(count))
         }
         for (deployment, trigger, kind, count) in snapshot.failovers {
-            gauge("standby_failover_events", [("deployment", deployment), ("trigger", trigger), ("kind", kind)], Double(count))
+            gauge(
+                "standby_failover_events", [("deployment", deployment), ("trigger", trigger), ("kind", kind)],
+                Double(count))
         }
         for status in ["pending", "delivered", "succeeded", "failed", "dry_run", "superseded"] {
-            gauge("standby_commands", [("status", status)], Double(snapshot.commands.first { $0.status == status }?.count ?? 0))
+            gauge(
+                "standby_commands", [("status", status)],
+                Double(snapshot.commands.first { $0.status == status }?.count ?? 0))
         }
         for status in ResubmissionStatus.allCases {
             gauge(
@@ -86,13 +90,15 @@ struct MetricsMiddleware: RouterMiddleware {
             [("route", route), ("method", request.method.rawValue), ("status", String(response.status.code))],
             ContinuousClock.now - started)
         response.headers[.requestID] = context.requestID
-        let level: Logger.Level = response.status.code >= 500 ? .warning : (response.status.code >= 400 ? .info : .debug)
+        let level: Logger.Level =
+            response.status.code >= 500 ? .warning : (response.status.code >= 400 ? .info : .debug)
         context.logger.log(
             level: level, "request",
             metadata: [
                 "method": .string(request.method.rawValue), "route": .string(route),
                 "status": .string(String(response.status.code)),
-                "ms": .string(String(format: "%.2f", Double((ContinuousClock.now - started) / .microseconds(1)) / 1000)),
+                "ms": .string(
+                    String(format: "%.2f", Double((ContinuousClock.now - started) / .microseconds(1)) / 1000)),
             ])
         return response
     }
@@ -129,7 +135,9 @@ struct MetricsController {
         private let latest = Mutex<(snapshot: MetricsSnapshot, at: ContinuousClock.Instant)?>(nil)
 
         func snapshot(refresh: () async throws -> MetricsSnapshot) async throws -> MetricsSnapshot {
-            if let cached = latest.withLock({ $0 }), ContinuousClock.now - cached.at < MetricsController.snapshotFreshness {
+            if let cached = latest.withLock({ $0 }),
+                ContinuousClock.now - cached.at < MetricsController.snapshotFreshness
+            {
                 return cached.snapshot
             }
             let fresh = try await refresh()
@@ -145,8 +153,10 @@ struct MetricsController {
                     let parts = header.split(separator: " ", maxSplits: 1)
                     return parts.count == 2 && parts[0].lowercased() == "bearer" ? String(parts[1]) : nil
                 }
-                guard let presented, constantTimeEqual(Array(SHA256.hash(data: Data(presented.utf8))),
-                    Array(SHA256.hash(data: Data(token.utf8))))
+                guard let presented,
+                    constantTimeEqual(
+                        Array(SHA256.hash(data: Data(presented.utf8))),
+                        Array(SHA256.hash(data: Data(token.utf8))))
                 else { throw Problem.unauthorized("send server.metricsToken as Authorization: Bearer <token>") }
             }
             let snapshot = try await cache.snapshot { try await controlPlane.metricsSnapshot(now: timeSource.now()) }

@@ -176,15 +176,17 @@ public struct SQLiteAlertRepository: AlertRepository {
             detail = reason
             result = try upsertOpaque(.malformed, reason: reason, delivery: delivery, in: db, chain: chain)
         }
-        try db.cachedStatement(sql: """
+        try db.cachedStatement(
+            sql: """
                 INSERT INTO deliveries
                     (id, received_at, remote_address, content_type, body, sha256, byte_count, outcome, schema,
                      alert_id, detail)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [
-                delivery.id, now, delivery.remoteAddress, delivery.contentType, delivery.body, delivery.sha256,
-                delivery.body.count, result.outcome.rawValue, schema, result.alertId, detail,
-            ])
+                """
+        ).execute(arguments: [
+            delivery.id, now, delivery.remoteAddress, delivery.contentType, delivery.body, delivery.sha256,
+            delivery.body.count, result.outcome.rawValue, schema, result.alertId, detail,
+        ])
         try chain.append(
             EventDraft(
                 type: "delivery.received", at: delivery.receivedAt, actor: "azure-monitor",
@@ -204,26 +206,33 @@ public struct SQLiteAlertRepository: AlertRepository {
         chain: EventChain
     ) throws -> IngestResult {
         let now = Timestamp.format(delivery.receivedAt)
-        let existing = try Row.fetchOne(try db.cachedStatement(sql: "SELECT id, condition, state_fingerprint, observed_at, fired_at, duplicate_count FROM alerts WHERE alert_key = ?"), arguments: [alert.key])
+        let existing = try Row.fetchOne(
+            try db.cachedStatement(
+                sql:
+                    "SELECT id, condition, state_fingerprint, observed_at, fired_at, duplicate_count FROM alerts WHERE alert_key = ?"
+            ), arguments: [alert.key])
         guard let existing else {
             let id = TimeOrderedID.make(at: delivery.receivedAt)
-            try db.cachedStatement(sql: """
+            try db.cachedStatement(
+                sql: """
                     INSERT INTO alerts
                         (id, alert_key, status, azure_alert_id, rule, severity, signal_type, monitoring_service, schema,
                          kind, condition, target_ids, hubs, fired_at, resolved_at, observed_at, description, is_test,
                          details, state_fingerprint, first_delivery_id, last_delivery_id, created_at, updated_at)
                     VALUES (?, ?, 'recognized', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """).execute(arguments: [
-                    id, alert.key, alert.azureAlertId, alert.rule, alert.severity, alert.signalType,
-                    alert.monitoringService, alert.schema.rawValue, alert.kind.rawValue, alert.condition.rawValue,
-                    encodeTargets(alert.targetResourceIDs), encodeHubs(hubs), alert.firedAt.map(Timestamp.format),
-                    alert.resolvedAt.map(Timestamp.format), alert.observedAt.map(Timestamp.format), alert.description,
-                    alert.isTest, encodeDetails(alert), alert.stateFingerprint, delivery.id, delivery.id,
-                    now, now,
-                ])
+                    """
+            ).execute(arguments: [
+                id, alert.key, alert.azureAlertId, alert.rule, alert.severity, alert.signalType,
+                alert.monitoringService, alert.schema.rawValue, alert.kind.rawValue, alert.condition.rawValue,
+                encodeTargets(alert.targetResourceIDs), encodeHubs(hubs), alert.firedAt.map(Timestamp.format),
+                alert.resolvedAt.map(Timestamp.format), alert.observedAt.map(Timestamp.format), alert.description,
+                alert.isTest, encodeDetails(alert), alert.stateFingerprint, delivery.id, delivery.id,
+                now, now,
+            ])
             try insertHubs(hubs, alertId: id, in: db)
-            try appendAlertEvents("alert.created", alert: alert, alertId: id, hubs: hubs, previous: nil,
-                                  at: delivery.receivedAt, in: db, chain: chain)
+            try appendAlertEvents(
+                "alert.created", alert: alert, alertId: id, hubs: hubs, previous: nil,
+                at: delivery.receivedAt, in: db, chain: chain)
             return IngestResult(
                 deliveryId: delivery.id, alertId: id, outcome: .new, duplicateCount: 0, alert: alert, hubs: hubs)
         }
@@ -232,10 +241,12 @@ public struct SQLiteAlertRepository: AlertRepository {
         let isStale = storedObservedAt.map { stored in alert.observedAt.map { $0 < stored } ?? false } ?? false
         if isStale || existing["state_fingerprint"] == alert.stateFingerprint {
             let duplicates: Int = existing["duplicate_count"] + 1
-            try db.cachedStatement(sql: """
+            try db.cachedStatement(
+                sql: """
                     UPDATE alerts SET duplicate_count = duplicate_count + 1, delivery_count = delivery_count + 1,
                         last_delivery_id = ? WHERE id = ?
-                    """).execute(arguments: [delivery.id, id])
+                    """
+            ).execute(arguments: [delivery.id, id])
             return IngestResult(
                 deliveryId: delivery.id, alertId: id, outcome: isStale ? .stale : .duplicate,
                 duplicateCount: duplicates, alert: nil, hubs: hubs)
@@ -243,22 +254,25 @@ public struct SQLiteAlertRepository: AlertRepository {
         let previous = (existing["condition"] as String?).flatMap(AlertCondition.init(rawValue:))
         // A resolution keeps the time the alert first fired.
         let firedAt = (existing["fired_at"] as String?) ?? alert.firedAt.map(Timestamp.format)
-        try db.cachedStatement(sql: """
+        try db.cachedStatement(
+            sql: """
                 UPDATE alerts SET condition = ?, severity = COALESCE(?, severity), fired_at = ?,
                     resolved_at = ?, observed_at = ?, details = ?, state_fingerprint = ?, hubs = ?, target_ids = ?,
                     description = COALESCE(?, description), delivery_count = delivery_count + 1,
                     last_delivery_id = ?, updated_at = ?
                 WHERE id = ?
-                """).execute(arguments: [
-                alert.condition.rawValue, alert.severity, firedAt,
-                alert.condition == .resolved ? alert.resolvedAt.map(Timestamp.format) : nil,
-                alert.observedAt.map(Timestamp.format), encodeDetails(alert), alert.stateFingerprint,
-                encodeHubs(hubs), encodeTargets(alert.targetResourceIDs), alert.description, delivery.id, now, id,
-            ])
+                """
+        ).execute(arguments: [
+            alert.condition.rawValue, alert.severity, firedAt,
+            alert.condition == .resolved ? alert.resolvedAt.map(Timestamp.format) : nil,
+            alert.observedAt.map(Timestamp.format), encodeDetails(alert), alert.stateFingerprint,
+            encodeHubs(hubs), encodeTargets(alert.targetResourceIDs), alert.description, delivery.id, now, id,
+        ])
         try db.cachedStatement(sql: "DELETE FROM alert_hubs WHERE alert_id = ?").execute(arguments: [id])
         try insertHubs(hubs, alertId: id, in: db)
-        try appendAlertEvents("alert.changed", alert: alert, alertId: id, hubs: hubs, previous: previous,
-                              at: delivery.receivedAt, in: db, chain: chain)
+        try appendAlertEvents(
+            "alert.changed", alert: alert, alertId: id, hubs: hubs, previous: previous,
+            at: delivery.receivedAt, in: db, chain: chain)
         return IngestResult(
             deliveryId: delivery.id, alertId: id, outcome: .changed, duplicateCount: existing["duplicate_count"],
             alert: alert, hubs: hubs)
@@ -269,37 +283,45 @@ public struct SQLiteAlertRepository: AlertRepository {
     ) throws -> IngestResult {
         let key = "\(status.rawValue):\(delivery.sha256)"
         let now = Timestamp.format(delivery.receivedAt)
-        if let existing = try Row.fetchOne(try db.cachedStatement(sql: "SELECT id, duplicate_count FROM alerts WHERE alert_key = ?"), arguments: [key])
+        if let existing = try Row.fetchOne(
+            try db.cachedStatement(sql: "SELECT id, duplicate_count FROM alerts WHERE alert_key = ?"), arguments: [key])
         {
             let id: String = existing["id"]
-            try db.cachedStatement(sql: """
+            try db.cachedStatement(
+                sql: """
                     UPDATE alerts SET duplicate_count = duplicate_count + 1, delivery_count = delivery_count + 1,
                         last_delivery_id = ? WHERE id = ?
-                    """).execute(arguments: [delivery.id, id])
+                    """
+            ).execute(arguments: [delivery.id, id])
             return IngestResult(
                 deliveryId: delivery.id, alertId: id, outcome: .duplicate,
                 duplicateCount: existing["duplicate_count"] + 1, alert: nil, hubs: [])
         }
         let id = TimeOrderedID.make(at: delivery.receivedAt)
-        try db.cachedStatement(sql: """
+        try db.cachedStatement(
+            sql: """
                 INSERT INTO alerts (id, alert_key, status, details, first_delivery_id, last_delivery_id, created_at,
                     updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [
-                id, key, status.rawValue, JSONValue.object(["reason": .string(reason)]).canonicalString(),
-                delivery.id, delivery.id, now, now,
-            ])
+                """
+        ).execute(arguments: [
+            id, key, status.rawValue, JSONValue.object(["reason": .string(reason)]).canonicalString(),
+            delivery.id, delivery.id, now, now,
+        ])
         try chain.append(
             EventDraft(
                 type: "alert.\(status.rawValue)", at: delivery.receivedAt, actor: "azure-monitor",
                 data: .object(["alertId": .string(id), "reason": .string(reason)])), in: db)
         let outcome: DeliveryOutcome = status == .malformed ? .malformed : .unrecognized
-        return IngestResult(deliveryId: delivery.id, alertId: id, outcome: outcome, duplicateCount: 0, alert: nil, hubs: [])
+        return IngestResult(
+            deliveryId: delivery.id, alertId: id, outcome: outcome, duplicateCount: 0, alert: nil, hubs: [])
     }
 
     private static func insertHubs(_ hubs: [HubReference], alertId: String, in db: Database) throws {
         for hub in hubs {
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO alert_hubs (alert_id, deployment_id, hub_id) VALUES (?, ?, ?)").execute(arguments: [alertId, hub.deploymentId, hub.hubId])
+            try db.cachedStatement(
+                sql: "INSERT OR IGNORE INTO alert_hubs (alert_id, deployment_id, hub_id) VALUES (?, ?, ?)"
+            ).execute(arguments: [alertId, hub.deploymentId, hub.hubId])
         }
     }
 
@@ -346,14 +368,19 @@ public struct SQLiteAlertRepository: AlertRepository {
     public func get(id: String) async throws -> AlertView? {
         try await StoreError.mapping {
             try await database.pool.read { db in
-                guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM alerts WHERE id = ?"), arguments: [id]) else {
+                guard
+                    let row = try Row.fetchOne(
+                        try db.cachedStatement(sql: "SELECT * FROM alerts WHERE id = ?"), arguments: [id])
+                else {
                     return nil
                 }
                 var view = Self.view(row)
-                let deliveries = try Row.fetchAll(try db.cachedStatement(sql: """
-                        SELECT id, received_at, remote_address, content_type, outcome, sha256, byte_count
-                        FROM deliveries WHERE alert_id = ? ORDER BY received_at, rowid
-                        """), arguments: [id])
+                let deliveries = try Row.fetchAll(
+                    try db.cachedStatement(
+                        sql: """
+                            SELECT id, received_at, remote_address, content_type, outcome, sha256, byte_count
+                            FROM deliveries WHERE alert_id = ? ORDER BY received_at, rowid
+                            """), arguments: [id])
                 view.deliveries = deliveries.map { delivery in
                     AlertDeliveryView(
                         id: delivery["id"], receivedAt: delivery["received_at"],
@@ -362,7 +389,8 @@ public struct SQLiteAlertRepository: AlertRepository {
                         bytes: delivery["byte_count"])
                 }
                 let lastDelivery: String = row["last_delivery_id"]
-                if let body = try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM deliveries WHERE id = ?"), arguments: [lastDelivery])
+                if let body = try Data.fetchOne(
+                    try db.cachedStatement(sql: "SELECT body FROM deliveries WHERE id = ?"), arguments: [lastDelivery])
                 {
                     if let json = try? JSONValue.decode(body) {
                         view.raw = json

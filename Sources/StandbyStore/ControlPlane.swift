@@ -43,8 +43,11 @@ public final class ControlPlane: Sendable {
     /// order; if storage fails part-way, the caller is answered 503 and may send the whole batch
     /// again: reports are idempotent on hub + source + observedAt, so the parts already committed
     /// come back as duplicates.
-    public func recordReports(_ reports: [HealthReportInput], actor: String, now: Date) async throws -> [ReportReceipt] {
-        guard reports.count > 1 else { return try await recordPart(reports, lane: .interactive, actor: actor, now: now) }
+    public func recordReports(_ reports: [HealthReportInput], actor: String, now: Date) async throws -> [ReportReceipt]
+    {
+        guard reports.count > 1 else {
+            return try await recordPart(reports, lane: .interactive, actor: actor, now: now)
+        }
         var receipts: [ReportReceipt] = []
         receipts.reserveCapacity(reports.count)
         for start in stride(from: 0, to: reports.count, by: Self.reportsPerCommit) {
@@ -71,7 +74,8 @@ public final class ControlPlane: Sendable {
             guard let alert = result.alert, !result.hubs.isEmpty else { return }
             try self.withBatchSession(batch, now: now, inputs: ["delivery:\(result.deliveryId)"]) { session in
                 for hub in result.hubs {
-                    guard let deployment = topology.deployment(hub.deploymentId), let definition = deployment.hub(hub.hubId)
+                    guard let deployment = topology.deployment(hub.deploymentId),
+                        let definition = deployment.hub(hub.hubId)
                     else { continue }
                     let signal = AzureSignal.from(
                         alert, alertId: result.alertId, hub: definition, policy: deployment.policy, receivedAt: now)
@@ -126,7 +130,9 @@ public final class ControlPlane: Sendable {
 
     // MARK: Operators
 
-    public func operatorAction(deploymentId: String, request: OperatorRequest, now: Date) async throws -> OperatorOutcome {
+    public func operatorAction(deploymentId: String, request: OperatorRequest, now: Date) async throws
+        -> OperatorOutcome
+    {
         guard let deployment = topology.deployment(deploymentId) else {
             throw StoreError.notFound("deployment \(deploymentId)")
         }
@@ -297,7 +303,8 @@ public final class ControlPlane: Sendable {
             openedAt: Timestamp.format(window.openedAt), firstFailureAt: Timestamp.format(window.firstFailureAt),
             lastFailureAt: Timestamp.format(window.lastFailureAt), failureCount: window.failureCount,
             sources: window.sources, evidence: window.evidence,
-            declaredDownAt: window.declaredDownAt.map(Timestamp.format), closedAt: window.closedAt.map(Timestamp.format))
+            declaredDownAt: window.declaredDownAt.map(Timestamp.format), closedAt: window.closedAt.map(Timestamp.format)
+        )
     }
 
     static func commandView(_ row: Row) -> CommandView {
@@ -353,12 +360,16 @@ extension ControlPlane {
                         let state = try ControlSession.loadHubState(
                             HubReference(deploymentId: deployment.id, hubId: hub.id), db: db, cache: self.hubCache)
                         snapshot.hubHealth.append(
-                            (deployment.id, hub.id, HealthTracker.health(of: state, policy: deployment.policy, now: now)))
+                            (
+                                deployment.id, hub.id,
+                                HealthTracker.health(of: state, policy: deployment.policy, now: now)
+                            ))
                     }
                 }
                 snapshot.openWindows = try Row.fetchAll(
                     db,
-                    sql: "SELECT deployment_id, hub_id, count(*) AS n FROM failure_windows WHERE closed_at IS NULL GROUP BY 1, 2"
+                    sql:
+                        "SELECT deployment_id, hub_id, count(*) AS n FROM failure_windows WHERE closed_at IS NULL GROUP BY 1, 2"
                 ).map { ($0["deployment_id"], $0["hub_id"], $0["n"]) }
                 snapshot.failovers = try Row.fetchAll(
                     db, sql: "SELECT deployment_id, trigger, kind, count(*) AS n FROM failover_events GROUP BY 1, 2, 3"
@@ -417,7 +428,8 @@ extension ControlPlane {
                         WHERE id = ?
                         """,
                     arguments: [at, commandId])
-                guard let row = try Row.fetchOne(db, sql: "SELECT * FROM commands WHERE id = ?", arguments: [commandId]) else {
+                guard let row = try Row.fetchOne(db, sql: "SELECT * FROM commands WHERE id = ?", arguments: [commandId])
+                else {
                     return
                 }
                 try self.database.chain.append(
@@ -425,7 +437,8 @@ extension ControlPlane {
                         type: "command.delivered", at: now, deploymentId: row["deployment_id"], hub: row["hub"],
                         actor: "dispatcher",
                         data: .object([
-                            "commandId": .string(commandId), "attempts": .number(Double(row["delivery_attempts"] as Int)),
+                            "commandId": .string(commandId),
+                            "attempts": .number(Double(row["delivery_attempts"] as Int)),
                         ])), in: db)
             }
         }

@@ -42,10 +42,15 @@ struct ControlSession {
 
     static func loadHubState(_ hub: HubReference, db: Database, cache: HubStateCache? = nil) throws -> HubHealthState {
         guard
-            let revision = try String.fetchOne(try db.cachedStatement(sql: "SELECT revision FROM hub_health WHERE deployment_id = ? AND hub_id = ?"), arguments: [hub.deploymentId, hub.hubId])
+            let revision = try String.fetchOne(
+                try db.cachedStatement(sql: "SELECT revision FROM hub_health WHERE deployment_id = ? AND hub_id = ?"),
+                arguments: [hub.deploymentId, hub.hubId])
         else { return HubHealthState(deploymentId: hub.deploymentId, hubId: hub.hubId) }
         if let cached = cache?.state(for: hub, revision: revision) { return cached }
-        let text = try String.fetchOne(try db.cachedStatement(sql: "SELECT state FROM hub_health WHERE deployment_id = ? AND hub_id = ?"), arguments: [hub.deploymentId, hub.hubId]) ?? "{}"
+        let text =
+            try String.fetchOne(
+                try db.cachedStatement(sql: "SELECT state FROM hub_health WHERE deployment_id = ? AND hub_id = ?"),
+                arguments: [hub.deploymentId, hub.hubId]) ?? "{}"
         let state = try JSONDecoder().decode(HubHealthState.self, from: Data(text.utf8))
         cache?.store(state, for: hub, revision: revision)
         return state
@@ -53,7 +58,9 @@ struct ControlSession {
 
     static func loadDeploymentState(_ deployment: DeploymentDefinition, db: Database) throws -> DeploymentState {
         guard
-            let text = try String.fetchOne(try db.cachedStatement(sql: "SELECT state FROM deployment_state WHERE deployment_id = ?"), arguments: [deployment.id])
+            let text = try String.fetchOne(
+                try db.cachedStatement(sql: "SELECT state FROM deployment_state WHERE deployment_id = ?"),
+                arguments: [deployment.id])
         else { return DeploymentState.initial(for: deployment) }
         var state = try JSONDecoder().decode(DeploymentState.self, from: Data(text.utf8))
         // A hub removed from the file can no longer serve.
@@ -85,20 +92,22 @@ struct ControlSession {
 
     mutating func record(_ report: HealthReportInput, actor: String) throws -> ReportReceipt {
         // RETURNING gives the stored report's id: this one's when new, the first one's for a duplicate.
-        let storedId = try String.fetchOne(
-            try db.cachedStatement(sql: """
-                INSERT INTO health_reports
-                    (id, deployment_id, hub_id, source, outcome, observed_at, received_at, latency_ms, status_code,
-                     detail, actor)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (hub_id, source, observed_at) DO UPDATE SET duplicate_count = duplicate_count + 1
-                RETURNING id
-                """),
-            arguments: [
-                report.id, report.deploymentId, report.hubId, report.source, report.outcome.rawValue,
-                Timestamp.format(report.observedAt), Timestamp.format(now), report.latencyMs, report.statusCode,
-                report.detail, actor,
-            ]) ?? report.id
+        let storedId =
+            try String.fetchOne(
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO health_reports
+                            (id, deployment_id, hub_id, source, outcome, observed_at, received_at, latency_ms, status_code,
+                             detail, actor)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT (hub_id, source, observed_at) DO UPDATE SET duplicate_count = duplicate_count + 1
+                        RETURNING id
+                        """),
+                arguments: [
+                    report.id, report.deploymentId, report.hubId, report.source, report.outcome.rawValue,
+                    Timestamp.format(report.observedAt), Timestamp.format(now), report.latencyMs, report.statusCode,
+                    report.detail, actor,
+                ]) ?? report.id
         let receipt = ReportReceipt(
             id: storedId, hub: report.hubId, source: report.source, observedAt: Timestamp.format(report.observedAt),
             status: storedId == report.id ? "accepted" : "duplicate")
@@ -250,7 +259,9 @@ struct ControlSession {
         for decision in decisions {
             switch decision {
             case .move(let plan):
-                let superseding = openBefore.flatMap { $0 != plan.id && !plan.commands.isEmpty && !plan.dryRun ? $0 : nil }
+                let superseding = openBefore.flatMap {
+                    $0 != plan.id && !plan.commands.isEmpty && !plan.dryRun ? $0 : nil
+                }
                 plans.append((plan, superseding))
                 events.append(
                     EventDraft(
@@ -280,7 +291,9 @@ struct ControlSession {
                         data: .object(["reason": .string(reason)])))
             case .holdCleared:
                 events.append(
-                    EventDraft(type: "automation.released", at: now, deploymentId: deployment.id, actor: "standby", data: .object([:])))
+                    EventDraft(
+                        type: "automation.released", at: now, deploymentId: deployment.id, actor: "standby",
+                        data: .object([:])))
             case .failbackReady(let reason):
                 events.append(
                     EventDraft(
@@ -294,7 +307,10 @@ struct ControlSession {
 
     mutating func acknowledge(commandId: String, outcome: CommandAckOutcome, detail: String?, actor: String) throws {
         guard
-            let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT status, ack_outcome, failover_event_id, deployment_id, hub FROM commands WHERE id = ?"), arguments: [commandId])
+            let row = try Row.fetchOne(
+                try db.cachedStatement(
+                    sql: "SELECT status, ack_outcome, failover_event_id, deployment_id, hub FROM commands WHERE id = ?"),
+                arguments: [commandId])
         else { throw StoreError.notFound("command \(commandId)") }
         let status: String = row["status"]
         switch status {
@@ -302,7 +318,8 @@ struct ControlSession {
             guard row["ack_outcome"] == outcome.rawValue else {
                 throw StoreError.conflict("command \(commandId) was already acknowledged as \(status)")
             }
-            try db.cachedStatement(sql: "UPDATE commands SET ack_duplicates = ack_duplicates + 1 WHERE id = ?").execute(arguments: [commandId])
+            try db.cachedStatement(sql: "UPDATE commands SET ack_duplicates = ack_duplicates + 1 WHERE id = ?").execute(
+                arguments: [commandId])
             return
         case "dry_run":
             throw StoreError.conflict("command \(commandId) was recorded in dry-run mode and is never dispatched")
@@ -312,10 +329,12 @@ struct ControlSession {
             break
         }
         let at = Timestamp.format(now)
-        try db.cachedStatement(sql: """
+        try db.cachedStatement(
+            sql: """
                 UPDATE commands SET status = ?, ack_outcome = ?, ack_detail = ?, ack_actor = ?, acked_at = ?,
                     updated_at = ? WHERE id = ?
-                """).execute(arguments: [outcome.rawValue, outcome.rawValue, detail, actor, at, at, commandId])
+                """
+        ).execute(arguments: [outcome.rawValue, outcome.rawValue, detail, actor, at, at, commandId])
         let eventId: String = row["failover_event_id"]
         let deploymentId: String = row["deployment_id"]
         events.append(
@@ -325,7 +344,9 @@ struct ControlSession {
                     "commandId": .string(commandId), "failoverEventId": .string(eventId),
                     "outcome": .string(outcome.rawValue), "detail": .optional(detail),
                 ])))
-        let statuses = try String.fetchAll(try db.cachedStatement(sql: "SELECT status FROM commands WHERE failover_event_id = ?"), arguments: [eventId])
+        let statuses = try String.fetchAll(
+            try db.cachedStatement(sql: "SELECT status FROM commands WHERE failover_event_id = ?"), arguments: [eventId]
+        )
         let settled: String?
         if statuses.contains("failed") {
             settled = "failed"
@@ -335,7 +356,9 @@ struct ControlSession {
             settled = nil
         }
         guard let settled,
-            try String.fetchOne(try db.cachedStatement(sql: "SELECT status FROM failover_events WHERE id = ?"), arguments: [eventId]) == "open"
+            try String.fetchOne(
+                try db.cachedStatement(sql: "SELECT status FROM failover_events WHERE id = ?"), arguments: [eventId])
+                == "open"
         else { return }
         settledEvents.append((eventId, settled))
         events.append(
@@ -359,24 +382,29 @@ struct ControlSession {
             guard let state = hubStates[hub] else { continue }
             // A fresh random revision, never reused: a rolled-back write cannot be mistaken for a stored one.
             let revision = String(UInt64.random(in: 1...UInt64.max), radix: 36)
-            try db.cachedStatement(sql: """
+            try db.cachedStatement(
+                sql: """
                     INSERT INTO hub_health (deployment_id, hub_id, health, state, revision, updated_at)
                     VALUES (?, ?, ?, ?, ?, ?)
                     ON CONFLICT (deployment_id, hub_id) DO UPDATE SET health = excluded.health, state = excluded.state,
                         revision = excluded.revision, updated_at = excluded.updated_at
-                    """).execute(arguments: [
-                    hub.deploymentId, hub.hubId, state.health.rawValue, state.jsonValue().compactString(), revision, at,
-                ])
+                    """
+            ).execute(arguments: [
+                hub.deploymentId, hub.hubId, state.health.rawValue, state.jsonValue().compactString(), revision, at,
+            ])
             cache?.store(state, for: hub, revision: revision)
         }
         for (id, state) in deploymentStates.sorted(by: { $0.key < $1.key }) where state != loadedDeploymentStates[id] {
-            try db.cachedStatement(sql: """
+            try db.cachedStatement(
+                sql: """
                     INSERT INTO deployment_state (deployment_id, state, updated_at) VALUES (?, ?, ?)
                     ON CONFLICT (deployment_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at
-                    """).execute(arguments: [id, String(decoding: try encoder.encode(state), as: UTF8.self), at])
+                    """
+            ).execute(arguments: [id, String(decoding: try encoder.encode(state), as: UTF8.self), at])
         }
         for window in windows.values.sorted(by: { $0.openedAt < $1.openedAt }) {
-            try db.cachedStatement(sql: """
+            try db.cachedStatement(
+                sql: """
                     INSERT INTO failure_windows
                         (id, deployment_id, hub_id, opened_at, first_failure_at, last_failure_at, failure_count, sources,
                          evidence, declared_down_at, closed_at, updated_at)
@@ -386,48 +414,60 @@ struct ControlSession {
                         sources = excluded.sources, evidence = excluded.evidence,
                         declared_down_at = excluded.declared_down_at, closed_at = excluded.closed_at,
                         updated_at = excluded.updated_at
-                    """).execute(arguments: [
-                    window.id, window.deploymentId, window.hubId, Timestamp.format(window.openedAt),
-                    Timestamp.format(window.firstFailureAt), Timestamp.format(window.lastFailureAt), window.failureCount,
-                    JSONValue.strings(window.sources).canonicalString(),
-                    JSONValue.strings(window.evidence).canonicalString(),
-                    window.declaredDownAt.map(Timestamp.format), window.closedAt.map(Timestamp.format), at,
-                ])
+                    """
+            ).execute(arguments: [
+                window.id, window.deploymentId, window.hubId, Timestamp.format(window.openedAt),
+                Timestamp.format(window.firstFailureAt), Timestamp.format(window.lastFailureAt), window.failureCount,
+                JSONValue.strings(window.sources).canonicalString(),
+                JSONValue.strings(window.evidence).canonicalString(),
+                window.declaredDownAt.map(Timestamp.format), window.closedAt.map(Timestamp.format), at,
+            ])
         }
         for (eventId, status) in settledEvents {
-            try db.cachedStatement(sql: "UPDATE failover_events SET status = ?, settled_at = ? WHERE id = ? AND status = 'open'").execute(arguments: [status, at, eventId])
+            try db.cachedStatement(
+                sql: "UPDATE failover_events SET status = ?, settled_at = ? WHERE id = ? AND status = 'open'"
+            ).execute(arguments: [status, at, eventId])
         }
         for (plan, superseding) in plans {
             if let superseding {
-                try db.cachedStatement(sql: "UPDATE failover_events SET status = 'superseded', settled_at = ? WHERE id = ? AND status = 'open'").execute(arguments: [at, superseding])
-                try db.cachedStatement(sql: """
+                try db.cachedStatement(
+                    sql:
+                        "UPDATE failover_events SET status = 'superseded', settled_at = ? WHERE id = ? AND status = 'open'"
+                ).execute(arguments: [at, superseding])
+                try db.cachedStatement(
+                    sql: """
                         UPDATE commands SET status = 'superseded', updated_at = ?
                         WHERE failover_event_id = ? AND status IN ('pending', 'delivered')
-                        """).execute(arguments: [at, superseding])
+                        """
+                ).execute(arguments: [at, superseding])
             }
             let status = plan.commands.isEmpty ? "recorded" : (plan.dryRun ? "dry_run" : "open")
-            try db.cachedStatement(sql: """
+            try db.cachedStatement(
+                sql: """
                     INSERT INTO failover_events
                         (id, deployment_id, kind, trigger, from_hub, to_hub, reason, rule, evidence, actor, dry_run, status,
                          created_at, settled_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """).execute(arguments: [
-                    plan.id, plan.deploymentId, plan.kind.rawValue, plan.trigger.rawValue, plan.fromHub, plan.toHub,
-                    plan.reason, plan.rule, JSONValue.strings(plan.evidence).canonicalString(), plan.actor, plan.dryRun,
-                    status, at, status == "open" ? nil : at,
-                ])
+                    """
+            ).execute(arguments: [
+                plan.id, plan.deploymentId, plan.kind.rawValue, plan.trigger.rawValue, plan.fromHub, plan.toHub,
+                plan.reason, plan.rule, JSONValue.strings(plan.evidence).canonicalString(), plan.actor, plan.dryRun,
+                status, at, status == "open" ? nil : at,
+            ])
             for (position, command) in plan.commands.enumerated() {
-                try db.cachedStatement(sql: """
+                try db.cachedStatement(
+                    sql: """
                         INSERT INTO commands
                             (id, deployment_id, failover_event_id, position, kind, hub, from_hub, to_hub, parameters,
                              status, created_at, updated_at, next_attempt_at)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """).execute(arguments: [
-                        command.id, plan.deploymentId, plan.id, position, command.kind.rawValue, command.hub,
-                        command.fromHub, command.toHub,
-                        JSONValue.object(command.parameters.mapValues(JSONValue.string)).canonicalString(),
-                        plan.dryRun ? "dry_run" : "pending", at, at, plan.dryRun ? nil : at,
-                    ])
+                        """
+                ).execute(arguments: [
+                    command.id, plan.deploymentId, plan.id, position, command.kind.rawValue, command.hub,
+                    command.fromHub, command.toHub,
+                    JSONValue.object(command.parameters.mapValues(JSONValue.string)).canonicalString(),
+                    plan.dryRun ? "dry_run" : "pending", at, at, plan.dryRun ? nil : at,
+                ])
             }
             try JobQueue.interrupt(for: plan, in: db, chain: chain, now: now, maxAttempts: maxAttempts)
         }

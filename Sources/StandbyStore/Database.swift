@@ -37,7 +37,8 @@ public final class StandbyDatabase: Sendable {
     public let chain: EventChain
 
     /// Opens (creating if needed) the database file and its folder. Does not migrate.
-    public init(settings: DatabaseSettings, chainKey: Secret? = nil, metricsFactory: (any MetricsFactory)? = nil) throws {
+    public init(settings: DatabaseSettings, chainKey: Secret? = nil, metricsFactory: (any MetricsFactory)? = nil) throws
+    {
         self.settings = settings
         chain = EventChain(key: chainKey)
         let folder = URL(fileURLWithPath: settings.path).deletingLastPathComponent()

@@ -132,7 +132,8 @@ public enum EventExport {
         if let anchor = json["anchor"], let data = try? JSONEncoder().encode(anchor) {
             return (nil, try? JSONDecoder().decode(EventAnchor.self, from: data))
         }
-        guard let seq = json["seq"]?.doubleValue, let at = json["at"]?.stringValue, let type = json["type"]?.stringValue,
+        guard let seq = json["seq"]?.doubleValue, let at = json["at"]?.stringValue,
+            let type = json["type"]?.stringValue,
             let actor = json["actor"]?.stringValue, let prevHash = json["prevHash"]?.stringValue,
             let hash = json["hash"]?.stringValue
         else { return (nil, nil) }
@@ -245,7 +246,8 @@ public struct AuditVerifier: Sendable {
         }
         if let checkpoint, checkpoint.seq == event.seq {
             guard constantTimeEqual(checkpoint.hash, event.hash) else {
-                throw Failure(seq: event.seq, reason: "the event's hash differs from the checkpoint's (history was rewritten)")
+                throw Failure(
+                    seq: event.seq, reason: "the event's hash differs from the checkpoint's (history was rewritten)")
             }
             checkpointReached = true
         }
@@ -296,7 +298,9 @@ public final class EventHistory: Sendable {
     static func filter(_ query: EventQuery) -> SQLFilter {
         var filter = SQLFilter()
         if !query.types.isEmpty {
-            filter.add("type IN (\(Array(repeating: "?", count: query.types.count).joined(separator: ", ")))", values: query.types)
+            filter.add(
+                "type IN (\(Array(repeating: "?", count: query.types.count).joined(separator: ", ")))",
+                values: query.types)
         }
         filter.add("deployment_id = ?", query.deployment)
         filter.add("hub = ?", query.hub)
@@ -340,7 +344,8 @@ public final class EventHistory: Sendable {
         try await StoreError.mapping {
             try await database.pool.read { db in
                 let filter = Self.filter(query)
-                return try Int.fetchOne(db, sql: "SELECT count(*) FROM events \(filter.whereClause)", arguments: filter.arguments) ?? 0
+                return try Int.fetchOne(
+                    db, sql: "SELECT count(*) FROM events \(filter.whereClause)", arguments: filter.arguments) ?? 0
             }
         }
     }
@@ -372,9 +377,10 @@ public final class EventHistory: Sendable {
             try await database.pool.read { db in
                 try Row.fetchOne(db, sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").map {
                     ($0["seq"], $0["hash"])
-                } ?? Row.fetchOne(db, sql: "SELECT seq, hash FROM event_anchors ORDER BY seq DESC LIMIT 1").map {
-                    ($0["seq"], $0["hash"])
                 }
+                    ?? Row.fetchOne(db, sql: "SELECT seq, hash FROM event_anchors ORDER BY seq DESC LIMIT 1").map {
+                        ($0["seq"], $0["hash"])
+                    }
             }
         }
     }
@@ -393,7 +399,8 @@ public final class EventHistory: Sendable {
     public func prepareChain(now: Date) throws {
         try StoreError.mapping {
             try database.pool.write { db in
-                let head = try Row.fetchOne(db, sql: "SELECT * FROM events ORDER BY seq DESC LIMIT 1").map(EventLog.record)
+                let head = try Row.fetchOne(db, sql: "SELECT * FROM events ORDER BY seq DESC LIMIT 1").map(
+                    EventLog.record)
                 let headIsUnkeyed = head.map { event in
                     let body = EventLog.canonicalBody(
                         seq: event.seq, at: event.at, type: event.type, deploymentId: event.deploymentId,
@@ -433,7 +440,8 @@ public final class EventHistory: Sendable {
                 else { return 0 }
                 let seq: Int64 = last["seq"]
                 let hash: String = last["hash"]
-                let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM events WHERE seq <= ?", arguments: [seq]) ?? 0
+                let count =
+                    try Int.fetchOne(db, sql: "SELECT count(*) FROM events WHERE seq <= ?", arguments: [seq]) ?? 0
                 try db.execute(sql: "DELETE FROM events WHERE seq <= ?", arguments: [seq])
                 let signature = signingKey.map { EventAnchor.sign(seq: seq, hash: hash, prunedBefore: cutoff, key: $0) }
                 try db.execute(
@@ -447,7 +455,8 @@ public final class EventHistory: Sendable {
                     EventDraft(
                         type: "history.pruned", at: now, actor: "operator",
                         data: .object([
-                            "throughSeq": .number(Double(seq)), "count": .number(Double(count)), "before": .string(cutoff),
+                            "throughSeq": .number(Double(seq)), "count": .number(Double(count)),
+                            "before": .string(cutoff),
                             "signed": .bool(signature != nil),
                         ])), in: db)
                 return count

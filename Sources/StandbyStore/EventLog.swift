@@ -68,9 +68,10 @@ public enum EventLog {
     public static func canonicalBody(
         seq: Int64, at: String, type: String, deploymentId: String?, hub: String?, actor: String, data: JSONValue
     ) -> Data {
-        Data(canonicalBody(
-            seq: seq, at: at, type: type, deploymentId: deploymentId, hub: hub, actor: actor,
-            canonicalData: data.canonicalBytes()))
+        Data(
+            canonicalBody(
+                seq: seq, at: at, type: type, deploymentId: deploymentId, hub: hub, actor: actor,
+                canonicalData: data.canonicalBytes()))
     }
 
     /// The same bytes as `JSONValue.object([...]).canonicalData()`, written directly (keys in
@@ -142,14 +143,17 @@ public enum EventLog {
         let body = canonicalBody(
             seq: seq, at: at, type: draft.type, deploymentId: draft.deploymentId, hub: draft.hub,
             actor: draft.actor, canonicalData: data)
-        try db.cachedStatement(sql: """
+        try db.cachedStatement(
+            sql: """
                 INSERT INTO events (seq, at, type, deployment_id, hub, actor, data, prev_hash, hash)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [
-                seq, at, draft.type, draft.deploymentId, draft.hub, draft.actor, String(decoding: data, as: UTF8.self),
-                prevHash, key.map { chainMAC(key: $0, prevHash: prevHash, body: body) }
-                    ?? chainHash(prevHash: prevHash, body: body),
-            ])
+                """
+        ).execute(arguments: [
+            seq, at, draft.type, draft.deploymentId, draft.hub, draft.actor, String(decoding: data, as: UTF8.self),
+            prevHash,
+            key.map { chainMAC(key: $0, prevHash: prevHash, body: body) }
+                ?? chainHash(prevHash: prevHash, body: body),
+        ])
         return seq
     }
 

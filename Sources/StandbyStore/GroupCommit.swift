@@ -227,7 +227,9 @@ private final class Pending<T: Sendable>: PendingWrite {
     // `SharedWorkFailure`): the last run's outcome is the one reported.
     private let outcome = Mutex<Result<T, any Error>?>(nil)
 
-    init(work: @escaping @Sendable (WriteBatch) throws -> T, weight: Int, continuation: CheckedContinuation<T, any Error>) {
+    init(
+        work: @escaping @Sendable (WriteBatch) throws -> T, weight: Int, continuation: CheckedContinuation<T, any Error>
+    ) {
         self.work = work
         self.weight = weight
         self.continuation = continuation

@@ -170,7 +170,9 @@ public final class JobQueue: Sendable {
         }
     }
 
-    public func updateJob(idOrExternalId: String, to status: JobStatus, actor: String, now: Date) async throws -> JobView {
+    public func updateJob(idOrExternalId: String, to status: JobStatus, actor: String, now: Date) async throws
+        -> JobView
+    {
         try await StoreError.mapping {
             try await database.pool.write { db in
                 guard let row = try Self.jobRow(idOrExternalId, db: db) else {
@@ -180,14 +182,17 @@ public final class JobQueue: Sendable {
                 let id: String = row["id"]
                 if current == status { return Self.jobView(row) }
                 guard current.canMove(to: status) else {
-                    throw StoreError.conflict("job \(row["external_id"] as String) is \(current.rawValue); it cannot become \(status.rawValue)")
+                    throw StoreError.conflict(
+                        "job \(row["external_id"] as String) is \(current.rawValue); it cannot become \(status.rawValue)"
+                    )
                 }
                 try db.execute(
                     sql: "UPDATE training_jobs SET status = ?, updated_at = ? WHERE id = ?",
                     arguments: [status.rawValue, Timestamp.format(now), id])
                 try self.database.chain.append(
                     EventDraft(
-                        type: "job.updated", at: now, deploymentId: row["deployment_id"], hub: row["hub_id"], actor: actor,
+                        type: "job.updated", at: now, deploymentId: row["deployment_id"], hub: row["hub_id"],
+                        actor: actor,
                         data: .object([
                             "jobId": .string(id), "from": .string(current.rawValue), "to": .string(status.rawValue),
                         ])), in: db)
@@ -224,12 +229,15 @@ public final class JobQueue: Sendable {
         let at = Timestamp.format(now)
         for hub in plan.interruptedHubs {
             let jobs = try Row.fetchAll(
-                db, sql: "SELECT id, external_id, priority FROM training_jobs WHERE hub_id = ? AND status = 'running' ORDER BY seq",
+                db,
+                sql:
+                    "SELECT id, external_id, priority FROM training_jobs WHERE hub_id = ? AND status = 'running' ORDER BY seq",
                 arguments: [hub])
             for job in jobs {
                 let jobId: String = job["id"]
                 try db.execute(
-                    sql: "UPDATE training_jobs SET status = 'interrupted', interrupted_by = ?, updated_at = ? WHERE id = ?",
+                    sql:
+                        "UPDATE training_jobs SET status = 'interrupted', interrupted_by = ?, updated_at = ? WHERE id = ?",
                     arguments: [plan.id, at, jobId])
                 let resubmissionId = UUID().uuidString.lowercased()
                 try db.execute(
@@ -270,7 +278,9 @@ public final class JobQueue: Sendable {
     // MARK: The queue
 
     /// Leases up to `limit` available items to `worker`: highest priority first, then oldest.
-    public func claim(worker: String, limit: Int, leaseSeconds: TimeInterval, now: Date) async throws -> [ResubmissionView] {
+    public func claim(worker: String, limit: Int, leaseSeconds: TimeInterval, now: Date) async throws
+        -> [ResubmissionView]
+    {
         try await claim(worker: worker, limit: limit, leaseSeconds: leaseSeconds, now: now) { $0 }
     }
 
@@ -301,15 +311,18 @@ public final class JobQueue: Sendable {
                                 attempts = attempts + 1, updated_at = ? WHERE id = ?
                             """,
                         arguments: [worker, expires, at, id])
-                    try self.appendEvent("resubmission.claimed", id: id, actor: worker, now: now, db: db,
-                                         extra: ["worker": .string(worker), "leaseExpiresAt": .string(expires)])
+                    try self.appendEvent(
+                        "resubmission.claimed", id: id, actor: worker, now: now, db: db,
+                        extra: ["worker": .string(worker), "leaseExpiresAt": .string(expires)])
                 }
                 return try respond(try ids.map { try Self.resubmission(id: $0, db: db, withSpec: true)! })
             }
         }
     }
 
-    public func heartbeat(id: String, worker: String, leaseSeconds: TimeInterval, now: Date) async throws -> ResubmissionView {
+    public func heartbeat(id: String, worker: String, leaseSeconds: TimeInterval, now: Date) async throws
+        -> ResubmissionView
+    {
         try await StoreError.mapping {
             try await database.pool.write { db in
                 try self.requireLease(id: id, worker: worker, now: now, db: db)
@@ -322,13 +335,15 @@ public final class JobQueue: Sendable {
     }
 
     /// Completes an item and records the job the worker started in the surviving hub.
-    public func complete(id: String, worker: String, newExternalId: String, now: Date) async throws -> ResubmissionView {
+    public func complete(id: String, worker: String, newExternalId: String, now: Date) async throws -> ResubmissionView
+    {
         try await StoreError.mapping {
             try await database.pool.write { db in
                 let item = try self.requireLease(id: id, worker: worker, now: now, db: db)
                 let at = Timestamp.format(now)
                 let targetHub: String = item["target_hub"]
-                let original = try Row.fetchOne(db, sql: "SELECT * FROM training_jobs WHERE id = ?", arguments: [item["job_id"] as String])!
+                let original = try Row.fetchOne(
+                    db, sql: "SELECT * FROM training_jobs WHERE id = ?", arguments: [item["job_id"] as String])!
                 let newJobId: String
                 if let existing = try Row.fetchOne(
                     db, sql: "SELECT id, hub_id FROM training_jobs WHERE external_id = ?", arguments: [newExternalId])
@@ -361,8 +376,9 @@ public final class JobQueue: Sendable {
                             lease_expires_at = NULL, updated_at = ? WHERE id = ?
                         """,
                     arguments: [newJobId, at, id])
-                try self.appendEvent("resubmission.completed", id: id, actor: worker, now: now, db: db,
-                                     extra: ["newJobId": .string(newJobId), "newExternalId": .string(newExternalId)])
+                try self.appendEvent(
+                    "resubmission.completed", id: id, actor: worker, now: now, db: db,
+                    extra: ["newJobId": .string(newJobId), "newExternalId": .string(newExternalId)])
                 return try Self.resubmission(id: id, db: db, withSpec: false)!
             }
         }
@@ -384,12 +400,16 @@ public final class JobQueue: Sendable {
     public func retry(id: String, targetHub: String?, actor: String, now: Date) async throws -> ResubmissionView {
         try await StoreError.mapping {
             try await database.pool.write { db in
-                guard let item = try Row.fetchOne(db, sql: "SELECT * FROM resubmissions WHERE id = ?", arguments: [id]) else {
+                guard let item = try Row.fetchOne(db, sql: "SELECT * FROM resubmissions WHERE id = ?", arguments: [id])
+                else {
                     throw StoreError.notFound("resubmission \(id)")
                 }
                 let status = ResubmissionStatus(rawValue: item["status"]) ?? .queued
-                guard [.dead, .unassigned, .cancelled].contains(status) || (status == .queued && targetHub != nil) else {
-                    throw StoreError.conflict("resubmission \(id) is \(status.rawValue); only dead, unassigned or cancelled items are retried")
+                guard [.dead, .unassigned, .cancelled].contains(status) || (status == .queued && targetHub != nil)
+                else {
+                    throw StoreError.conflict(
+                        "resubmission \(id) is \(status.rawValue); only dead, unassigned or cancelled items are retried"
+                    )
                 }
                 let target: String? = targetHub ?? (item["target_hub"] as String?)
                 guard let target else {
@@ -406,8 +426,9 @@ public final class JobQueue: Sendable {
                             lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?
                         """,
                     arguments: [target, at, at, id])
-                try self.appendEvent("resubmission.retried", id: id, actor: actor, now: now, db: db,
-                                     extra: ["targetHub": .string(target), "previousStatus": .string(status.rawValue)])
+                try self.appendEvent(
+                    "resubmission.retried", id: id, actor: actor, now: now, db: db,
+                    extra: ["targetHub": .string(target), "previousStatus": .string(status.rawValue)])
                 return try Self.resubmission(id: id, db: db, withSpec: false)!
             }
         }
@@ -416,7 +437,9 @@ public final class JobQueue: Sendable {
     public func cancel(id: String, actor: String, reason: String?, now: Date) async throws -> ResubmissionView {
         try await StoreError.mapping {
             try await database.pool.write { db in
-                guard let status = try String.fetchOne(db, sql: "SELECT status FROM resubmissions WHERE id = ?", arguments: [id])
+                guard
+                    let status = try String.fetchOne(
+                        db, sql: "SELECT status FROM resubmissions WHERE id = ?", arguments: [id])
                 else { throw StoreError.notFound("resubmission \(id)") }
                 if status == "cancelled" { return try Self.resubmission(id: id, db: db, withSpec: false)! }
                 guard status != "completed" else {
@@ -428,8 +451,9 @@ public final class JobQueue: Sendable {
                             updated_at = ? WHERE id = ?
                         """,
                     arguments: [Timestamp.format(now), id])
-                try self.appendEvent("resubmission.cancelled", id: id, actor: actor, now: now, db: db,
-                                     extra: ["reason": .optional(reason), "previousStatus": .string(status)])
+                try self.appendEvent(
+                    "resubmission.cancelled", id: id, actor: actor, now: now, db: db,
+                    extra: ["reason": .optional(reason), "previousStatus": .string(status)])
                 return try Self.resubmission(id: id, db: db, withSpec: false)!
             }
         }
@@ -472,10 +496,12 @@ public final class JobQueue: Sendable {
             db, sql: "SELECT * FROM resubmissions WHERE status = 'leased' AND lease_expires_at <= ?",
             arguments: [Timestamp.format(now)])
         for item in expired {
-            try appendEvent("resubmission.lease_expired", id: item["id"], actor: "standby", now: now, db: db,
-                            extra: ["worker": .optional(item["lease_owner"])])
-            try scheduleRetry(item, error: "lease expired while held by \(item["lease_owner"] as String? ?? "?")",
-                              random: random(), now: now, db: db, actor: "standby", immediate: true)
+            try appendEvent(
+                "resubmission.lease_expired", id: item["id"], actor: "standby", now: now, db: db,
+                extra: ["worker": .optional(item["lease_owner"])])
+            try scheduleRetry(
+                item, error: "lease expired while held by \(item["lease_owner"] as String? ?? "?")",
+                random: random(), now: now, db: db, actor: "standby", immediate: true)
         }
         return expired.count
     }
@@ -494,8 +520,9 @@ public final class JobQueue: Sendable {
                         updated_at = ? WHERE id = ?
                     """,
                 arguments: [error, at, id])
-            try appendEvent("resubmission.dead", id: id, actor: actor, now: now, db: db,
-                            extra: ["error": .string(error), "attempts": .number(Double(attempts))])
+            try appendEvent(
+                "resubmission.dead", id: id, actor: actor, now: now, db: db,
+                extra: ["error": .string(error), "attempts": .number(Double(attempts))])
             return
         }
         let delay = immediate ? 0 : settings.backoff(afterAttempt: attempts, random: random)
@@ -506,8 +533,9 @@ public final class JobQueue: Sendable {
                     lease_expires_at = NULL, updated_at = ? WHERE id = ?
                 """,
             arguments: [error, available, at, id])
-        try appendEvent("resubmission.failed", id: id, actor: actor, now: now, db: db,
-                        extra: ["error": .string(error), "attempts": .number(Double(attempts)), "availableAt": .string(available)])
+        try appendEvent(
+            "resubmission.failed", id: id, actor: actor, now: now, db: db,
+            extra: ["error": .string(error), "attempts": .number(Double(attempts)), "availableAt": .string(available)])
     }
 
     @discardableResult
@@ -525,12 +553,15 @@ public final class JobQueue: Sendable {
     private func appendEvent(
         _ type: String, id: String, actor: String, now: Date, db: Database, extra: [String: JSONValue] = [:]
     ) throws {
-        let row = try Row.fetchOne(db, sql: "SELECT deployment_id, target_hub, job_id FROM resubmissions WHERE id = ?", arguments: [id])
+        let row = try Row.fetchOne(
+            db, sql: "SELECT deployment_id, target_hub, job_id FROM resubmissions WHERE id = ?", arguments: [id])
         var data = extra
         data["resubmissionId"] = .string(id)
         data["jobId"] = .optional(row?["job_id"])
         try self.database.chain.append(
-            EventDraft(type: type, at: now, deploymentId: row?["deployment_id"], hub: row?["target_hub"], actor: actor, data: .object(data)),
+            EventDraft(
+                type: type, at: now, deploymentId: row?["deployment_id"], hub: row?["target_hub"], actor: actor,
+                data: .object(data)),
             in: db)
     }
 
@@ -557,7 +588,8 @@ public final class JobQueue: Sendable {
         guard
             let row = try Row.fetchOne(
                 db,
-                sql: "SELECT r.*, j.external_id, j.spec FROM resubmissions r JOIN training_jobs j ON j.id = r.job_id WHERE r.id = ?",
+                sql:
+                    "SELECT r.*, j.external_id, j.spec FROM resubmissions r JOIN training_jobs j ON j.id = r.job_id WHERE r.id = ?",
                 arguments: [id])
         else { return nil }
         return resubmissionView(row, spec: withSpec ? JSONValue.parse(row["spec"]) : nil)
@@ -565,7 +597,8 @@ public final class JobQueue: Sendable {
 
     static func resubmissionView(_ row: Row, spec: JSONValue?) -> ResubmissionView {
         ResubmissionView(
-            id: row["id"], jobId: row["job_id"], externalId: row["external_id"], failoverEventId: row["failover_event_id"],
+            id: row["id"], jobId: row["job_id"], externalId: row["external_id"],
+            failoverEventId: row["failover_event_id"],
             deploymentId: row["deployment_id"], fromHub: row["from_hub"], targetHub: row["target_hub"],
             priority: row["priority"], status: ResubmissionStatus(rawValue: row["status"]) ?? .queued,
             attempts: row["attempts"], maxAttempts: row["max_attempts"], availableAt: row["available_at"],

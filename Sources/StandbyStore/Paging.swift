@@ -27,7 +27,6 @@ public struct PageRequest: Sendable, Hashable {
         self.after = after
     }
 
-
     /// Cursors are base64url of the sequence number, so clients do not build them by hand.
     public static func encodeCursor(_ seq: Int64) -> String {
         Data("s\(seq)".utf8).base64EncodedString()
@@ -87,7 +86,8 @@ extension PageRequest {
         filter.add(ascending ? "\(seqColumn) > ?" : "\(seqColumn) < ?", after)
         let rows = try Row.fetchAll(
             db,
-            sql: "SELECT \(select) FROM \(source) \(filter.whereClause) ORDER BY \(seqColumn) \(ascending ? "ASC" : "DESC") LIMIT ?",
+            sql:
+                "SELECT \(select) FROM \(source) \(filter.whereClause) ORDER BY \(seqColumn) \(ascending ? "ASC" : "DESC") LIMIT ?",
             arguments: filter.arguments + [limit + 1])
         return page(from: try rows.map { (seq: $0["seq"], item: try map($0)) })
     }

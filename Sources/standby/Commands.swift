@@ -2,10 +2,10 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
-import UnixSignals
 import StandbyCore
 import StandbyServer
 import StandbyStore
+import UnixSignals
 
 /// `--config FILE`, falling back to `STANDBY_CONFIG`.
 struct ConfigOption: ParsableArguments {
@@ -79,9 +79,10 @@ struct Migrate: AsyncParsableCommand {
             try database.migrate()
             let applied = try database.appliedMigrations()
             let new = applied.filter { !before.contains($0) }
-            print(new.isEmpty
-                ? "\(configuration.database.path): up to date (\(applied.count) migrations)"
-                : "\(configuration.database.path): applied \(new.joined(separator: ", "))")
+            print(
+                new.isEmpty
+                    ? "\(configuration.database.path): up to date (\(applied.count) migrations)"
+                    : "\(configuration.database.path): applied \(new.joined(separator: ", "))")
         } catch let error as StoreError {
             throw CommandFailure("\(configuration.database.path): \(error)")
         }

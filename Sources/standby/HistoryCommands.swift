@@ -33,7 +33,9 @@ struct Export: AsyncParsableCommand {
     @Option(help: "Write here instead of standard output.") var output: String?
 
     func run() async throws {
-        guard let format = ExportFormat(rawValue: format) else { throw ValidationError("--format must be ndjson or csv") }
+        guard let format = ExportFormat(rawValue: format) else {
+            throw ValidationError("--format must be ndjson or csv")
+        }
         let configuration = try options.load()
         let history = EventHistory(database: try openDatabase(configuration))
         var query = EventQuery()
@@ -42,7 +44,8 @@ struct Export: AsyncParsableCommand {
         query.types = type.map { $0.split(separator: ",").map(String.init) } ?? []
         let handle: FileHandle
         if let output {
-            guard FileManager.default.createFile(atPath: output, contents: nil), let file = FileHandle(forWritingAtPath: output)
+            guard FileManager.default.createFile(atPath: output, contents: nil),
+                let file = FileHandle(forWritingAtPath: output)
             else { throw CommandFailure("cannot write \(output)") }
             handle = file
         } else {
@@ -65,7 +68,9 @@ struct Export: AsyncParsableCommand {
             guard let last = events.last else { break }
             var chunk = ""
             chunk.reserveCapacity(events.count * 400)
-            for event in events { chunk += format == .ndjson ? EventExport.ndjsonLine(event) : EventExport.csvLine(event) }
+            for event in events {
+                chunk += format == .ndjson ? EventExport.ndjsonLine(event) : EventExport.csvLine(event)
+            }
             handle.write(Data(chunk.utf8))
             written += events.count
             after = last.seq
@@ -88,7 +93,8 @@ struct Audit: AsyncParsableCommand {
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Verify an NDJSON export (FILE) or the live database (--config); exit 1 naming the first bad seq.",
+            abstract:
+                "Verify an NDJSON export (FILE) or the live database (--config); exit 1 naming the first bad seq.",
             discussion: """
                 The chain key (audit.chainKey) and the signing key (audit.signingKey) come from --config, for a \
                 file too. With a checkpoint (from `standby audit checkpoint` or the serving process's log), \
@@ -113,12 +119,15 @@ struct Audit: AsyncParsableCommand {
             let checkpoint = try checkpoint.map { path -> AuditCheckpoint in
                 guard let text = try? String(contentsOfFile: path, encoding: .utf8),
                     let checkpoint = AuditCheckpoint(jsonLine: text.trimmingCharacters(in: .whitespacesAndNewlines))
-                else { throw CommandFailure("\(path) is not a checkpoint ({\"seq\", \"hash\", \"at\", \"signature\"})") }
+                else {
+                    throw CommandFailure("\(path) is not a checkpoint ({\"seq\", \"hash\", \"at\", \"signature\"})")
+                }
                 return checkpoint
             }
             let anchorKey = key.map { Secret($0) } ?? configuration?.audit.anchorKey
             if let checkpoint, checkpoint.signature != nil, anchorKey == nil {
-                throw CommandFailure("the checkpoint is signed: give --config (audit.chainKey or audit.signingKey) to check it")
+                throw CommandFailure(
+                    "the checkpoint is signed: give --config (audit.chainKey or audit.signingKey) to check it")
             }
             var verifier = AuditVerifier(
                 chainKey: configuration?.audit.chainKey, anchorKey: anchorKey, checkpoint: checkpoint)
@@ -148,7 +157,9 @@ struct Audit: AsyncParsableCommand {
                     if line.isEmpty { continue }
                     let (event, anchor) = EventExport.parse(line: line)
                     if let anchor {
-                        guard lineNumber == 1 else { throw CommandFailure("line \(lineNumber): an anchor may only be the first line") }
+                        guard lineNumber == 1 else {
+                            throw CommandFailure("line \(lineNumber): an anchor may only be the first line")
+                        }
                         try verifier.start(from: anchor)
                     } else if let event {
                         try verifier.check(event)
@@ -230,7 +241,8 @@ struct Prune: AsyncParsableCommand {
         let removed = try await history.prune(before: cutoff, signingKey: configuration.audit.anchorKey, now: Date())
         print(
             "pruned \(removed) events before \(Timestamp.format(cutoff))"
-                + (configuration.audit.anchorKey == nil ? " (anchor unsigned: set audit.chainKey or audit.signingKey to sign it)" : ""))
+                + (configuration.audit.anchorKey == nil
+                    ? " (anchor unsigned: set audit.chainKey or audit.signingKey to sign it)" : ""))
     }
 }
 
@@ -240,7 +252,8 @@ struct Token: AsyncParsableCommand {
 
     struct Hash: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print the sha256:<hex> form of a token, for auth.apiTokens[].token (reads stdin without an argument).")
+            abstract:
+                "Print the sha256:<hex> form of a token, for auth.apiTokens[].token (reads stdin without an argument).")
 
         @Argument(help: "The token. Prefer standard input, so it stays out of shell history.") var token: String?
 

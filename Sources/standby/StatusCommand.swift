@@ -59,7 +59,8 @@ enum StatusReport {
                     if automation?["failbackReady"] == .bool(true) { state += " (failback ready)" }
                     let last = deployment["lastFailover"].flatMap { event -> String? in
                         guard event != .null else { return nil }
-                        return "\(event["kind"]?.stringValue ?? "") \(event["status"]?.stringValue ?? "") \(event["createdAt"]?.stringValue ?? "")"
+                        return
+                            "\(event["kind"]?.stringValue ?? "") \(event["status"]?.stringValue ?? "") \(event["createdAt"]?.stringValue ?? "")"
                     }
                     return [
                         deployment["id"]?.stringValue ?? "", deployment["pattern"]?.stringValue ?? "",
@@ -79,12 +80,16 @@ enum StatusReport {
                         let window = hub["openWindow"].flatMap { window -> String? in
                             guard window != .null else { return nil }
                             let declared = window["declaredDownAt"]?.stringValue.map { ", DOWN at \($0)" } ?? ""
-                            return "\(window["failureCount"]?.stringValue ?? "?") failures since \(window["firstFailureAt"]?.stringValue ?? "?")\(declared)"
+                            return
+                                "\(window["failureCount"]?.stringValue ?? "?") failures since \(window["firstFailureAt"]?.stringValue ?? "?")\(declared)"
                         }
                         return [
-                            hub["id"]?.stringValue ?? "", deployment["id"]?.stringValue ?? "", hub["role"]?.stringValue ?? "",
-                            hub["serving"] == .bool(true) ? "yes" : "no", hub["health"]?.stringValue?.uppercased() ?? "",
-                            hub["healthSince"]?.stringValue ?? "-", sources.isEmpty ? "-" : sources.joined(separator: " "),
+                            hub["id"]?.stringValue ?? "", deployment["id"]?.stringValue ?? "",
+                            hub["role"]?.stringValue ?? "",
+                            hub["serving"] == .bool(true) ? "yes" : "no",
+                            hub["health"]?.stringValue?.uppercased() ?? "",
+                            hub["healthSince"]?.stringValue ?? "-",
+                            sources.isEmpty ? "-" : sources.joined(separator: " "),
                             window ?? "-",
                         ]
                     }
@@ -112,7 +117,9 @@ enum StatusReport {
     static func table(_ header: [String], _ rows: [[String]]) -> String {
         var widths = header.map(\.count)
         for row in rows {
-            for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) }
+            for (index, cell) in row.enumerated() where index < widths.count {
+                widths[index] = max(widths[index], cell.count)
+            }
         }
         func line(_ cells: [String]) -> String {
             cells.enumerated().map { index, cell in

@@ -53,7 +53,9 @@ let fixtureExpectations: [FixtureExpectation] = [
         #expect(alert.serviceHealth?.stage == "Resolved")
         #expect(alert.serviceHealth?.trackingId == "TEST-TTT")
         #expect(alert.serviceHealth?.incidentType == "Incident")
-        #expect(alert.serviceHealth?.impactedServices == [ImpactedService(service: "AzureServiceName", regions: ["Global"])])
+        #expect(
+            alert.serviceHealth?.impactedServices == [ImpactedService(service: "AzureServiceName", regions: ["Global"])]
+        )
         #expect(alert.isTest)
         #expect(alert.key == "servicehealth:TEST-TTT")
     },
@@ -67,15 +69,22 @@ let fixtureExpectations: [FixtureExpectation] = [
         #expect(alert.rule == "AcmeRule")
         #expect(alert.severity == "Sev3")
     },
-    .init(file: "legacy-activitylog-administrative-noncommon.json", schema: .activityLog, kind: .activityLog,
-          condition: .fired) { alert in
+    .init(
+        file: "legacy-activitylog-administrative-noncommon.json", schema: .activityLog, kind: .activityLog,
+        condition: .fired
+    ) { alert in
         #expect(alert.firedAt == Timestamp.parse("2021-11-16T08:27:36.1836909+00:00"))
     },
-    .init(file: "legacy-activitylog-resourcehealth-noncommon.json", schema: .activityLog, kind: .resourceHealth,
-          condition: .fired) { alert in
+    .init(
+        file: "legacy-activitylog-resourcehealth-noncommon.json", schema: .activityLog, kind: .resourceHealth,
+        condition: .fired
+    ) { alert in
         #expect(alert.resourceHealth?.currentHealthStatus == "Unavailable")
-        #expect(alert.targetResourceIDs.first == ResourceID(
-            "/subscriptions/aaaa0a0a-bb1b-cc2c-dd3d-eeeeee4e4e4e/resourcegroups/TEST-rg/providers/microsoft.compute/virtualmachines/test-vm"))
+        #expect(
+            alert.targetResourceIDs.first
+                == ResourceID(
+                    "/subscriptions/aaaa0a0a-bb1b-cc2c-dd3d-eeeeee4e4e4e/resourcegroups/TEST-rg/providers/microsoft.compute/virtualmachines/test-vm"
+                ))
     },
 ]
 
@@ -103,7 +112,9 @@ struct FixtureDecodingTests {
         #expect(Fixtures.allNames.count >= 32)
     }
 
-    @Test("a bare alertContext fragment is valid JSON of an unknown shape", arguments: Fixtures.allNames.filter { $0.hasPrefix("alertcontext-") })
+    @Test(
+        "a bare alertContext fragment is valid JSON of an unknown shape",
+        arguments: Fixtures.allNames.filter { $0.hasPrefix("alertcontext-") })
     func bareFragmentIsUnrecognized(_ file: String) throws {
         let classification = try AzureMonitorDecoder.classify(Fixtures.data(file))
         guard case .unrecognized = classification else {
@@ -115,8 +126,14 @@ struct FixtureDecodingTests {
     @Test("fragments inside a common envelope take the kind of their service")
     func fragmentsInEnvelope() throws {
         let cases: [(String, String, String, AlertKind, AlertCondition)] = [
-            ("alertcontext-activitylog-administrative.json", "Activity Log - Administrative", "Activity Log", .activityLog, .fired),
-            ("alertcontext-activitylog-autoscale.json", "Activity Log - Autoscale", "Activity Log", .activityLog, .fired),
+            (
+                "alertcontext-activitylog-administrative.json", "Activity Log - Administrative", "Activity Log",
+                .activityLog, .fired
+            ),
+            (
+                "alertcontext-activitylog-autoscale.json", "Activity Log - Autoscale", "Activity Log", .activityLog,
+                .fired
+            ),
             ("alertcontext-activitylog-policy.json", "Activity Log - Policy", "Activity Log", .activityLog, .fired),
             ("alertcontext-activitylog-security.json", "Activity Log - Security", "Activity Log", .activityLog, .fired),
             ("alertcontext-log-alerts-v2.json", "Log Alerts V2", "Log", .log, .fired),
@@ -126,7 +143,10 @@ struct FixtureDecodingTests {
             ("alertcontext-metric-static-platform.json", "Platform", "Metric", .metric, .fired),
             ("alertcontext-metric-webtest-availability.json", "Platform", "Metric", .metric, .fired),
             ("alertcontext-prometheus.json", "Prometheus", "Metric", .prometheus, .fired),
-            ("alertcontext-resourcehealth-unavailable.json", "Resource Health", "Activity Log", .resourceHealth, .fired),
+            (
+                "alertcontext-resourcehealth-unavailable.json", "Resource Health", "Activity Log", .resourceHealth,
+                .fired
+            ),
             ("alertcontext-servicehealth-maintenance.json", "ServiceHealth", "Activity Log", .serviceHealth, .fired),
         ]
         for (file, service, signal, kind, condition) in cases {
@@ -146,7 +166,8 @@ struct FixtureDecodingTests {
     @Test("Service Health: impactedServices as an escaped string, numeric enums, planned maintenance")
     func serviceHealthMaintenanceQuirks() throws {
         let context = try #require(Fixtures.json("alertcontext-servicehealth-maintenance.json")["alertContext"])
-        let body = Fixtures.commonEnvelope(alertContext: context, monitoringService: "ServiceHealth", signalType: "Activity Log")
+        let body = Fixtures.commonEnvelope(
+            alertContext: context, monitoringService: "ServiceHealth", signalType: "Activity Log")
         guard case .recognized(let alert) = try AzureMonitorDecoder.classify(body) else {
             Issue.record("not recognized")
             return
@@ -155,6 +176,9 @@ struct FixtureDecodingTests {
         #expect(serviceHealth.incidentType == "Maintenance")
         #expect(serviceHealth.stage == "Planned")
         #expect(serviceHealth.isIncident == false)
-        #expect(serviceHealth.impactedServices == [ImpactedService(service: "Azure Synapse Analytics", regions: ["East US"])])
+        #expect(
+            serviceHealth.impactedServices == [
+                ImpactedService(service: "Azure Synapse Analytics", regions: ["East US"])
+            ])
     }
 }

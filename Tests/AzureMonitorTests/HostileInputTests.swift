@@ -75,20 +75,28 @@ struct HostileInputTests {
             Data((String(repeating: "[", count: 200_000) + String(repeating: "]", count: 200_000)).utf8),
             Data((String(repeating: "{\"a\":", count: 50_000) + "1" + String(repeating: "}", count: 50_000)).utf8),
             invalidUTF8,
-            Data(#"{"schemaId":"nope","schemaId":"azureMonitorCommonAlertSchema","data":{"essentials":{"alertId":"a"},"essentials":{}}}"#.utf8),
-            Data(#"{"schemaId":"azureMonitorCommonAlertSchema","data":{"essentials":{"alertId":1e400,"severity":-1e400,"firedDateTime":123456789012345678901234567890}}}"#.utf8),
+            Data(
+                #"{"schemaId":"nope","schemaId":"azureMonitorCommonAlertSchema","data":{"essentials":{"alertId":"a"},"essentials":{}}}"#
+                    .utf8),
+            Data(
+                #"{"schemaId":"azureMonitorCommonAlertSchema","data":{"essentials":{"alertId":1e400,"severity":-1e400,"firedDateTime":123456789012345678901234567890}}}"#
+                    .utf8),
             Data(#"{"schemaId":"azureMonitorCommonAlertSchema","data":{"essentials":[],"alertContext":"x"}}"#.utf8),
             Data(#"{"schemaId":"azureMonitorCommonAlertSchema","data":"essentials"}"#.utf8),
             Data(#"{"schemaId":null}"#.utf8),
             Data(#""azureMonitorCommonAlertSchema""#.utf8),
             Data([0x00, 0x01, 0x02]),
             Data("\u{FEFF}{}".utf8),
-            Data(#"{"schemaId":"Microsoft.Insights/activityLogs","data":{"context":{"activityLog":{"properties":{"impactedServices":"[[[[[[[[["}}}}}"#.utf8),
+            Data(
+                #"{"schemaId":"Microsoft.Insights/activityLogs","data":{"context":{"activityLog":{"properties":{"impactedServices":"[[[[[[[[["}}}}}"#
+                    .utf8),
         ]
         for data in cases { survive(data) }
         // The decoder is fast on big bodies too: a 1 MiB alert decodes in well under a second.
         var big = try Fixtures.json("test-action-metric-static.json")
-        if case .object(var root) = big, case .object(var data)? = root["data"], case .object(var essentials)? = data["essentials"] {
+        if case .object(var root) = big, case .object(var data)? = root["data"],
+            case .object(var essentials)? = data["essentials"]
+        {
             essentials["description"] = .string(String(repeating: "é", count: 500_000))
             data["essentials"] = .object(essentials)
             root["data"] = .object(data)

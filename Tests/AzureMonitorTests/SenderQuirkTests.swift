@@ -1,7 +1,8 @@
-@testable import AzureMonitor
 import Foundation
 import StandbyCore
 import Testing
+
+@testable import AzureMonitor
 
 @Suite("Real senders' inconsistencies")
 struct SenderQuirkTests {
@@ -102,10 +103,12 @@ struct LabelFoldingTests {
     /// What folding means, for any string: lower case, letters and digits only.
     static func reference(_ text: String) -> String { text.lowercased().filter { $0.isLetter || $0.isNumber } }
 
-    @Test("labels fold the same on the ASCII fast path and the Unicode path", arguments: [
-        "ServiceHealth", "Resource Health", "Activity Log - Administrative", "Azure Machine-Learning", "RCA", "",
-        "Log Alerts V2", "Ärger Größe", "Éclair 日本 2", "tab\there", "MIXED_case-123",
-    ])
+    @Test(
+        "labels fold the same on the ASCII fast path and the Unicode path",
+        arguments: [
+            "ServiceHealth", "Resource Health", "Activity Log - Administrative", "Azure Machine-Learning", "RCA", "",
+            "Log Alerts V2", "Ärger Größe", "Éclair 日本 2", "tab\there", "MIXED_case-123",
+        ])
     func foldMatchesReference(_ label: String) {
         #expect(Read.fold(label) == Self.reference(label))
     }

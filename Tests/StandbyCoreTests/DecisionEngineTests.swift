@@ -23,7 +23,9 @@ struct DecisionEngineTests {
     let ids = CountingIDs()
 
     func down(_ window: String = "w1") -> HubStatus {
-        HubStatus(health: .down, downSources: ["probe:a"], downRules: ["failure-threshold"], evidence: ["report:1"], windowId: window)
+        HubStatus(
+            health: .down, downSources: ["probe:a"], downRules: ["failure-threshold"], evidence: ["report:1"],
+            windowId: window)
     }
 
     func up(since: Date) -> HubStatus { HubStatus(health: .up, healthySince: since) }
@@ -37,7 +39,8 @@ struct DecisionEngineTests {
         let deployment = makeDeployment(.activePassive)
         let engine = DecisionEngine(deployment: deployment, ids: ids)
         var state = DeploymentState.initial(for: deployment)
-        let plans = moves(engine.evaluate(&state, health: ["east": down(), "west": HubStatus(health: .unknown)], now: t0))
+        let plans = moves(
+            engine.evaluate(&state, health: ["east": down(), "west": HubStatus(health: .unknown)], now: t0))
         let plan = try #require(plans.first)
         #expect(plans.count == 1)
         #expect(plan.kind == .failover)
@@ -54,7 +57,8 @@ struct DecisionEngineTests {
         #expect(state.serving == ["west"])
         #expect(state.openEventId == plan.id)
         // Evaluating again with the same health decides nothing more.
-        #expect(engine.evaluate(&state, health: ["east": down(), "west": HubStatus(health: .unknown)], now: t0 + 1).isEmpty)
+        #expect(
+            engine.evaluate(&state, health: ["east": down(), "west": HubStatus(health: .unknown)], now: t0 + 1).isEmpty)
     }
 
     @Test("secondary also DOWN: no failover, and the deployment says why (once)")
@@ -107,7 +111,9 @@ struct DecisionEngineTests {
     func dryRun() throws {
         let deployment = makeDeployment(.activePassive) { $0.dryRun = true }
         var state = DeploymentState.initial(for: deployment)
-        let plan = try #require(moves(DecisionEngine(deployment: deployment, ids: ids).evaluate(&state, health: ["east": down()], now: t0)).first)
+        let plan = try #require(
+            moves(DecisionEngine(deployment: deployment, ids: ids).evaluate(&state, health: ["east": down()], now: t0))
+                .first)
         #expect(plan.dryRun)
         #expect(state.openEventId == nil)
     }
@@ -138,7 +144,8 @@ struct DecisionEngineTests {
         let recovered = t0 + 600
         // A flap resets stability: healthySince moves.
         #expect(moves(engine.evaluate(&state, health: ["east": up(since: recovered)], now: recovered + 300)).isEmpty)
-        let plan = try #require(moves(engine.evaluate(&state, health: ["east": up(since: recovered)], now: recovered + 900)).first)
+        let plan = try #require(
+            moves(engine.evaluate(&state, health: ["east": up(since: recovered)], now: recovered + 900)).first)
         #expect(plan.kind == .failback)
         #expect(plan.trigger == .stability)
         #expect(plan.commands.map(\.kind) == [.scaleCompute, .routeTraffic, .scaleCompute])
@@ -168,7 +175,9 @@ struct DecisionEngineTests {
         #expect(moves(engine.evaluate(&state, health: all, now: t0 + 20)).isEmpty)
         #expect(state.serving.count == 1)
         // Recovery: back after stableFor.
-        let healthy: [String: HubStatus] = ["east": up(since: t0 + 30), "west": up(since: t0 + 30), "north": up(since: t0 + 30)]
+        let healthy: [String: HubStatus] = [
+            "east": up(since: t0 + 30), "west": up(since: t0 + 30), "north": up(since: t0 + 30),
+        ]
         #expect(moves(engine.evaluate(&state, health: healthy, now: t0 + 60)).isEmpty)
         let restore = try #require(moves(engine.evaluate(&state, health: healthy, now: t0 + 30 + 900)).first)
         #expect(restore.kind == .rotationRestore)
@@ -185,7 +194,8 @@ struct DecisionEngineTests {
         #expect(outage.commands.isEmpty)
         #expect(outage.interruptedHubs == ["east"])
         #expect(engine.evaluate(&state, health: ["east": down()], now: t0 + 5).isEmpty)
-        let ended = try #require(moves(engine.evaluate(&state, health: ["east": up(since: t0 + 10)], now: t0 + 10)).first)
+        let ended = try #require(
+            moves(engine.evaluate(&state, health: ["east": up(since: t0 + 10)], now: t0 + 10)).first)
         #expect(ended.kind == .outageEnded)
     }
 
@@ -196,10 +206,13 @@ struct DecisionEngineTests {
         var state = DeploymentState.initial(for: deployment)
         let health: [String: HubStatus] = ["east": HubStatus(health: .up, healthySince: t0), "west": down()]
         #expect(throws: OperatorRefusal.self) {
-            try engine.apply(OperatorRequest(action: .failover, reason: "drill", actor: "sre"), to: &state, health: health, now: t0)
+            try engine.apply(
+                OperatorRequest(action: .failover, reason: "drill", actor: "sre"), to: &state, health: health, now: t0)
         }
         #expect(throws: OperatorRefusal.self) {
-            try engine.apply(OperatorRequest(action: .failover, reason: "drill", actor: "sre", force: true), to: &state, health: health, now: t0)
+            try engine.apply(
+                OperatorRequest(action: .failover, reason: "drill", actor: "sre", force: true), to: &state,
+                health: health, now: t0)
         }
         let forced = try engine.apply(
             OperatorRequest(action: .failover, reason: "drill", actor: "sre", force: true, allowUnhealthyTarget: true),
@@ -210,15 +223,20 @@ struct DecisionEngineTests {
         #expect(plan.reason.contains("drill"))
         // Cooldown applies to operators too unless forced; failing back to a healthy primary.
         #expect(throws: OperatorRefusal.self) {
-            try engine.apply(OperatorRequest(action: .failback, reason: "done", actor: "sre"), to: &state, health: health, now: t0 + 60)
+            try engine.apply(
+                OperatorRequest(action: .failback, reason: "done", actor: "sre"), to: &state, health: health,
+                now: t0 + 60)
         }
         DecisionEngine.settle(eventId: plan.id, in: &state)
         let back = try engine.apply(
-            OperatorRequest(action: .failback, reason: "done", actor: "sre", force: true), to: &state, health: health, now: t0 + 60)
+            OperatorRequest(action: .failback, reason: "done", actor: "sre", force: true), to: &state, health: health,
+            now: t0 + 60)
         #expect(moves(back).first?.kind == .failback)
         #expect(state.serving == ["east"])
         #expect(throws: OperatorRefusal.self) {
-            try engine.apply(OperatorRequest(action: .failback, reason: "again", actor: "sre", force: true), to: &state, health: health, now: t0 + 70)
+            try engine.apply(
+                OperatorRequest(action: .failback, reason: "again", actor: "sre", force: true), to: &state,
+                health: health, now: t0 + 70)
         }
     }
 }

@@ -1,8 +1,8 @@
 import Foundation
 import PropertyBased
-import Synchronization
 import StandbyCore
 import StandbyTestSupport
+import Synchronization
 import Testing
 
 /// Random runs of reports, clock moves, acknowledgements and operator actions through the tracker
@@ -44,7 +44,9 @@ struct Simulation {
                 action: code % 2 == 0 ? .failover : .failback, reason: "random", actor: "prop",
                 hub: deployment.pattern == .activeActive ? hub : nil)
             let before = statuses
-            if let decisions = try? DecisionEngine(deployment: deployment, ids: ids).apply(request, to: &state, health: before, now: now) {
+            if let decisions = try? DecisionEngine(deployment: deployment, ids: ids).apply(
+                request, to: &state, health: before, now: now)
+            {
                 check(decisions, health: before, automatic: false)
             }
         }
@@ -56,7 +58,9 @@ struct Simulation {
         let health = statuses
         let openBefore = state.openEventId
         let decisions = DecisionEngine(deployment: deployment, ids: ids).evaluate(&state, health: health, now: now)
-        if openBefore != nil, decisions.contains(where: { if case .move(let plan) = $0 { !plan.commands.isEmpty } else { false } }) {
+        if openBefore != nil,
+            decisions.contains(where: { if case .move(let plan) = $0 { !plan.commands.isEmpty } else { false } })
+        {
             violations.append("an automatic move was made while failover event \(openBefore!) was open")
         }
         check(decisions, health: health, automatic: true)
@@ -74,7 +78,9 @@ struct Simulation {
         for case .move(let plan) in decisions {
             plans.append(plan)
             for command in plan.commands where command.kind == .routeTraffic || command.kind == .restoreToRotation {
-                if health[command.hub]?.health == .down { violations.append("routed to DOWN hub \(command.hub) at \(now)") }
+                if health[command.hub]?.health == .down {
+                    violations.append("routed to DOWN hub \(command.hub) at \(now)")
+                }
             }
         }
         if deployment.pattern != .singleRegion, state.serving.isEmpty { violations.append("no serving hub at \(now)") }
@@ -114,7 +120,9 @@ struct DecisionPropertyTests {
 
     @Test("same inputs, same outputs")
     func deterministic() async {
-        let deployment = makeDeployment(.activePassive) { $0.failback.mode = .automatic; $0.cooldown = 60 }
+        let deployment = makeDeployment(.activePassive) {
+            $0.failback.mode = .automatic; $0.cooldown = 60
+        }
         await propertyCheck(count: 100, input: Self.steps) { codes in
             var first = Simulation(deployment)
             var second = Simulation(deployment)

@@ -8,7 +8,10 @@ struct HealthTrackerTests {
     let t0 = Timestamp.parse("2026-11-28T10:00:00Z")!
     let policy = Policy()
 
-    func run(_ steps: [(offset: TimeInterval, outcome: ObservationOutcome)], policy: Policy? = nil, source: String = "probe:a")
+    func run(
+        _ steps: [(offset: TimeInterval, outcome: ObservationOutcome)], policy: Policy? = nil,
+        source: String = "probe:a"
+    )
         -> (HubHealthState, [HealthChange])
     {
         var state = HubHealthState(deploymentId: "d", hubId: "h")
@@ -119,13 +122,15 @@ struct HealthTrackerTests {
                     communicationId: nil, impactedServices: [ImpactedService(service: service, regions: regions)])
             },
             resourceHealth: health.map {
-                ResourceHealthDetails(currentHealthStatus: $0, previousHealthStatus: nil, cause: cause, type: nil, title: nil)
+                ResourceHealthDetails(
+                    currentHealthStatus: $0, previousHealthStatus: nil, cause: cause, type: nil, title: nil)
             })
     }
 
     @Test("Azure signals: what makes a hub DOWN and what is only evidence")
     func azureSignals() {
-        let hub = HubDefinition(id: "east", region: "eastus", regionName: "East US", role: .primary, endpoint: "", resources: [])
+        let hub = HubDefinition(
+            id: "east", region: "eastus", regionName: "East US", role: .primary, endpoint: "", resources: [])
         var policy = Policy()
         policy.alerts.serviceHealthServices = ["Azure Machine Learning"]
         policy.alerts.failoverRules = ["hub-availability"]
@@ -145,7 +150,9 @@ struct HealthTrackerTests {
         ]
         for (alert, effect) in cases {
             let signal = AzureSignal.from(alert, alertId: "a", hub: hub, policy: policy, receivedAt: t0)
-            #expect(signal.effect == effect, "\(alert.kind) \(alert.rule ?? "") \(alert.serviceHealth?.impactedServices ?? [])")
+            #expect(
+                signal.effect == effect,
+                "\(alert.kind) \(alert.rule ?? "") \(alert.serviceHealth?.impactedServices ?? [])")
         }
     }
 
@@ -153,7 +160,8 @@ struct HealthTrackerTests {
     func azureDownUntilResolved() {
         var state = HubHealthState(deploymentId: "d", hubId: "h")
         let ids = CountingIDs()
-        let down = AzureSignal(source: "azure:x", label: "x", effect: .down, at: t0, evidence: "alert:1", rule: "failover-rule")
+        let down = AzureSignal(
+            source: "azure:x", label: "x", effect: .down, at: t0, evidence: "alert:1", rule: "failover-rule")
         _ = HealthTracker.apply(down, to: &state, policy: policy, now: t0, ids: ids)
         #expect(state.health == .down)
         #expect(state.openWindow?.declaredDownAt == t0)
@@ -177,11 +185,14 @@ struct AlertStormTests {
         var state = HubHealthState(deploymentId: "d", hubId: "h")
         let t0 = Timestamp.parse("2026-11-28T10:00:00Z")!
         let ids = CountingIDs()
-        let down = AzureSignal(source: "azure:down", label: "x", effect: .down, at: t0, evidence: "alert:0", rule: "failover-rule")
+        let down = AzureSignal(
+            source: "azure:down", label: "x", effect: .down, at: t0, evidence: "alert:0", rule: "failover-rule")
         _ = HealthTracker.apply(down, to: &state, policy: Policy(), now: t0, ids: ids)
         for index in 1...2000 {
             let at = t0.addingTimeInterval(Double(index))
-            let signal = AzureSignal(source: "azure:\(index)", label: "cpu", effect: .degraded, at: at, evidence: "alert:\(index)", rule: "alert")
+            let signal = AzureSignal(
+                source: "azure:\(index)", label: "cpu", effect: .degraded, at: at, evidence: "alert:\(index)",
+                rule: "alert")
             _ = HealthTracker.apply(signal, to: &state, policy: Policy(), now: at, ids: ids)
         }
         #expect(state.azure.count == 17)
@@ -199,14 +210,19 @@ struct HealthStatePersistenceTests {
         var state = HubHealthState(deploymentId: "d", hubId: "h")
         let ids = CountingIDs()
         let t0 = Timestamp.parse("2026-11-28T10:00:00.123Z")!
-        for (index, outcome) in [ObservationOutcome.failure, .degraded, .failure, .failure, .failure, .success].enumerated() {
+        for (index, outcome) in [ObservationOutcome.failure, .degraded, .failure, .failure, .failure, .success]
+            .enumerated()
+        {
             let at = t0.addingTimeInterval(Double(index) * 1.0001)
             _ = HealthTracker.apply(
-                ProbeObservation(source: "probe:\(index % 2)", outcome: outcome, observedAt: at, evidence: "report:\(index)"),
+                ProbeObservation(
+                    source: "probe:\(index % 2)", outcome: outcome, observedAt: at, evidence: "report:\(index)"),
                 to: &state, policy: Policy(), now: at, ids: ids)
         }
         _ = HealthTracker.apply(
-            AzureSignal(source: "azure:k", label: "rule \"x\"", effect: .down, at: t0, evidence: "alert:1", rule: "failover-rule"),
+            AzureSignal(
+                source: "azure:k", label: "rule \"x\"", effect: .down, at: t0, evidence: "alert:1",
+                rule: "failover-rule"),
             to: &state, policy: Policy(), now: t0, ids: ids)
         #expect(state.openWindow != nil)
         let text = state.jsonValue().canonicalString()

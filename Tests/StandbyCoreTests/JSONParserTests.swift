@@ -6,17 +6,20 @@ import Testing
 struct JSONParserTests {
     @Test("parses what Foundation parses, to the same values")
     func agreesWithFoundation() throws {
-        let text = #"{"a":[1,-2.5,3e2,true,false,null,"x\"y\\z\n\u00e9\ud83d\ude00/"],"b":{"c":{}},"d":[],"e":"","f":0.000001}"#
+        let text =
+            #"{"a":[1,-2.5,3e2,true,false,null,"x\"y\\z\n\u00e9\ud83d\ude00/"],"b":{"c":{}},"d":[],"e":"","f":0.000001}"#
         let value = try JSONValue.decode(Data(text.utf8))
         let reference = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
         #expect(value == reference)
         #expect(value["a"]?.arrayValue?[6] == .string("x\"y\\z\né😀/"))
     }
 
-    @Test("refuses what is not JSON", arguments: [
-        "", " ", "{", "[1,]", "{\"a\":1,}", "01", "1.", "-", "1e", "+1", "\"unterminated", "{\"a\" 1}", "[1 2]",
-        "nul", "tru", "{\"a\":1}x", "\"\u{01}\"", "\"\\x\"", "\"\\ud800\"", "1e400", "-1e400", "NaN", "[Infinity]",
-    ])
+    @Test(
+        "refuses what is not JSON",
+        arguments: [
+            "", " ", "{", "[1,]", "{\"a\":1,}", "01", "1.", "-", "1e", "+1", "\"unterminated", "{\"a\" 1}", "[1 2]",
+            "nul", "tru", "{\"a\":1}x", "\"\u{01}\"", "\"\\x\"", "\"\\ud800\"", "1e400", "-1e400", "NaN", "[Infinity]",
+        ])
     func refuses(_ text: String) {
         #expect(throws: (any Error).self) { try JSONValue.decode(Data(text.utf8)) }
     }
@@ -41,7 +44,8 @@ struct JSONParserTests {
 
     @Test("the canonical form sorts keys, is compact, and parses back to the same value")
     func canonical() throws {
-        let value = try JSONValue.decode(Data(#"{ "b" : [1, 2.5, "é\n"], "a" : {"z": null, "y": true}, "É": 1e21 }"#.utf8))
+        let value = try JSONValue.decode(
+            Data(#"{ "b" : [1, 2.5, "é\n"], "a" : {"z": null, "y": true}, "É": 1e21 }"#.utf8))
         let canonical = value.canonicalString()
         #expect(canonical == #"{"a":{"y":true,"z":null},"b":[1,2.5,"é\n"],"É":1e+21}"#)
         #expect(try JSONValue.decode(Data(canonical.utf8)) == value)

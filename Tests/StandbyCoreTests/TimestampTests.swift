@@ -21,7 +21,12 @@ struct TimestampTests {
         #expect(abs(date.timeIntervalSince1970 - seconds) < 0.000_001)
     }
 
-    @Test("rejects what is not a timestamp", arguments: ["", "yesterday", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-11-28T10:00:00Zjunk", "3/22/2019 1:36:31 PM"])
+    @Test(
+        "rejects what is not a timestamp",
+        arguments: [
+            "", "yesterday", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-11-28T10:00:00Zjunk",
+            "3/22/2019 1:36:31 PM",
+        ])
     func rejects(_ text: String) {
         #expect(Timestamp.parse(text) == nil)
     }
@@ -43,25 +48,38 @@ struct TopologyTests {
             hubs: [
                 HubDefinition(
                     id: "east", region: "eastus", regionName: "East US", role: .primary, endpoint: "",
-                    resources: [ResourceID("/subscriptions/1/resourceGroups/ai-east/providers/Microsoft.MachineLearningServices/workspaces/hub")]),
-                HubDefinition(id: "west", region: "westus", regionName: "West US", role: .secondary, endpoint: "", resources: []),
+                    resources: [
+                        ResourceID(
+                            "/subscriptions/1/resourceGroups/ai-east/providers/Microsoft.MachineLearningServices/workspaces/hub"
+                        )
+                    ]),
+                HubDefinition(
+                    id: "west", region: "westus", regionName: "West US", role: .secondary, endpoint: "", resources: []),
             ],
             policy: {
                 var policy = Policy()
                 policy.alerts.serviceHealthServices = ["Azure Machine Learning"]
                 return policy
-            }()),
+            }())
     ])
 
     @Test("ARM IDs match without case, and child resources belong to their parent")
     func matchesChildren() {
         let alert = NormalizedAlert(
             key: "k", schema: .common, kind: .metric, condition: .fired,
-            targetResourceIDs: [ResourceID("/SUBSCRIPTIONS/1/resourcegroups/AI-EAST/providers/microsoft.machinelearningservices/workspaces/HUB/onlineEndpoints/chat")])
+            targetResourceIDs: [
+                ResourceID(
+                    "/SUBSCRIPTIONS/1/resourcegroups/AI-EAST/providers/microsoft.machinelearningservices/workspaces/HUB/onlineEndpoints/chat"
+                )
+            ])
         #expect(topology.hubsConcerned(by: alert) == [HubReference(deploymentId: "prod", hubId: "east")])
         let sibling = NormalizedAlert(
             key: "k", schema: .common, kind: .metric, condition: .fired,
-            targetResourceIDs: [ResourceID("/subscriptions/1/resourceGroups/ai-east/providers/Microsoft.MachineLearningServices/workspaces/hub2")])
+            targetResourceIDs: [
+                ResourceID(
+                    "/subscriptions/1/resourceGroups/ai-east/providers/Microsoft.MachineLearningServices/workspaces/hub2"
+                )
+            ])
         #expect(topology.hubsConcerned(by: sibling).isEmpty)
     }
 
@@ -74,7 +92,10 @@ struct TopologyTests {
                     incidentType: "Incident", trackingId: "T", stage: "Active", title: nil, communicationId: nil,
                     impactedServices: [ImpactedService(service: service, regions: regions)]))
         }
-        #expect(topology.hubsConcerned(by: alert("Azure Machine Learning", ["East US"])) == [HubReference(deploymentId: "prod", hubId: "east")])
+        #expect(
+            topology.hubsConcerned(by: alert("Azure Machine Learning", ["East US"])) == [
+                HubReference(deploymentId: "prod", hubId: "east")
+            ])
         #expect(topology.hubsConcerned(by: alert("azure machine learning", ["eastus", "West US"])).count == 2)
         #expect(topology.hubsConcerned(by: alert("Azure SQL Database", ["East US"])).isEmpty)
     }
@@ -110,7 +131,9 @@ struct ResourceIDTests {
         let id = ResourceID(" \t/SUBSCRIPTIONS/1/resourceGroups/AI/providers/X/workspaces/Hub//\n")
         #expect(id.normalized == "/subscriptions/1/resourcegroups/ai/providers/x/workspaces/hub")
         #expect(id == ResourceID("/subscriptions/1/resourcegroups/ai/providers/x/workspaces/hub"))
-        #expect(id.contains(ResourceID("/subscriptions/1/resourcegroups/ai/providers/x/workspaces/hub/onlineEndpoints/chat")))
+        #expect(
+            id.contains(
+                ResourceID("/subscriptions/1/resourcegroups/ai/providers/x/workspaces/hub/onlineEndpoints/chat")))
         #expect(!id.contains(ResourceID("/subscriptions/1/resourcegroups/ai/providers/x/workspaces/hub2")))
         #expect(ResourceID("   ").normalized == "")
         #expect(ResourceID("/").normalized == "/")
@@ -129,7 +152,8 @@ struct TimestampFormattingTests {
             let seconds = total >= 0 ? total / 1000 : (total - 999) / 1000
             let millis = total - seconds * 1000
             let whole = Date(timeIntervalSince1970: Double(seconds)).formatted(style)
-            let expected = whole.dropLast() + "." + String(repeating: "0", count: 3 - String(millis).count) + String(millis) + "Z"
+            let expected =
+                whole.dropLast() + "." + String(repeating: "0", count: 3 - String(millis).count) + String(millis) + "Z"
             let date = Date(timeIntervalSince1970: Double(seconds) + Double(millis) / 1000 + 0.0001)
             #expect(Timestamp.format(date) == expected)
             #expect(Timestamp.parse(Timestamp.format(date)).map(Timestamp.format) == Timestamp.format(date))

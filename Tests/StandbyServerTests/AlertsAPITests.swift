@@ -1,6 +1,6 @@
 import Foundation
-import HummingbirdTesting
 import HTTPTypes
+import HummingbirdTesting
 import StandbyCore
 import StandbyTestSupport
 import Testing
@@ -12,7 +12,8 @@ struct AlertsAPITests {
         let standby = TestStandby()
         try await standby.live { client, _ in
             for file in [
-                "test-action-metric-static.json", "legacy-metric-static.json", "legacy-activitylog-administrative-noncommon.json",
+                "test-action-metric-static.json", "legacy-metric-static.json",
+                "legacy-activitylog-administrative-noncommon.json",
                 "test-action-budget.json", "common-log-alerts-v2-fired.json",
             ] {
                 _ = try await client.postWebhook(try Fixtures.data(file))

@@ -1,11 +1,12 @@
 import Foundation
-import StandbyStore
 import Hummingbird
 import HummingbirdTesting
-@testable import StandbyServer
+import StandbyStore
 import StandbyTestSupport
 import Testing
 import Yams
+
+@testable import StandbyServer
 
 /// The routes the server serves and the contract in openapi/standby.yaml are the same set.
 @Suite("REST contract")
@@ -42,7 +43,8 @@ struct ContractTests {
                 }.joined(separator: "/")
                 return "\(route.method.rawValue) /\(path)"
             })
-        let spec = try #require(try Yams.load(yaml: String(contentsOf: Self.specFile, encoding: .utf8)) as? [String: Any])
+        let spec = try #require(
+            try Yams.load(yaml: String(contentsOf: Self.specFile, encoding: .utf8)) as? [String: Any])
         let paths = try #require(spec["paths"] as? [String: Any])
         var documented = Set<String>()
         for (path, item) in paths {
@@ -51,8 +53,12 @@ struct ContractTests {
                 documented.insert("\(method.uppercased()) \(path)")
             }
         }
-        #expect(served.subtracting(documented).isEmpty, "served but not in the spec: \(served.subtracting(documented).sorted())")
-        #expect(documented.subtracting(served).isEmpty, "in the spec but not served: \(documented.subtracting(served).sorted())")
+        #expect(
+            served.subtracting(documented).isEmpty,
+            "served but not in the spec: \(served.subtracting(documented).sorted())")
+        #expect(
+            documented.subtracting(served).isEmpty,
+            "in the spec but not served: \(documented.subtracting(served).sorted())")
         #expect(served.count >= 30)
     }
 

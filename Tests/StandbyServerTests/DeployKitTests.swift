@@ -62,7 +62,8 @@ struct DeployKitTests {
         }
         #expect(depth.values.allSatisfy { $0 == 0 })
         for type in [
-            "Microsoft.Insights/actionGroups@", "Microsoft.Insights/metricAlerts@", "Microsoft.Insights/activityLogAlerts@",
+            "Microsoft.Insights/actionGroups@", "Microsoft.Insights/metricAlerts@",
+            "Microsoft.Insights/activityLogAlerts@",
         ] {
             #expect(text.contains("'\(type)"), "\(type) missing")
         }
@@ -83,7 +84,10 @@ struct DeployKitTests {
         #expect(dockerfile.contains("USER standby"))
         #expect(dockerfile.contains("COPY migrations"))
         let unit = try read("deploy/systemd/standby.service")
-        for directive in ["ExecStart=/usr/local/bin/standby serve", "NoNewPrivileges=yes", "ProtectSystem=strict", "KillSignal=SIGTERM", "StateDirectory=standby"] {
+        for directive in [
+            "ExecStart=/usr/local/bin/standby serve", "NoNewPrivileges=yes", "ProtectSystem=strict",
+            "KillSignal=SIGTERM", "StateDirectory=standby",
+        ] {
             #expect(unit.contains(directive), "\(directive)")
         }
     }

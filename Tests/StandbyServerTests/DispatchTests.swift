@@ -2,9 +2,9 @@ import AsyncHTTPClient
 import Crypto
 import Foundation
 import GRDB
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import HTTPTypes
 import Logging
 import NIOCore
 import StandbyCore
@@ -33,7 +33,9 @@ final class Receiver: Sendable {
     var accepted: [Received] {
         state.withLock { state in
             var seen = Set<String>()
-            return state.received.filter { seen.insert($0.idempotencyKey).inserted && state.keys.contains($0.idempotencyKey) }
+            return state.received.filter {
+                seen.insert($0.idempotencyKey).inserted && state.keys.contains($0.idempotencyKey)
+            }
         }
     }
     var uniqueAccepted: Set<String> { state.withLock { $0.keys } }
@@ -43,7 +45,8 @@ final class Receiver: Sendable {
         router.post("commands") { request, _ -> Response in
             let body = try await request.body.collect(upTo: 1 << 20)
             let received = Received(
-                body: Array(body.readableBytesView), signature: request.headers[HTTPField.Name("Standby-Signature")!] ?? "",
+                body: Array(body.readableBytesView),
+                signature: request.headers[HTTPField.Name("Standby-Signature")!] ?? "",
                 idempotencyKey: request.headers[HTTPField.Name("Idempotency-Key")!] ?? "")
             let fail = self.state.withLock { state -> Bool in
                 state.count += 1
@@ -56,7 +59,8 @@ final class Receiver: Sendable {
         }
         var logger = Logger(label: "receiver")
         logger.logLevel = .warning
-        return Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
+        return Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
     }
 }
 
@@ -69,13 +73,18 @@ struct DispatchTests {
         standby.deploymentsYAML = standby.deploymentsYAML
             .replacingOccurrences(
                 of: "    pattern: active-passive\n",
-                with: "    pattern: active-passive\n    commandWebhook: { url: \"http://127.0.0.1:\(port)/commands\", secret: \"\(Self.secret)\", allowPlainHTTP: true }\n")
-            .replacingOccurrences(of: "    policy:\n", with: dryRun ? "    policy:\n      dryRun: true\n" : "    policy:\n")
+                with:
+                    "    pattern: active-passive\n    commandWebhook: { url: \"http://127.0.0.1:\(port)/commands\", secret: \"\(Self.secret)\", allowPlainHTTP: true }\n"
+            )
+            .replacingOccurrences(
+                of: "    policy:\n", with: dryRun ? "    policy:\n      dryRun: true\n" : "    policy:\n")
         standby.extraYAML = ""
         return standby
     }
 
-    func makeDispatcher(_ standby: TestStandby, _ components: StandbyComponents, maxAttempts: Int = 8) throws -> CommandDispatcher {
+    func makeDispatcher(_ standby: TestStandby, _ components: StandbyComponents, maxAttempts: Int = 8) throws
+        -> CommandDispatcher
+    {
         var settings = DispatchSettings()
         settings.maxAttempts = maxAttempts
         settings.timeout = 5
@@ -91,7 +100,9 @@ struct DispatchTests {
             let port = try #require(receiverClient.port)
             let standby = makeStandby(port: port)
             try await standby.live { client, components in
-                for offset: TimeInterval in [0, 10, 20] { try await standby.report(client, "eastus-hub", "failure", at: offset) }
+                for offset: TimeInterval in [0, 10, 20] {
+                    try await standby.report(client, "eastus-hub", "failure", at: offset)
+                }
                 let dispatcher = try makeDispatcher(standby, components)
                 let http = CommandDispatcher.makeClient()
                 defer { _ = http.shutdown() }
@@ -115,15 +126,20 @@ struct DispatchTests {
                 for delivery in receiver.received {
                     let parts = delivery.signature.split(separator: ",")
                     let timestamp = try #require(parts.first.flatMap { Int($0.dropFirst(2)) })
-                    #expect(CommandDispatcher.signature(secret: Self.secret, timestamp: timestamp, body: delivery.body) == delivery.signature)
+                    #expect(
+                        CommandDispatcher.signature(secret: Self.secret, timestamp: timestamp, body: delivery.body)
+                            == delivery.signature)
                     var message = Array("\(timestamp).".utf8)
                     message += delivery.body
-                    let mac = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Data(Self.secret.utf8)))
+                    let mac = HMAC<SHA256>.authenticationCode(
+                        for: message, using: SymmetricKey(data: Data(Self.secret.utf8)))
                     #expect(parts.last == Substring("v1=" + mac.map { String(format: "%02x", $0) }.joined()))
                 }
                 // The pull API still records the application layer's outcome.
                 let id = try #require(commands.first?["id"]?.stringValue)
-                #expect(try await client.send(.post, "/v1/commands/\(id)/ack", json: #"{"outcome":"succeeded"}"#).status == .ok)
+                #expect(
+                    try await client.send(.post, "/v1/commands/\(id)/ack", json: #"{"outcome":"succeeded"}"#).status
+                        == .ok)
             }
         }
     }
@@ -134,7 +150,9 @@ struct DispatchTests {
         try await receiver.application().test(.live) { receiverClient in
             let standby = makeStandby(port: try #require(receiverClient.port), dryRun: true)
             try await standby.live { client, components in
-                for offset: TimeInterval in [0, 10, 20] { try await standby.report(client, "eastus-hub", "failure", at: offset) }
+                for offset: TimeInterval in [0, 10, 20] {
+                    try await standby.report(client, "eastus-hub", "failure", at: offset)
+                }
                 #expect(try await client.commands().count == 2)
                 let http = CommandDispatcher.makeClient()
                 defer { _ = http.shutdown() }
@@ -150,7 +168,9 @@ struct DispatchTests {
         try await receiver.application().test(.live) { receiverClient in
             let standby = makeStandby(port: try #require(receiverClient.port))
             try await standby.live { client, components in
-                for offset: TimeInterval in [0, 10, 20] { try await standby.report(client, "eastus-hub", "failure", at: offset) }
+                for offset: TimeInterval in [0, 10, 20] {
+                    try await standby.report(client, "eastus-hub", "failure", at: offset)
+                }
                 let dispatcher = try makeDispatcher(standby, components, maxAttempts: 3)
                 let http = CommandDispatcher.makeClient()
                 defer { _ = http.shutdown() }
@@ -173,7 +193,9 @@ struct DispatchTests {
         try await receiver.application().test(.live) { receiverClient in
             let standby = makeStandby(port: try #require(receiverClient.port))
             try await standby.live { client, components in
-                for offset: TimeInterval in [0, 10, 20] { try await standby.report(client, "eastus-hub", "failure", at: offset) }
+                for offset: TimeInterval in [0, 10, 20] {
+                    try await standby.report(client, "eastus-hub", "failure", at: offset)
+                }
                 let http = CommandDispatcher.makeClient()
                 defer { _ = http.shutdown() }
                 try await makeDispatcher(standby, components).dispatchOnce(client: http)

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
-import HummingbirdTesting
 import HTTPTypes
+import HummingbirdTesting
 import StandbyCore
 import StandbyServer
 import StandbyStore
@@ -16,7 +16,9 @@ struct EventHistoryTests {
         for file in ["test-action-metric-static.json", "legacy-metric-static.json", "test-action-resourcehealth.json"] {
             _ = try await client.postWebhook(try Fixtures.data(file))
         }
-        for offset: TimeInterval in [0, 10, 20] { try await standby.report(client, "eastus-hub", "failure", at: offset) }
+        for offset: TimeInterval in [0, 10, 20] {
+            try await standby.report(client, "eastus-hub", "failure", at: offset)
+        }
     }
 
     func verify(
@@ -137,7 +139,8 @@ struct EventHistoryTests {
         let cutoff = try await database.pool.read { db in
             try String.fetchOne(db, sql: "SELECT at FROM events WHERE type = 'report.accepted' ORDER BY seq LIMIT 1")!
         }
-        let removed = try await history.prune(before: Timestamp.parse(cutoff)!, signingKey: "audit-key", now: standby.time.now())
+        let removed = try await history.prune(
+            before: Timestamp.parse(cutoff)!, signingKey: "audit-key", now: standby.time.now())
         #expect(removed > 0)
         #expect(try await history.verify(anchorKey: "audit-key") == total - removed + 1)
         await #expect(throws: AuditVerifier.Failure.self) { try await history.verify(anchorKey: "another-key") }

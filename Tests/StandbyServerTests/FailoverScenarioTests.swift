@@ -1,8 +1,8 @@
 import AsyncHTTPClient
 import Foundation
 import GRDB
-import HummingbirdTesting
 import HTTPTypes
+import HummingbirdTesting
 import NIOCore
 import NIOHTTP1
 import StandbyCore
@@ -59,7 +59,9 @@ struct FailoverScenarioTests {
     func brokenStreak() async throws {
         let standby = TestStandby()
         try await standby.live { client, _ in
-            for (offset, outcome) in [(0.0, "failure"), (30, "failure"), (60, "success"), (90, "failure"), (120, "failure")] {
+            for (offset, outcome) in [
+                (0.0, "failure"), (30, "failure"), (60, "success"), (90, "failure"), (120, "failure"),
+            ] {
                 try await standby.report(client, "eastus-hub", outcome, at: offset)
             }
             #expect(try await client.commands().isEmpty)
@@ -93,7 +95,8 @@ struct FailoverScenarioTests {
                   {"hub":"eastus-hub","source":"p1","outcome":"failure","observedAt":"2026-11-28T09:59:40Z"}
                 ]}
                 """
-            let response = try await client.send(.post, "/v1/health-reports", json: body, token: TestStandby.reporterToken)
+            let response = try await client.send(
+                .post, "/v1/health-reports", json: body, token: TestStandby.reporterToken)
             #expect(response.status == .ok)
             #expect(response.json["accepted"] == .number(3))
             #expect(try await client.commands().count == 2)
@@ -113,28 +116,62 @@ struct FailoverScenarioTests {
         let standby = TestStandby()
         try await standby.live { client, _ in
             let cases: [(String, HTTPResponse.Status, String)] = [
-                (#"{"hub":"nowhere","source":"p","outcome":"failure","observedAt":"2026-11-28T10:00:00Z"}"#, .unprocessableContent, "hub"),
-                (#"{"hub":"eastus-hub","source":"p","outcome":"broken","observedAt":"2026-11-28T10:00:00Z"}"#, .unprocessableContent, "outcome"),
+                (
+                    #"{"hub":"nowhere","source":"p","outcome":"failure","observedAt":"2026-11-28T10:00:00Z"}"#,
+                    .unprocessableContent, "hub"
+                ),
+                (
+                    #"{"hub":"eastus-hub","source":"p","outcome":"broken","observedAt":"2026-11-28T10:00:00Z"}"#,
+                    .unprocessableContent, "outcome"
+                ),
                 (#"{"hub":"eastus-hub","source":"p","outcome":"failure"}"#, .unprocessableContent, "observedAt"),
-                (#"{"hub":"eastus-hub","source":"p","outcome":"failure","observedAt":"soon"}"#, .unprocessableContent, "observedAt"),
-                (#"{"hub":"eastus-hub","source":"p","outcome":"failure","observedAt":"2026-11-28T10:01:00Z"}"#, .unprocessableContent, "observedAt"),
-                (#"{"hub":"eastus-hub","outcome":"failure","observedAt":"2026-11-28T10:00:00Z"}"#, .unprocessableContent, "source"),
-                (#"{"hub":"eastus-hub","source":"p","outcome":"failure","observedAt":"2026-11-28T10:00:00Z","latencyMs":"slow"}"#, .unprocessableContent, "latencyMs"),
-                (#"{"reports":[{"hub":"eastus-hub","source":"p","outcome":"failure","observedAt":"2026-11-28T10:00:00Z"},{"hub":"eastus-hub","source":"p","outcome":"nope","observedAt":"2026-11-28T10:00:01Z"}]}"#, .unprocessableContent, "reports[1].outcome"),
+                (
+                    #"{"hub":"eastus-hub","source":"p","outcome":"failure","observedAt":"soon"}"#,
+                    .unprocessableContent, "observedAt"
+                ),
+                (
+                    #"{"hub":"eastus-hub","source":"p","outcome":"failure","observedAt":"2026-11-28T10:01:00Z"}"#,
+                    .unprocessableContent, "observedAt"
+                ),
+                (
+                    #"{"hub":"eastus-hub","outcome":"failure","observedAt":"2026-11-28T10:00:00Z"}"#,
+                    .unprocessableContent, "source"
+                ),
+                (
+                    #"{"hub":"eastus-hub","source":"p","outcome":"failure","observedAt":"2026-11-28T10:00:00Z","latencyMs":"slow"}"#,
+                    .unprocessableContent, "latencyMs"
+                ),
+                (
+                    #"{"reports":[{"hub":"eastus-hub","source":"p","outcome":"failure","observedAt":"2026-11-28T10:00:00Z"},{"hub":"eastus-hub","source":"p","outcome":"nope","observedAt":"2026-11-28T10:00:01Z"}]}"#,
+                    .unprocessableContent, "reports[1].outcome"
+                ),
                 (#"{"reports":[]}"#, .unprocessableContent, "reports"),
                 ("{not json", .badRequest, ""),
             ]
             for (body, status, field) in cases {
-                let response = try await client.send(.post, "/v1/health-reports", json: body, token: TestStandby.reporterToken)
+                let response = try await client.send(
+                    .post, "/v1/health-reports", json: body, token: TestStandby.reporterToken)
                 #expect(response.status == status, "\(body)")
                 #expect(response.headers[.contentType] == "application/problem+json")
                 if !field.isEmpty { #expect(response.json["field"] == .string(field), "\(body)") }
             }
-            let tooMany = "{\"reports\":[" + Array(repeating: #"{"hub":"eastus-hub","source":"p","outcome":"success","observedAt":"2026-11-28T10:00:00Z"}"#, count: 1001).joined(separator: ",") + "]}"
-            #expect(try await client.send(.post, "/v1/health-reports", json: tooMany, token: TestStandby.reporterToken).status == .unprocessableContent)
-            #expect(try await client.send(.post, "/v1/health-reports", json: "{}", token: TestStandby.readerToken).status == .forbidden)
+            let tooMany =
+                "{\"reports\":["
+                + Array(
+                    repeating:
+                        #"{"hub":"eastus-hub","source":"p","outcome":"success","observedAt":"2026-11-28T10:00:00Z"}"#,
+                    count: 1001
+                ).joined(separator: ",") + "]}"
+            #expect(
+                try await client.send(.post, "/v1/health-reports", json: tooMany, token: TestStandby.reporterToken)
+                    .status == .unprocessableContent)
+            #expect(
+                try await client.send(.post, "/v1/health-reports", json: "{}", token: TestStandby.readerToken).status
+                    == .forbidden)
         }
-        let stored = try await standby.openDatabase().read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM health_reports") }
+        let stored = try await standby.openDatabase().read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM health_reports")
+        }
         #expect(stored == 0)
     }
 
@@ -153,7 +190,9 @@ struct FailoverScenarioTests {
             #expect(try await client.postWebhook(incident).json["outcome"] == .string("duplicate"))
             #expect(try await client.commands().count == 2)
             // Resolution makes the primary healthy again; manual mode means no automatic failback.
-            #expect(try await client.postWebhook(Self.serviceHealth(stage: "Resolved", at: "2026-11-28T09:59:00Z")).status == .ok)
+            #expect(
+                try await client.postWebhook(Self.serviceHealth(stage: "Resolved", at: "2026-11-28T09:59:00Z")).status
+                    == .ok)
             let east = try await client.deployment()["hubs"]?.arrayValue?.first { $0["id"] == .string("eastus-hub") }
             #expect(east?["health"] == .string("up"))
             #expect(try await client.failoverEvents().count == 1)
@@ -182,7 +221,8 @@ struct FailoverScenarioTests {
     func acknowledgeAll(_ client: any TestClientProtocol) async throws {
         for command in try await client.commands("?status=pending") {
             let id = try #require(command["id"]?.stringValue)
-            let ack = try await client.send(.post, "/v1/commands/\(id)/ack", json: #"{"outcome":"succeeded","detail":"done"}"#)
+            let ack = try await client.send(
+                .post, "/v1/commands/\(id)/ack", json: #"{"outcome":"succeeded","detail":"done"}"#)
             #expect(ack.status == .ok)
         }
     }
@@ -195,9 +235,13 @@ struct FailoverScenarioTests {
             let commands = try await client.commands()
             let first = try #require(commands.first?["id"]?.stringValue)
             let ack = #"{"outcome":"succeeded","detail":"scaled"}"#
-            #expect(try await client.send(.post, "/v1/commands/\(first)/ack", json: ack).json["status"] == .string("succeeded"))
+            #expect(
+                try await client.send(.post, "/v1/commands/\(first)/ack", json: ack).json["status"]
+                    == .string("succeeded"))
             #expect(try await client.send(.post, "/v1/commands/\(first)/ack", json: ack).status == .ok)
-            #expect(try await client.send(.post, "/v1/commands/\(first)/ack", json: #"{"outcome":"failed"}"#).status == .conflict)
+            #expect(
+                try await client.send(.post, "/v1/commands/\(first)/ack", json: #"{"outcome":"failed"}"#).status
+                    == .conflict)
             #expect(try await client.failoverEvents().first?["status"] == .string("open"))
             let second = try #require(commands.last?["id"]?.stringValue)
             #expect(try await client.send(.post, "/v1/commands/\(second)/ack", json: ack).status == .ok)
@@ -209,7 +253,9 @@ struct FailoverScenarioTests {
             #expect(maybe.status == .badRequest)
             #expect(maybe.headers[.contentType] == "application/problem+json")
             #expect(maybe.json["detail"]?.stringValue?.contains("outcome") == true, "\(maybe.text)")
-            #expect(try await client.send(.post, "/v1/commands/\(second)/ack", json: ack, token: TestStandby.readerToken).status == .forbidden)
+            #expect(
+                try await client.send(.post, "/v1/commands/\(second)/ack", json: ack, token: TestStandby.readerToken)
+                    .status == .forbidden)
         }
     }
 
@@ -244,14 +290,19 @@ struct FailoverScenarioTests {
             let noReason = try await client.send(.post, "/v1/deployments/foundry-prod/failback", json: "{}")
             #expect(noReason.status == .badRequest)
             #expect(noReason.json["detail"]?.stringValue?.contains("reason") == true, "\(noReason.text)")
-            let blankReason = try await client.send(.post, "/v1/deployments/foundry-prod/failback", json: #"{"reason":"  "}"#)
+            let blankReason = try await client.send(
+                .post, "/v1/deployments/foundry-prod/failback", json: #"{"reason":"  "}"#)
             #expect(blankReason.status == .unprocessableContent)
             #expect(blankReason.json["field"] == .string("reason"))
-            let failback = try await client.send(.post, "/v1/deployments/foundry-prod/failback", json: #"{"reason":"East US recovered"}"#)
+            let failback = try await client.send(
+                .post, "/v1/deployments/foundry-prod/failback", json: #"{"reason":"East US recovered"}"#)
             #expect(failback.status == .ok)
             #expect(failback.json["kind"] == .string("failback"))
             #expect(failback.json["actor"] == .string("app-layer"))
-            #expect(kinds(failback.json["commands"]?.arrayValue ?? []) == ["scale_compute", "route_traffic", "scale_compute"])
+            #expect(
+                kinds(failback.json["commands"]?.arrayValue ?? []) == [
+                    "scale_compute", "route_traffic", "scale_compute",
+                ])
             #expect(try await client.deployment()["serving"] == .strings(["eastus-hub"]))
         }
         let actors = try await standby.openDatabase().read { db in
@@ -264,7 +315,8 @@ struct FailoverScenarioTests {
     func automaticFailback() async throws {
         var configured = TestStandby()
         configured.deploymentsYAML = configured.deploymentsYAML.replacingOccurrences(
-            of: "    policy:\n", with: "    policy:\n      failback: { mode: automatic, stableFor: 15m }\n      cooldown: 1m\n")
+            of: "    policy:\n",
+            with: "    policy:\n      failback: { mode: automatic, stableFor: 15m }\n      cooldown: 1m\n")
         let standby = configured
         try await standby.live { client, components in
             try await failOver(standby, client)
@@ -303,15 +355,20 @@ struct FailoverScenarioTests {
         let standby = TestStandby()
         try await standby.live { client, _ in
             for offset in [0.0, 10, 20] { try await standby.report(client, "westus-hub", "failure", at: offset) }
-            let refused = try await client.send(.post, "/v1/deployments/foundry-prod/failover", json: #"{"reason":"drill"}"#)
+            let refused = try await client.send(
+                .post, "/v1/deployments/foundry-prod/failover", json: #"{"reason":"drill"}"#)
             #expect(refused.status == .conflict)
             #expect(refused.json["detail"]?.stringValue?.contains("DOWN") == true)
-            let forcedOnly = try await client.send(.post, "/v1/deployments/foundry-prod/failover", json: #"{"reason":"drill","force":true}"#)
+            let forcedOnly = try await client.send(
+                .post, "/v1/deployments/foundry-prod/failover", json: #"{"reason":"drill","force":true}"#)
             #expect(forcedOnly.status == .conflict)
             let allowed = try await client.send(
-                .post, "/v1/deployments/foundry-prod/failover", json: #"{"reason":"drill","force":true,"allowUnhealthyTarget":true}"#)
+                .post, "/v1/deployments/foundry-prod/failover",
+                json: #"{"reason":"drill","force":true,"allowUnhealthyTarget":true}"#)
             #expect(allowed.status == .ok)
-            #expect(try await client.send(.post, "/v1/deployments/nowhere/failover", json: #"{"reason":"x"}"#).status == .notFound)
+            #expect(
+                try await client.send(.post, "/v1/deployments/nowhere/failover", json: #"{"reason":"x"}"#).status
+                    == .notFound)
         }
     }
 
@@ -319,7 +376,8 @@ struct FailoverScenarioTests {
     func pauseResume() async throws {
         let standby = TestStandby()
         try await standby.live { client, _ in
-            let paused = try await client.send(.post, "/v1/deployments/foundry-prod/pause", json: #"{"reason":"maintenance window"}"#)
+            let paused = try await client.send(
+                .post, "/v1/deployments/foundry-prod/pause", json: #"{"reason":"maintenance window"}"#)
             #expect(paused.json["automation"]?["state"] == .string("paused"))
             try await failOver(standby, client)
             #expect(try await client.commands().isEmpty)
@@ -394,7 +452,9 @@ struct FailoverScenarioTests {
             try await acknowledgeAll(client)
             #expect(try await client.failoverEvents().first?["status"] == .string("completed"))
         }
-        let count = try await standby.openDatabase().read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM commands") }
+        let count = try await standby.openDatabase().read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM commands")
+        }
         #expect(count == 2)
     }
 
@@ -421,14 +481,17 @@ struct FailoverScenarioTests {
 /// Many writes at once share group-commit batches, and with them one control session per batch.
 @Suite("Failover scenarios under concurrency")
 struct ConcurrentFailoverTests {
-    @Test("an alert storm with the threshold-crossing reports in the same batches: one failover, every delivery kept, the history intact")
+    @Test(
+        "an alert storm with the threshold-crossing reports in the same batches: one failover, every delivery kept, the history intact"
+    )
     func stormWithReports() async throws {
         let standby = TestStandby()
         standby.time.set(TestStandby.start.addingTimeInterval(30))
         try await standby.live { client, components in
             let port = try #require(client.port)
             let context = try Fixtures.json("alertcontext-metric-static-platform.json")
-            let target = "/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/test-RG/providers/Microsoft.Storage/storageAccounts/test-storageAccount"
+            let target =
+                "/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/test-RG/providers/Microsoft.Storage/storageAccounts/test-storageAccount"
             var requests: [(path: String, token: String?, body: Data)] = (0..<90).map { index in
                 let body = Fixtures.commonEnvelope(
                     alertContext: context, monitoringService: "Platform", signalType: "Metric", rule: "storm-\(index)",
@@ -440,8 +503,10 @@ struct ConcurrentFailoverTests {
             let offsets: [TimeInterval] = [0, 10, 20]
             for offset in offsets {
                 let observed = Timestamp.format(TestStandby.start.addingTimeInterval(offset))
-                let report = #"{"hub":"eastus-hub","source":"probe-westeurope","outcome":"failure","observedAt":"\#(observed)"}"#
-                requests.insert(("/v1/health-reports", TestStandby.reporterToken, Data(report.utf8)), at: 40 + Int(offset))
+                let report =
+                    #"{"hub":"eastus-hub","source":"probe-westeurope","outcome":"failure","observedAt":"\#(observed)"}"#
+                requests.insert(
+                    ("/v1/health-reports", TestStandby.reporterToken, Data(report.utf8)), at: 40 + Int(offset))
             }
             let commits = CommitCounter()
             components.database.pool.add(transactionObserver: commits, extent: .databaseLifetime)
@@ -451,7 +516,9 @@ struct ConcurrentFailoverTests {
                     group.addTask {
                         var outgoing = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(request.path)")
                         outgoing.method = .POST
-                        if let token = request.token { outgoing.headers.add(name: "Authorization", value: "Bearer \(token)") }
+                        if let token = request.token {
+                            outgoing.headers.add(name: "Authorization", value: "Bearer \(token)")
+                        }
                         outgoing.body = .bytes(ByteBuffer(bytes: request.body))
                         let response = try await http.execute(outgoing, timeout: .seconds(20))
                         _ = try await response.body.collect(upTo: 1 << 20)
@@ -469,7 +536,10 @@ struct ConcurrentFailoverTests {
             #expect(commits.commits < requests.count)
 
             #expect(try await client.failoverEvents().count == 1)
-            #expect(try await client.commands().compactMap { $0["kind"]?.stringValue } == ["scale_compute", "route_traffic"])
+            #expect(
+                try await client.commands().compactMap { $0["kind"]?.stringValue } == [
+                    "scale_compute", "route_traffic",
+                ])
             #expect(try await client.deployment()["serving"] == .strings(["westus-hub"]))
             let (deliveries, alerts, duplicates, batches) = try await components.database.pool.read { db in
                 (
@@ -497,7 +567,8 @@ struct SignalProcessingFailureTests {
             // A deployment state this build cannot read: deciding fails, for this and every signal.
             try await components.database.pool.write { db in
                 try db.execute(
-                    sql: "INSERT INTO deployment_state (deployment_id, state, updated_at) VALUES ('foundry-prod', 'not json', ?)",
+                    sql:
+                        "INSERT INTO deployment_state (deployment_id, state, updated_at) VALUES ('foundry-prod', 'not json', ?)",
                     arguments: [Timestamp.format(standby.time.now())])
             }
             let response = try await standby.report(client, "eastus-hub", "failure", at: 0)
@@ -505,7 +576,8 @@ struct SignalProcessingFailureTests {
             let reportId = try #require(response.json["reports"]?.arrayValue?.first?["id"]?.stringValue)
             let (stored, failure) = try await components.database.pool.read { db in
                 (
-                    try Int.fetchOne(db, sql: "SELECT count(*) FROM health_reports WHERE id = ?", arguments: [reportId]) ?? 0,
+                    try Int.fetchOne(db, sql: "SELECT count(*) FROM health_reports WHERE id = ?", arguments: [reportId])
+                        ?? 0,
                     try String.fetchOne(db, sql: "SELECT data FROM events WHERE type = 'signal.processing_failed'")
                 )
             }

@@ -1,17 +1,18 @@
 import Foundation
 import GRDB
-import HummingbirdTesting
 import HTTPTypes
+import HummingbirdTesting
 import NIOCore
 import StandbyCore
-@testable import StandbyServer
-@testable import StandbyStore
 import StandbyTestSupport
 import Synchronization
 import Testing
 
+@testable import StandbyServer
+@testable import StandbyStore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension RawConnection {
@@ -39,7 +40,8 @@ struct HardeningHTTPTests {
         "POST /webhooks/azure-monitor?token=\(TestStandby.webhookToken) HTTP/1.1\r\nHost: x\r\n"
         + "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"
 
-    @Test("1: 50 trickling bodies are all closed within bodyTimeout + 2 s; a real delivery meanwhile is 2xx in under 1 s")
+    @Test(
+        "1: 50 trickling bodies are all closed within bodyTimeout + 2 s; a real delivery meanwhile is 2xx in under 1 s")
     func tricklingBodies() async throws {
         var configured = TestStandby()
         configured.serverYAML = ", bodyTimeout: 2s"
@@ -80,7 +82,9 @@ struct HardeningHTTPTests {
         }
     }
 
-    @Test("1: a declared body over maxBodyBytes is answered 413 at once and the connection closed, before auth or reading")
+    @Test(
+        "1: a declared body over maxBodyBytes is answered 413 at once and the connection closed, before auth or reading"
+    )
     func declaredTooLarge() async throws {
         try await TestStandby().live { client, _ in
             let port = try #require(client.port)
@@ -106,7 +110,9 @@ struct HardeningHTTPTests {
         try await TestStandby().live { client, _ in
             let port = try #require(client.port)
             let connection = try #require(await RawConnection.open(port: port))
-            connection.send("POST /webhooks/azure-monitor?token=wrong-token-of-some-length HTTP/1.1\r\nHost: x\r\nContent-Length: 50000\r\n\r\n{")
+            connection.send(
+                "POST /webhooks/azure-monitor?token=wrong-token-of-some-length HTTP/1.1\r\nHost: x\r\nContent-Length: 50000\r\n\r\n{"
+            )
             let started = Date()
             let (text, closed) = await connection.readUntilClosed()
             #expect(text.hasPrefix("HTTP/1.1 401"))
@@ -142,7 +148,8 @@ struct HardeningHTTPTests {
     func boundedText() async throws {
         try await TestStandby().live { client, _ in
             let long = String(repeating: "r", count: 2001)
-            let pause = try await client.send(.post, "/v1/deployments/foundry-prod/pause", json: #"{"reason":"\#(long)"}"#)
+            let pause = try await client.send(
+                .post, "/v1/deployments/foundry-prod/pause", json: #"{"reason":"\#(long)"}"#)
             #expect(pause.status == .unprocessableContent)
             #expect(pause.json["field"] == .string("reason"))
             let failover = try await client.send(
@@ -159,7 +166,9 @@ struct HardeningHTTPTests {
         }
     }
 
-    @Test("3: documents nested deeper than 64 levels: a job spec is a 400, a webhook is kept raw and its alert still served")
+    @Test(
+        "3: documents nested deeper than 64 levels: a job spec is a 400, a webhook is kept raw and its alert still served"
+    )
     func poisonDocuments() async throws {
         try await TestStandby().live { client, _ in
             let deepSpec = String(repeating: "[", count: 509) + String(repeating: "]", count: 509)
@@ -168,7 +177,8 @@ struct HardeningHTTPTests {
             #expect(job.status == .badRequest)
             #expect(job.headers[.contentType] == "application/problem+json")
             #expect(try await client.get("/v1/jobs").status == .ok)
-            let deepWebhook = Data(("{\"data\":" + String(repeating: "[", count: 512) + String(repeating: "]", count: 512) + "}").utf8)
+            let deepWebhook = Data(
+                ("{\"data\":" + String(repeating: "[", count: 512) + String(repeating: "]", count: 512) + "}").utf8)
             let stored = try await client.postWebhook(deepWebhook)
             #expect(stored.status == .badRequest)
             let alertId = try #require(stored.json["alertId"]?.stringValue)
@@ -182,8 +192,11 @@ struct HardeningHTTPTests {
     func claimAnswerBeforeLeases() async throws {
         let standby = TestStandby()
         try await standby.live { client, components in
-            _ = try await client.send(.post, "/v1/jobs", json: #"{"externalId":"run-1","hub":"eastus-hub","spec":{"image":"x"}}"#)
-            for offset: TimeInterval in [0, 10, 20] { try await standby.report(client, "eastus-hub", "failure", at: offset) }
+            _ = try await client.send(
+                .post, "/v1/jobs", json: #"{"externalId":"run-1","hub":"eastus-hub","spec":{"image":"x"}}"#)
+            for offset: TimeInterval in [0, 10, 20] {
+                try await standby.report(client, "eastus-hub", "failure", at: offset)
+            }
             struct Unencodable: Error {}
             await #expect(throws: Unencodable.self) {
                 try await components.jobs.claim(worker: "w", limit: 10, leaseSeconds: 60, now: standby.time.now()) {
@@ -219,7 +232,8 @@ struct HardeningHTTPTests {
             #expect(first != nil)
             if elapsed < StorageHealth.freshness - .milliseconds(100) { #expect(after == first) }
             #expect(try await client.execute(uri: "/metrics", method: .get).status == .unauthorized)
-            let wrong = try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer nope"])
+            let wrong = try await client.execute(
+                uri: "/metrics", method: .get, headers: [.authorization: "Bearer nope"])
             #expect(wrong.status == .unauthorized)
             let scrape = try await client.execute(
                 uri: "/metrics", method: .get, headers: [.authorization: "Bearer \(metricsToken)"])
@@ -232,8 +246,11 @@ struct HardeningHTTPTests {
     func csvInjection() async throws {
         let standby = TestStandby()
         try await standby.live { client, _ in
-            _ = try await client.send(.post, "/v1/jobs", json: #"{"externalId":"run-1","hub":"eastus-hub","spec":{"image":"x"}}"#)
-            for offset: TimeInterval in [0, 10, 20] { try await standby.report(client, "eastus-hub", "failure", at: offset) }
+            _ = try await client.send(
+                .post, "/v1/jobs", json: #"{"externalId":"run-1","hub":"eastus-hub","spec":{"image":"x"}}"#)
+            for offset: TimeInterval in [0, 10, 20] {
+                try await standby.report(client, "eastus-hub", "failure", at: offset)
+            }
             let claim = try await client.send(
                 .post, "/v1/resubmissions/claim", json: #"{"worker":"=HYPERLINK(\"https://evil.example\",\"x\")"}"#)
             #expect(claim.status == .ok)
@@ -295,7 +312,9 @@ struct HardeningHTTPTests {
                     body: ByteBuffer(string: "{}"))
                 #expect(response.status == .unauthorized)
                 let detail = response.json["detail"]?.stringValue ?? ""
-                #expect(!detail.contains("DecodingError") && !detail.contains("JWT payload") && !detail.contains("keyNotFound"))
+                #expect(
+                    !detail.contains("DecodingError") && !detail.contains("JWT payload")
+                        && !detail.contains("keyNotFound"))
             }
             for observed in ["2026-11-28T10:00:00+99:99", "0000-01-01T00:00:00Z", "2026-11-28T10:00:00+24:00"] {
                 let response = try await client.send(
@@ -331,11 +350,14 @@ struct HardeningHTTPTests {
             #expect(unrecognized.status == .forbidden)
             let malformed = try await client.postWebhook(Data("{nope".utf8))
             #expect(malformed.status == .forbidden)
-            let named = Data(#"{"resource":"/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/x"}"#.utf8)
+            let named = Data(
+                #"{"resource":"/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/x"}"#.utf8)
             let allowed = try await client.postWebhook(named)
             #expect(allowed.status == .accepted)
         }
-        let stored = try await standby.openDatabase().read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries") }
+        let stored = try await standby.openDatabase().read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries")
+        }
         #expect(stored == 1)
     }
 }

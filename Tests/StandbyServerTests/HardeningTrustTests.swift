@@ -3,18 +3,19 @@ import Crypto
 import CryptoExtras
 import Foundation
 import GRDB
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import HTTPTypes
 import JWTKit
 import Logging
 import NIOCore
 import StandbyCore
-@testable import StandbyServer
-@testable import StandbyStore
 import StandbyTestSupport
 import Synchronization
 import Testing
+
+@testable import StandbyServer
+@testable import StandbyStore
 
 /// A JWKS endpoint on loopback whose keys, failures and speed the test changes, counting fetches.
 final class JWKSServer: Sendable {
@@ -48,7 +49,8 @@ final class JWKSServer: Sendable {
         }
         var logger = Logger(label: "jwks")
         logger.logLevel = .warning
-        return Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
+        return Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
     }
 }
 
@@ -70,13 +72,16 @@ struct RotatingKeys {
             await collection.add(rsa: key, digestAlgorithm: .sha256, kid: JWKIdentifier(string: kid))
             signers[kid] = collection
             let (modulus, exponent) = try key.publicKey.getKeyPrimitives()
-            publicJWK[kid] = #"{"kty":"RSA","use":"sig","kid":"\#(kid)","n":"\#(base64url(modulus))","e":"\#(base64url(exponent))"}"#
+            publicJWK[kid] =
+                #"{"kty":"RSA","use":"sig","kid":"\#(kid)","n":"\#(base64url(modulus))","e":"\#(base64url(exponent))"}"#
         }
         self.signers = signers
         self.publicJWK = publicJWK
     }
 
-    func jwks(_ kids: [String]) -> String { #"{"keys":[\#(kids.compactMap { publicJWK[$0] }.joined(separator: ","))]}"# }
+    func jwks(_ kids: [String]) -> String {
+        #"{"keys":[\#(kids.compactMap { publicJWK[$0] }.joined(separator: ","))]}"#
+    }
 
     /// A token signed by `signer`'s key but naming `kid` (a bogus kid, to probe the fallback).
     func token(signedBy signer: String, kid: String? = nil) async throws -> String {
@@ -115,7 +120,8 @@ struct HardeningTrustTests {
                     var standby = TestStandby()
                     standby.deploymentsYAML = standby.deploymentsYAML.replacingOccurrences(
                         of: "    pattern: active-passive\n",
-                        with: "    pattern: active-passive\n    commandWebhook: { url: \"http://127.0.0.1:\(port)/\(path)\", "
+                        with:
+                            "    pattern: active-passive\n    commandWebhook: { url: \"http://127.0.0.1:\(port)/\(path)\", "
                             + "secret: \"\(DispatchTests.secret)\", allowPlainHTTP: true }\n")
                     let configured = standby
                     try await configured.live { client, components in
@@ -156,15 +162,20 @@ struct HardeningTrustTests {
         let secret = DispatchTests.secret
         let plain = base.yaml.replacingOccurrences(
             of: "    pattern: active-passive\n",
-            with: "    pattern: active-passive\n    commandWebhook: { url: \"http://receiver.example/commands\", secret: \"\(secret)\" }\n")
+            with:
+                "    pattern: active-passive\n    commandWebhook: { url: \"http://receiver.example/commands\", secret: \"\(secret)\" }\n"
+        )
         #expect(problems(plain).contains { $0.hasPrefix("deployments[0].commandWebhook.url: plain http is refused") })
-        let optedOut = plain.replacingOccurrences(of: "secret: \"\(secret)\" }", with: "secret: \"\(secret)\", allowPlainHTTP: true }")
+        let optedOut = plain.replacingOccurrences(
+            of: "secret: \"\(secret)\" }", with: "secret: \"\(secret)\", allowPlainHTTP: true }")
         #expect(problems(optedOut).isEmpty)
         let ftp = plain.replacingOccurrences(of: "http://receiver", with: "ftp://receiver")
         #expect(problems(ftp).contains { $0.hasPrefix("deployments[0].commandWebhook.url") })
         let jwks = base.yaml.replacingOccurrences(
             of: "  webhookTokens: [\"${WEBHOOK_TOKEN}\", \"rotated-second-token\"]\n",
-            with: "  webhookTokens: [\"${WEBHOOK_TOKEN}\"]\n  secureWebhook: { tenantId: not-a-guid, audience: x, jwks: \"http://keys.example/keys\" }\n")
+            with:
+                "  webhookTokens: [\"${WEBHOOK_TOKEN}\"]\n  secureWebhook: { tenantId: not-a-guid, audience: x, jwks: \"http://keys.example/keys\" }\n"
+        )
         let found = problems(jwks)
         #expect(found.contains { $0.hasPrefix("auth.secureWebhook.tenantId") })
         #expect(found.contains { $0.hasPrefix("auth.secureWebhook.jwks") })
@@ -188,14 +199,17 @@ struct HardeningTrustTests {
             let verifier = verifier(port)
             let now = Date()
             // The JWKS is never fetched for a token that does not parse.
-            await #expect(throws: SecureWebhookVerifier.Rejection.self) { try await verifier.verify(bearer: "not.a.jwt", now: now) }
+            await #expect(throws: SecureWebhookVerifier.Rejection.self) {
+                try await verifier.verify(bearer: "not.a.jwt", now: now)
+            }
             #expect(server.fetches == 0)
             server.set(.serve(keys.jwks(["key-1"])))
             _ = try await verifier.verify(bearer: try await keys.token(signedBy: "key-1"), now: now)
             #expect(server.fetches == 1)
             // Rotation: key-2 is published and used at once.
             server.set(.serve(keys.jwks(["key-1", "key-2"])))
-            _ = try await verifier.verify(bearer: try await keys.token(signedBy: "key-2"), now: now.addingTimeInterval(1))
+            _ = try await verifier.verify(
+                bearer: try await keys.token(signedBy: "key-2"), now: now.addingTimeInterval(1))
             #expect(server.fetches == 2)
             // A kid the tenant does not publish, signed by a key it does: refused, not verified by a default key.
             let bogus = try await keys.token(signedBy: "key-1", kid: "key-9")
@@ -256,7 +270,9 @@ struct HardeningTrustTests {
     func fill(_ standby: TestStandby) async throws {
         try await standby.live { client, _ in
             _ = try await client.postWebhook(try Fixtures.data("test-action-metric-static.json"))
-            for offset: TimeInterval in [0, 10, 20] { try await standby.report(client, "eastus-hub", "failure", at: offset) }
+            for offset: TimeInterval in [0, 10, 20] {
+                try await standby.report(client, "eastus-hub", "failure", at: offset)
+            }
             _ = try await client.send(.post, "/v1/deployments/foundry-prod/pause", json: #"{"reason":"maintenance"}"#)
         }
     }
@@ -267,7 +283,8 @@ struct HardeningTrustTests {
         let queue = try DatabaseQueue(path: path)
         try queue.write { db in
             try db.execute(sql: "UPDATE events SET actor = 'mallory' WHERE seq = ?", arguments: [seq])
-            var previous = try String.fetchOne(db, sql: "SELECT hash FROM events WHERE seq = ?", arguments: [seq - 1])
+            var previous =
+                try String.fetchOne(db, sql: "SELECT hash FROM events WHERE seq = ?", arguments: [seq - 1])
                 ?? EventLog.genesisHash
             for row in try Row.fetchAll(db, sql: "SELECT * FROM events WHERE seq >= ? ORDER BY seq", arguments: [seq]) {
                 let event = EventLog.record(row)
@@ -276,7 +293,8 @@ struct HardeningTrustTests {
                     actor: event.actor, data: event.data)
                 let hash = EventLog.chainHash(prevHash: previous, body: body)
                 try db.execute(
-                    sql: "UPDATE events SET prev_hash = ?, hash = ? WHERE seq = ?", arguments: [previous, hash, event.seq])
+                    sql: "UPDATE events SET prev_hash = ?, hash = ? WHERE seq = ?",
+                    arguments: [previous, hash, event.seq])
                 previous = hash
             }
         }
@@ -338,7 +356,8 @@ struct HardeningTrustTests {
         var verifier = AuditVerifier(chainKey: Self.chainKey)
         #expect(throws: AuditVerifier.Failure.self) { try verifier.start(from: fake) }
         var signed = fake
-        signed.signature = EventAnchor.sign(seq: fake.seq, hash: fake.hash, prunedBefore: fake.prunedBefore, key: Self.chainKey)
+        signed.signature = EventAnchor.sign(
+            seq: fake.seq, hash: fake.hash, prunedBefore: fake.prunedBefore, key: Self.chainKey)
         try verifier.start(from: signed)
         for event in kept { try verifier.check(event) }
         try verifier.finish()
@@ -358,7 +377,9 @@ struct HardeningTrustTests {
         #expect(verified.unkeyed > 0)
         #expect(verified.keyed == 1)
         let boundary = try await components.history.list(
-            { var query = EventQuery(); query.types = [EventLog.keyedBoundaryType]; return query }())
+            {
+                var query = EventQuery(); query.types = [EventLog.keyedBoundaryType]; return query
+            }())
         #expect(boundary.items.count == 1)
         try components.database.pool.close()
         try await fill(keyed)
@@ -390,7 +411,9 @@ struct HardeningTrustTests {
         #expect(verified == 0, "\(verifyOutput)")
         #expect(verifyOutput.contains("ok:") && verifyOutput.contains("checkpoint matches"))
         let queue = try DatabaseQueue(path: standby.databasePath)
-        try await queue.write { db in try db.execute(sql: "DELETE FROM events WHERE seq > (SELECT max(seq) - 10 FROM events)") }
+        try await queue.write { db in
+            try db.execute(sql: "DELETE FROM events WHERE seq > (SELECT max(seq) - 10 FROM events)")
+        }
         try queue.close()
         let (refused, refusedOutput) = await Self.run(
             ["audit", "verify", "--config", config, "--checkpoint", checkpointFile], environment)
@@ -435,7 +458,8 @@ struct HardeningTrustTests {
         let config = standby.folder.path("standby.yaml")
         try standby.yaml.write(toFile: config, atomically: true, encoding: .utf8)
         let server = try StandbyProcess(
-            config: config, logPath: standby.folder.path("trace.log"), environment: ["WEBHOOK_TOKEN": TestStandby.webhookToken])
+            config: config, logPath: standby.folder.path("trace.log"),
+            environment: ["WEBHOOK_TOKEN": TestStandby.webhookToken])
         let logPath = server.logPath
         let port = try await blocking { () -> Result<Int, any Error> in
             Result { try StandbyProcess.port(logPath: logPath, timeout: 30) }
@@ -543,5 +567,7 @@ struct HardeningTrustTests {
 final class CommitLog: Sendable {
     private let state = Mutex<[(lane: String, batch: WriteBatch)]>([])
     func append(_ lane: String, _ batch: WriteBatch) { state.withLock { $0.append((lane, batch)) } }
-    var entries: [(lane: String, batch: ObjectIdentifier)] { state.withLock { $0.map { ($0.lane, ObjectIdentifier($0.batch)) } } }
+    var entries: [(lane: String, batch: ObjectIdentifier)] {
+        state.withLock { $0.map { ($0.lane, ObjectIdentifier($0.batch)) } }
+    }
 }

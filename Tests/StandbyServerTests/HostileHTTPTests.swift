@@ -1,14 +1,14 @@
 import Foundation
 import GRDB
-import HummingbirdTesting
 import HTTPTypes
+import HummingbirdTesting
 import NIOCore
 import StandbyCore
 import StandbyTestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A raw TCP connection to the server, for what an HTTP client library will not send.
@@ -82,7 +82,9 @@ struct HostileHTTPTests {
         try await standby.live { client, _ in
             let port = try #require(client.port)
             let connection = try #require(await RawConnection.open(port: port))
-            connection.send("POST /webhooks/azure-monitor?token=\(TestStandby.webhookToken) HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"sch")
+            connection.send(
+                "POST /webhooks/azure-monitor?token=\(TestStandby.webhookToken) HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"sch"
+            )
             let started = Date()
             let (_, closed) = await connection.readUntilClosed()
             #expect(closed)
@@ -90,7 +92,9 @@ struct HostileHTTPTests {
             // (The test client's own idle connection is cut off too: ask on a new one.)
             #expect(await RawConnection.get(port: port, "/healthz") == 200)
         }
-        let stored = try await standby.openDatabase().read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries") }
+        let stored = try await standby.openDatabase().read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries")
+        }
         #expect(stored == 0)
     }
 
@@ -98,17 +102,24 @@ struct HostileHTTPTests {
     func garbage() async throws {
         try await TestStandby().live { client, _ in
             let port = try #require(client.port)
-            for junk in ["GARBAGE\r\n\r\n", "GET / HTTP/9.9\r\n\r\n", String(repeating: "A", count: 100_000) + "\r\n\r\n", "\u{0}\u{1}\u{2}\r\n\r\n"] {
+            for junk in [
+                "GARBAGE\r\n\r\n", "GET / HTTP/9.9\r\n\r\n", String(repeating: "A", count: 100_000) + "\r\n\r\n",
+                "\u{0}\u{1}\u{2}\r\n\r\n",
+            ] {
                 let connection = try #require(await RawConnection.open(port: port))
                 connection.send(junk)
                 let (text, _) = await connection.readUntilClosed()
                 #expect(!text.hasPrefix("HTTP/1.1 5"), "\(text.prefix(40))")
             }
-            for (method, uri) in [("DELETE", "/v1/alerts"), ("PUT", "/webhooks/azure-monitor"), ("GET", "/nope"), ("PATCH", "/healthz")] {
+            for (method, uri) in [
+                ("DELETE", "/v1/alerts"), ("PUT", "/webhooks/azure-monitor"), ("GET", "/nope"), ("PATCH", "/healthz"),
+            ] {
                 let status = await RawConnection.status(
                     port: port,
-                    "\(method) \(uri) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(TestStandby.readerToken)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                #expect(status.map { (400..<500).contains($0) } == true, "\(method) \(uri) → \(String(describing: status))")
+                    "\(method) \(uri) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(TestStandby.readerToken)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+                #expect(
+                    status.map { (400..<500).contains($0) } == true, "\(method) \(uri) → \(String(describing: status))")
             }
             #expect(await RawConnection.get(port: port, "/healthz") == 200)
         }
@@ -133,10 +144,14 @@ struct HostileHTTPTests {
             for (index, name) in Fixtures.allNames.enumerated() {
                 var data = try Fixtures.data(name)
                 // Flip bytes at a few places.
-                for offset in stride(from: index % 7, to: data.count, by: max(1, data.count / 5)) { data[offset] ^= 0x5A }
+                for offset in stride(from: index % 7, to: data.count, by: max(1, data.count / 5)) {
+                    data[offset] ^= 0x5A
+                }
                 let response = try await client.postWebhook(data)
                 #expect((200..<500).contains(response.status.code), "\(name) → \(response.status)")
-                let report = try await client.send(.post, "/v1/health-reports", json: String(decoding: data, as: UTF8.self), token: TestStandby.reporterToken)
+                let report = try await client.send(
+                    .post, "/v1/health-reports", json: String(decoding: data, as: UTF8.self),
+                    token: TestStandby.reporterToken)
                 #expect((200..<500).contains(report.status.code), "report \(name) → \(report.status)")
             }
         }
@@ -145,13 +160,13 @@ struct HostileHTTPTests {
 
 /// Real disk trouble on a small tmpfs: full, and read-only. Needs root (mount), as CI has.
 let canMountTmpfs: Bool = {
-        guard getuid() == 0 else { return false }
-        let probe = FileManager.default.temporaryDirectory.appendingPathComponent("standby-mount-probe-\(getpid())")
-        try? FileManager.default.createDirectory(at: probe, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: probe) }
-        guard DiskTroubleTests.run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", probe.path) == 0 else { return false }
-        DiskTroubleTests.run("umount", probe.path)
-        return true
+    guard getuid() == 0 else { return false }
+    let probe = FileManager.default.temporaryDirectory.appendingPathComponent("standby-mount-probe-\(getpid())")
+    try? FileManager.default.createDirectory(at: probe, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: probe) }
+    guard DiskTroubleTests.run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", probe.path) == 0 else { return false }
+    DiskTroubleTests.run("umount", probe.path)
+    return true
 }()
 
 @Suite("Disk trouble", .enabled(if: canMountTmpfs))
@@ -170,7 +185,9 @@ struct DiskTroubleTests {
     }
 
     func withTmpfs(size: String, _ body: (String) async throws -> Void) async throws {
-        let mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent("standby-tmpfs-\(UUID().uuidString)").path
+        let mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "standby-tmpfs-\(UUID().uuidString)"
+        ).path
         try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
         #expect(await blocking { Self.run("mount", "-t", "tmpfs", "-o", "size=\(size)", "tmpfs", mountPoint) } == 0)
         defer {
@@ -191,7 +208,8 @@ struct DiskTroubleTests {
     }
 
     func alert(_ index: Int) throws -> Data {
-        guard case .object(var root) = try Fixtures.json("test-action-metric-static.json"), case .object(var data)? = root["data"],
+        guard case .object(var root) = try Fixtures.json("test-action-metric-static.json"),
+            case .object(var data)? = root["data"],
             case .object(var essentials)? = data["essentials"]
         else { throw CancellationError() }
         essentials["alertId"] = .string("/subscriptions/s/providers/Microsoft.AlertsManagement/alerts/disk-\(index)")
@@ -233,9 +251,13 @@ struct DiskTroubleTests {
                 #expect(recovered.status == .ok)
                 acknowledged.append(recovered.json["deliveryId"]?.stringValue ?? "")
                 #expect(try await client.execute(uri: "/readyz", method: .get).status == .ok)
-                let stored = try await standby.openDatabase().read { db in Set(try String.fetchAll(db, sql: "SELECT id FROM deliveries")) }
+                let stored = try await standby.openDatabase().read { db in
+                    Set(try String.fetchAll(db, sql: "SELECT id FROM deliveries"))
+                }
                 #expect(acknowledged.allSatisfy(stored.contains))
-                let integrity = try await standby.openDatabase().read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") }
+                let integrity = try await standby.openDatabase().read { db in
+                    try String.fetchOne(db, sql: "PRAGMA integrity_check")
+                }
                 #expect(integrity == "ok")
             }
         }

@@ -17,7 +17,9 @@ struct StandbyProcess {
             return URL(fileURLWithPath: path)
         }
         var folder = URL(fileURLWithPath: CommandLine.arguments[0])
-        while folder.pathComponents.count > 1, !FileManager.default.fileExists(atPath: folder.appendingPathComponent("standby").path) {
+        while folder.pathComponents.count > 1,
+            !FileManager.default.fileExists(atPath: folder.appendingPathComponent("standby").path)
+        {
             folder.deleteLastPathComponent()
         }
         return folder.appendingPathComponent("standby")
@@ -84,10 +86,13 @@ struct ProcessTests {
                         guard case .object(var root) = template, case .object(var data)? = root["data"],
                             case .object(var essentials)? = data["essentials"]
                         else { return }
-                        essentials["alertId"] = .string("/subscriptions/s/providers/Microsoft.AlertsManagement/alerts/load-\(worker)-\(index)-\(threshold)")
+                        essentials["alertId"] = .string(
+                            "/subscriptions/s/providers/Microsoft.AlertsManagement/alerts/load-\(worker)-\(index)-\(threshold)"
+                        )
                         data["essentials"] = .object(essentials)
                         root["data"] = .object(data)
-                        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/webhooks/azure-monitor?token=\(TestStandby.webhookToken)")
+                        var request = HTTPClientRequest(
+                            url: "http://127.0.0.1:\(port)/webhooks/azure-monitor?token=\(TestStandby.webhookToken)")
                         request.method = .POST
                         request.body = .bytes(ByteBuffer(bytes: JSONValue.object(root).canonicalData()))
                         do {
@@ -111,7 +116,10 @@ struct ProcessTests {
                     request.method = .POST
                     request.headers.add(name: "Authorization", value: "Bearer \(TestStandby.reporterToken)")
                     let observed = Timestamp.format(Date())
-                    request.body = .bytes(ByteBuffer(string: #"{"hub":"eastus-hub","source":"p","outcome":"failure","observedAt":"\#(observed)"}"#))
+                    request.body = .bytes(
+                        ByteBuffer(
+                            string:
+                                #"{"hub":"eastus-hub","source":"p","outcome":"failure","observedAt":"\#(observed)"}"#))
                     _ = try? await client.execute(request, timeout: .seconds(2))
                     try? await Task.sleep(for: .milliseconds(10))
                 }
@@ -162,7 +170,9 @@ struct ProcessTests {
 
     @Test("SIGTERM under load: exit 0, and every request that got a 2xx is in the database")
     func gracefulShutdownUnderLoad() async throws {
-        #expect(FileManager.default.isExecutableFile(atPath: StandbyProcess.binary.path), "build the standby executable first")
+        #expect(
+            FileManager.default.isExecutableFile(atPath: StandbyProcess.binary.path),
+            "build the standby executable first")
         let standby = TestStandby()
         let (server, port) = try await start(standby, log: "standby.log")
         let acknowledged = try await loadAndSignal(standby, server: server, port: port, threshold: 40, signal: SIGTERM)
@@ -172,16 +182,20 @@ struct ProcessTests {
         try await checkDatabase(standby, acknowledged: acknowledged)
     }
 
-    @Test("SIGKILL mid-load, at several points: after a restart every 2xx'd delivery is there, the file is intact, no failover twice", arguments: [10, 60, 150])
+    @Test(
+        "SIGKILL mid-load, at several points: after a restart every 2xx'd delivery is there, the file is intact, no failover twice",
+        arguments: [10, 60, 150])
     func crashSafety(killAfter: Int) async throws {
         let standby = TestStandby()
         let (server, port) = try await start(standby, log: "first.log")
-        let acknowledged = try await loadAndSignal(standby, server: server, port: port, threshold: killAfter, signal: SIGKILL)
+        let acknowledged = try await loadAndSignal(
+            standby, server: server, port: port, threshold: killAfter, signal: SIGKILL)
         #expect(server.process.terminationReason == .uncaughtSignal)
         #expect(acknowledged.count >= killAfter)
         // Restart on the same file: recovery, migrations and decisions resume; then stop cleanly.
         let (restarted, restartedPort) = try await start(standby, log: "second.log")
-        let after = try await loadAndSignal(standby, server: restarted, port: restartedPort, threshold: 40, signal: SIGTERM)
+        let after = try await loadAndSignal(
+            standby, server: restarted, port: restartedPort, threshold: 40, signal: SIGTERM)
         #expect(restarted.process.terminationStatus == 0)
         // The prober failed the primary throughout: exactly one failover, across the crash.
         try await checkDatabase(standby, acknowledged: acknowledged + after, failovers: 1)

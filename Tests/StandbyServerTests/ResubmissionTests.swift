@@ -1,13 +1,14 @@
 import Foundation
 import GRDB
-import HummingbirdTesting
 import HTTPTypes
+import HummingbirdTesting
 import StandbyCore
 import StandbyServer
-@testable import StandbyStore
 import StandbyTestSupport
 import Synchronization
 import Testing
+
+@testable import StandbyStore
 
 @Suite("Training jobs and the resubmission queue")
 struct ResubmissionTests {
@@ -17,7 +18,8 @@ struct ResubmissionTests {
     ) async throws -> TestResponse {
         try await client.send(
             .post, "/v1/jobs",
-            json: #"{"externalId":"\#(externalId)","hub":"\#(hub)","spec":{"image":"trainer:1","args":["--epochs","3"]},"status":"\#(status)","priority":\#(priority)}"#,
+            json:
+                #"{"externalId":"\#(externalId)","hub":"\#(hub)","spec":{"image":"trainer:1","args":["--epochs","3"]},"status":"\#(status)","priority":\#(priority)}"#,
             token: token)
     }
 
@@ -45,7 +47,8 @@ struct ResubmissionTests {
             #expect(tooBig.status == .unprocessableContent || tooBig.status == .contentTooLarge)
             let done = try await client.send(.patch, "/v1/jobs/train-42", json: #"{"status":"completed"}"#)
             #expect(done.json["status"] == .string("completed"))
-            #expect(try await client.send(.patch, "/v1/jobs/train-42", json: #"{"status":"running"}"#).status == .conflict)
+            #expect(
+                try await client.send(.patch, "/v1/jobs/train-42", json: #"{"status":"running"}"#).status == .conflict)
             #expect(try await client.send(.patch, "/v1/jobs/nope", json: #"{"status":"failed"}"#).status == .notFound)
             let listed = try await client.get("/v1/jobs?status=completed").json["items"]?.arrayValue
             #expect(listed?.count == 1)
@@ -62,11 +65,19 @@ struct ResubmissionTests {
             _ = try await registerJob(client, "train-west", hub: "westus-hub")
             try await failOver(standby, client)
             let jobs = try await client.get("/v1/jobs").json["items"]?.arrayValue ?? []
-            let statuses = Dictionary(uniqueKeysWithValues: jobs.map { ($0["externalId"]?.stringValue ?? "", $0["status"]?.stringValue ?? "") })
-            #expect(statuses == ["train-1": "interrupted", "train-2": "interrupted", "train-done": "completed", "train-west": "running"])
+            let statuses = Dictionary(
+                uniqueKeysWithValues: jobs.map {
+                    ($0["externalId"]?.stringValue ?? "", $0["status"]?.stringValue ?? "")
+                })
+            #expect(
+                statuses == [
+                    "train-1": "interrupted", "train-2": "interrupted", "train-done": "completed",
+                    "train-west": "running",
+                ])
             let event = try await client.failoverEvents().first
             #expect(jobs.first { $0["externalId"] == .string("train-1") }?["interruptedBy"] == event?["id"])
-            let claim = try await client.send(.post, "/v1/resubmissions/claim", json: #"{"worker":"w1","limit":10,"leaseSeconds":60}"#)
+            let claim = try await client.send(
+                .post, "/v1/resubmissions/claim", json: #"{"worker":"w1","limit":10,"leaseSeconds":60}"#)
             #expect(claim.status == .ok)
             let items = claim.json["items"]?.arrayValue ?? []
             // Highest priority first.
@@ -74,14 +85,23 @@ struct ResubmissionTests {
             #expect(items.allSatisfy { $0["targetHub"] == .string("westus-hub") && $0["status"] == .string("leased") })
             #expect(items.first?["spec"]?["image"] == .string("trainer:1"))
             let id = try #require(items.first?["id"]?.stringValue)
-            #expect(try await client.send(.post, "/v1/resubmissions/\(id)/heartbeat", json: #"{"worker":"w1","leaseSeconds":120}"#).status == .ok)
-            #expect(try await client.send(.post, "/v1/resubmissions/\(id)/complete", json: #"{"worker":"w2","newExternalId":"train-2b"}"#).status == .conflict)
-            let completed = try await client.send(.post, "/v1/resubmissions/\(id)/complete", json: #"{"worker":"w1","newExternalId":"train-2b"}"#)
+            #expect(
+                try await client.send(
+                    .post, "/v1/resubmissions/\(id)/heartbeat", json: #"{"worker":"w1","leaseSeconds":120}"#
+                ).status == .ok)
+            #expect(
+                try await client.send(
+                    .post, "/v1/resubmissions/\(id)/complete", json: #"{"worker":"w2","newExternalId":"train-2b"}"#
+                ).status == .conflict)
+            let completed = try await client.send(
+                .post, "/v1/resubmissions/\(id)/complete", json: #"{"worker":"w1","newExternalId":"train-2b"}"#)
             #expect(completed.json["status"] == .string("completed"))
             let newJob = try await client.get("/v1/jobs/train-2b").json
             #expect(newJob["hub"] == .string("westus-hub"))
             #expect(newJob["status"] == .string("running"))
-            #expect(try await client.send(.post, "/v1/resubmissions/claim", json: #"{"worker":"w1","limit":10}"#).json["items"]?.arrayValue?.isEmpty == true)
+            #expect(
+                try await client.send(.post, "/v1/resubmissions/claim", json: #"{"worker":"w1","limit":10}"#).json[
+                    "items"]?.arrayValue?.isEmpty == true)
         }
     }
 
@@ -104,13 +124,20 @@ struct ResubmissionTests {
             try await failOver(standby, client)
             let items = try await client.get("/v1/resubmissions?status=unassigned").json["items"]?.arrayValue ?? []
             #expect(items.count == 1)
-            #expect(try await client.send(.post, "/v1/resubmissions/claim", json: #"{"worker":"w"}"#).json["items"]?.arrayValue?.isEmpty == true)
+            #expect(
+                try await client.send(.post, "/v1/resubmissions/claim", json: #"{"worker":"w"}"#).json["items"]?
+                    .arrayValue?.isEmpty == true)
             let id = try #require(items.first?["id"]?.stringValue)
-            #expect(try await client.send(.post, "/v1/resubmissions/\(id)/retry", json: #"{"targetHub":"westus-hub"}"#).status == .conflict)
+            #expect(
+                try await client.send(.post, "/v1/resubmissions/\(id)/retry", json: #"{"targetHub":"westus-hub"}"#)
+                    .status == .conflict)
             // The operator retargets within the deployment once the hub is back.
-            let retried = try await client.send(.post, "/v1/resubmissions/\(id)/retry", json: #"{"targetHub":"eastus-hub"}"#)
+            let retried = try await client.send(
+                .post, "/v1/resubmissions/\(id)/retry", json: #"{"targetHub":"eastus-hub"}"#)
             #expect(retried.json["status"] == .string("queued"))
-            #expect(try await client.send(.post, "/v1/resubmissions/claim", json: #"{"worker":"w"}"#).json["items"]?.arrayValue?.count == 1)
+            #expect(
+                try await client.send(.post, "/v1/resubmissions/claim", json: #"{"worker":"w"}"#).json["items"]?
+                    .arrayValue?.count == 1)
         }
     }
 
@@ -131,9 +158,12 @@ struct ResubmissionTests {
                     #expect(failed.status == .queued)
                     let delay = try #require(Timestamp.parse(failed.availableAt)).timeIntervalSince(standby.time.now())
                     let base = 5 * pow(2, Double(attempt - 1))
-                    #expect(delay >= base * 0.8 - 0.01 && delay <= base * 1.2 + 0.01, "backoff \(delay) after attempt \(attempt)")
+                    #expect(
+                        delay >= base * 0.8 - 0.01 && delay <= base * 1.2 + 0.01,
+                        "backoff \(delay) after attempt \(attempt)")
                     // Not claimable before its time.
-                    #expect(try await jobs.claim(worker: "w1", limit: 1, leaseSeconds: 30, now: standby.time.now()).isEmpty)
+                    #expect(
+                        try await jobs.claim(worker: "w1", limit: 1, leaseSeconds: 30, now: standby.time.now()).isEmpty)
                     standby.time.advance(by: delay + 0.01)
                 } else {
                     #expect(failed.status == .dead)
@@ -161,7 +191,8 @@ struct ResubmissionTests {
             let items = try await client.get("/v1/resubmissions?status=leased").json["items"]?.arrayValue ?? []
             #expect(items.map { $0["id"]?.stringValue } == [resubmissionId])
             #expect(items.first?["leaseOwner"] == .string("w2"))
-            let cancelled = try await client.send(.post, "/v1/resubmissions/\(resubmissionId)/cancel", json: #"{"reason":"no longer needed"}"#)
+            let cancelled = try await client.send(
+                .post, "/v1/resubmissions/\(resubmissionId)/cancel", json: #"{"reason":"no longer needed"}"#)
             #expect(cancelled.json["status"] == .string("cancelled"))
         }
     }
@@ -203,12 +234,16 @@ struct ResubmissionTests {
         }
         let database = try StandbyDatabase(settings: DatabaseSettings(path: standby.databasePath))
         let (jobId, eventId) = try await database.pool.read { db in
-            (try String.fetchOne(db, sql: "SELECT job_id FROM resubmissions")!, try String.fetchOne(db, sql: "SELECT failover_event_id FROM resubmissions")!)
+            (
+                try String.fetchOne(db, sql: "SELECT job_id FROM resubmissions")!,
+                try String.fetchOne(db, sql: "SELECT failover_event_id FROM resubmissions")!
+            )
         }
         // The job runs again (say, re-registered state) and the same failover event is replayed.
         let replay = FailoverPlan(
             id: eventId, deploymentId: "foundry-prod", kind: .failover, trigger: .window, fromHub: "eastus-hub",
-            toHub: "westus-hub", reason: "replay", rule: "failure-threshold", evidence: [], actor: "standby", dryRun: false,
+            toHub: "westus-hub", reason: "replay", rule: "failure-threshold", evidence: [], actor: "standby",
+            dryRun: false,
             commands: [], interruptedHubs: ["eastus-hub"], resubmitTo: "westus-hub", decidedAt: standby.time.now())
         try await database.pool.write { db in
             try db.execute(sql: "UPDATE training_jobs SET status = 'running' WHERE id = ?", arguments: [jobId])

@@ -1,6 +1,6 @@
 import Foundation
-import HummingbirdTesting
 import HTTPTypes
+import HummingbirdTesting
 import NIOCore
 import StandbyCore
 import StandbyServer
@@ -39,7 +39,8 @@ struct RoleMatrixTests {
         var configured = TestStandby()
         configured.extraYAML = ""
         let standby = configured
-        let spec = try #require(try Yams.load(yaml: String(contentsOf: ContractTests.specFile, encoding: .utf8)) as? [String: Any])
+        let spec = try #require(
+            try Yams.load(yaml: String(contentsOf: ContractTests.specFile, encoding: .utf8)) as? [String: Any])
         let paths = try #require(spec["paths"] as? [String: Any])
         let routes: [(String, String)] = paths.flatMap { path, item in
             (item as? [String: Any] ?? [:]).keys.filter { ["get", "post", "patch"].contains($0) }
@@ -55,7 +56,8 @@ struct RoleMatrixTests {
                 let uri = path.replacingOccurrences(of: "{id}", with: "unknown-id")
                 let allowed = Self.required["\(method) \(path)"]!
                 let none = try await client.execute(
-                    uri: uri, method: .init(method)!, headers: [.contentType: "application/json"], body: ByteBuffer(string: "{}"))
+                    uri: uri, method: .init(method)!, headers: [.contentType: "application/json"],
+                    body: ByteBuffer(string: "{}"))
                 #expect(none.status == .unauthorized, "\(method) \(path) without a token → \(none.status)")
                 for (role, token) in tokens {
                     let response = try await client.execute(
@@ -63,7 +65,9 @@ struct RoleMatrixTests {
                         headers: [.authorization: "Bearer \(token)", .contentType: "application/json"],
                         body: ByteBuffer(string: "{}"))
                     if allowed.contains(role) {
-                        #expect(![401, 403].contains(response.status.code), "\(method) \(path) as \(role) → \(response.status)")
+                        #expect(
+                            ![401, 403].contains(response.status.code),
+                            "\(method) \(path) as \(role) → \(response.status)")
                     } else {
                         #expect(response.status == .forbidden, "\(method) \(path) as \(role) → \(response.status)")
                         #expect(response.headers[.contentType] == "application/problem+json")
@@ -76,7 +80,9 @@ struct RoleMatrixTests {
                         uri: uri, method: .init(method)!,
                         headers: [.authorization: "Bearer \(token)", .contentType: "application/json"],
                         body: ByteBuffer(string: "{}"))
-                    #expect(![401, 403].contains(response.status.code), "\(method) \(path) with \(token) → \(response.status)")
+                    #expect(
+                        ![401, 403].contains(response.status.code),
+                        "\(method) \(path) with \(token) → \(response.status)")
                 }
             }
         }

@@ -2,8 +2,8 @@ import Crypto
 import CryptoExtras
 import Foundation
 import GRDB
-import HummingbirdTesting
 import HTTPTypes
+import HummingbirdTesting
 import JWTKit
 import NIOCore
 import StandbyCore
@@ -37,7 +37,8 @@ struct TokenFactory {
                 .replacingOccurrences(of: "=", with: "")
         }
         // As Entra ID publishes them: no "alg".
-        jwks = #"{"keys":[{"kty":"RSA","use":"sig","kid":"key-1","n":"\#(base64url(modulus))","e":"\#(base64url(exponent))"}]}"#
+        jwks =
+            #"{"keys":[{"kty":"RSA","use":"sig","kid":"key-1","n":"\#(base64url(modulus))","e":"\#(base64url(exponent))"}]}"#
     }
 
     func token(
@@ -46,7 +47,8 @@ struct TokenFactory {
         signedByStranger: Bool = false, tenant: String? = TokenFactory.tenant
     ) async throws -> String {
         let claims = TestClaims(
-            exp: .init(value: expires), iss: .init(value: issuer), aud: .init(value: [audience]), roles: roles, tid: tenant)
+            exp: .init(value: expires), iss: .init(value: issuer), aud: .init(value: [audience]), roles: roles,
+            tid: tenant)
         return try await (signedByStranger ? strangerKeys : keys).sign(claims, kid: "key-1")
     }
 }
@@ -58,7 +60,9 @@ struct SecureWebhookTests {
         var standby = TestStandby()
         let jwksPath = standby.folder.path("jwks.json")
         try jwks.write(toFile: jwksPath, atomically: true, encoding: .utf8)
-        let allow = allowedSubscriptions.isEmpty ? "" : ", allowedSubscriptions: [\(allowedSubscriptions.joined(separator: ", "))]"
+        let allow =
+            allowedSubscriptions.isEmpty
+            ? "" : ", allowedSubscriptions: [\(allowedSubscriptions.joined(separator: ", "))]"
         standby.webhookTokensYAML = """
             ["${WEBHOOK_TOKEN}"]
               secureWebhook: { tenantId: \(TokenFactory.tenant), audience: "api://standby", jwks: "\(jwksPath)"\(allow) }
@@ -69,7 +73,8 @@ struct SecureWebhookTests {
     func post(_ client: any TestClientProtocol, bearer: String, body: Data) async throws -> TestResponse {
         try await client.execute(
             uri: "/webhooks/azure-monitor", method: .post,
-            headers: [.authorization: "Bearer \(bearer)", .contentType: "application/json"], body: ByteBuffer(bytes: body))
+            headers: [.authorization: "Bearer \(bearer)", .contentType: "application/json"],
+            body: ByteBuffer(bytes: body))
     }
 
     @Test("a valid token is accepted; expired, wrong audience or issuer, missing role, bad signature → 401")
@@ -101,7 +106,9 @@ struct SecureWebhookTests {
             // ?token= keeps working beside it.
             #expect(try await client.postWebhook(body).status == .ok)
         }
-        let stored = try await standby.openDatabase().read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries") }
+        let stored = try await standby.openDatabase().read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries")
+        }
         #expect(stored == 3)
     }
 
@@ -111,7 +118,9 @@ struct SecureWebhookTests {
         let configured = try standby(jwks: factory.jwks, allowedSubscriptions: ["11111111-1111-1111-1111-111111111111"])
         try await configured.live { client, _ in
             let token = try await factory.token()
-            #expect(try await post(client, bearer: token, body: try Fixtures.data("test-action-metric-static.json")).status == .ok)
+            #expect(
+                try await post(client, bearer: token, body: try Fixtures.data("test-action-metric-static.json")).status
+                    == .ok)
             let other = try await post(client, bearer: token, body: try Fixtures.data("legacy-metric-static.json"))
             #expect(other.status == .forbidden)
         }

@@ -1,9 +1,9 @@
 import AsyncHTTPClient
 import Foundation
 import GRDB
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import HTTPTypes
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -119,7 +119,8 @@ struct TestStandby {
         if observed > time.now() { time.set(observed) }
         return try await client.send(
             .post, "/v1/health-reports",
-            json: #"{"hub":"\#(hub)","source":"\#(source)","outcome":"\#(outcome)","observedAt":"\#(Timestamp.format(observed))","latencyMs":1200,"statusCode":503}"#,
+            json:
+                #"{"hub":"\#(hub)","source":"\#(source)","outcome":"\#(outcome)","observedAt":"\#(Timestamp.format(observed))","latencyMs":1200,"statusCode":503}"#,
             token: Self.reporterToken)
     }
 
@@ -209,6 +210,8 @@ enum FreshConnection {
     }
 
     static func deployment(port: Int, _ id: String = "foundry-prod") async throws -> JSONValue {
-        try await execute(port: port, .get, "/v1/deployments/\(id)", headers: [.authorization: "Bearer \(TestStandby.readerToken)"]).json
+        try await execute(
+            port: port, .get, "/v1/deployments/\(id)", headers: [.authorization: "Bearer \(TestStandby.readerToken)"]
+        ).json
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
-import HummingbirdTesting
 import HTTPTypes
+import HummingbirdTesting
 import NIOCore
 import StandbyCore
 import StandbyServer
@@ -21,27 +21,57 @@ struct StoredExpectation: Sendable, CustomTestStringConvertible {
 
 let storedExpectations: [StoredExpectation] =
     [
-        .init(file: "common-metric-static-resolved.json", status: "recognized", kind: "metric", condition: "resolved", hubs: []),
+        .init(
+            file: "common-metric-static-resolved.json", status: "recognized", kind: "metric", condition: "resolved",
+            hubs: []),
         .init(file: "common-log-alerts-v2-fired.json", status: "recognized", kind: "log", condition: "fired", hubs: []),
-        .init(file: "test-action-activitylog-administrative.json", status: "recognized", kind: "activity-log", condition: "fired", hubs: ["eastus-hub"]),
-        .init(file: "test-action-availability-webtest.json", status: "recognized", kind: "metric", condition: "fired", hubs: []),
+        .init(
+            file: "test-action-activitylog-administrative.json", status: "recognized", kind: "activity-log",
+            condition: "fired", hubs: ["eastus-hub"]),
+        .init(
+            file: "test-action-availability-webtest.json", status: "recognized", kind: "metric", condition: "fired",
+            hubs: []),
         .init(file: "test-action-budget.json", status: "recognized", kind: "budget", condition: "fired", hubs: []),
-        .init(file: "test-action-cost-budget-actual.json", status: "recognized", kind: "budget", condition: "fired", hubs: []),
-        .init(file: "test-action-cost-budget-forecasted.json", status: "recognized", kind: "budget", condition: "fired", hubs: []),
-        .init(file: "test-action-log-v1-metric-measurement.json", status: "recognized", kind: "log", condition: "fired", hubs: []),
-        .init(file: "test-action-log-v1-number-of-results.json", status: "recognized", kind: "log", condition: "fired", hubs: []),
+        .init(
+            file: "test-action-cost-budget-actual.json", status: "recognized", kind: "budget", condition: "fired",
+            hubs: []),
+        .init(
+            file: "test-action-cost-budget-forecasted.json", status: "recognized", kind: "budget", condition: "fired",
+            hubs: []),
+        .init(
+            file: "test-action-log-v1-metric-measurement.json", status: "recognized", kind: "log", condition: "fired",
+            hubs: []),
+        .init(
+            file: "test-action-log-v1-number-of-results.json", status: "recognized", kind: "log", condition: "fired",
+            hubs: []),
         .init(file: "test-action-log-v2.json", status: "recognized", kind: "log", condition: "fired", hubs: []),
         // The target is spelled microsoft.storage/storageaccounts; the hub lists Microsoft.Storage/storageAccounts.
-        .init(file: "test-action-metric-dynamic.json", status: "recognized", kind: "metric", condition: "fired", hubs: ["eastus-hub"]),
-        .init(file: "test-action-metric-static.json", status: "recognized", kind: "metric", condition: "fired", hubs: ["eastus-hub"]),
-        .init(file: "test-action-resourcehealth.json", status: "recognized", kind: "resource-health", condition: "fired", hubs: ["eastus-hub"]),
-        .init(file: "test-action-servicehealth.json", status: "recognized", kind: "service-health", condition: "resolved", hubs: []),
-        .init(file: "test-action-smart-alert.json", status: "recognized", kind: "smart-detector", condition: "fired", hubs: []),
+        .init(
+            file: "test-action-metric-dynamic.json", status: "recognized", kind: "metric", condition: "fired",
+            hubs: ["eastus-hub"]),
+        .init(
+            file: "test-action-metric-static.json", status: "recognized", kind: "metric", condition: "fired",
+            hubs: ["eastus-hub"]),
+        .init(
+            file: "test-action-resourcehealth.json", status: "recognized", kind: "resource-health", condition: "fired",
+            hubs: ["eastus-hub"]),
+        .init(
+            file: "test-action-servicehealth.json", status: "recognized", kind: "service-health", condition: "resolved",
+            hubs: []),
+        .init(
+            file: "test-action-smart-alert.json", status: "recognized", kind: "smart-detector", condition: "fired",
+            hubs: []),
         // Legacy payloads target resources inside a resource group the west hub lists: child matching.
-        .init(file: "legacy-metric-static.json", status: "recognized", kind: "metric", condition: "fired", hubs: ["westus-hub"]),
+        .init(
+            file: "legacy-metric-static.json", status: "recognized", kind: "metric", condition: "fired",
+            hubs: ["westus-hub"]),
         .init(file: "legacy-log-appinsights-v1.json", status: "recognized", kind: "log", condition: "fired", hubs: []),
-        .init(file: "legacy-activitylog-administrative-noncommon.json", status: "recognized", kind: "activity-log", condition: "fired", hubs: ["westus-hub"]),
-        .init(file: "legacy-activitylog-resourcehealth-noncommon.json", status: "recognized", kind: "resource-health", condition: "fired", hubs: ["westus-hub"]),
+        .init(
+            file: "legacy-activitylog-administrative-noncommon.json", status: "recognized", kind: "activity-log",
+            condition: "fired", hubs: ["westus-hub"]),
+        .init(
+            file: "legacy-activitylog-resourcehealth-noncommon.json", status: "recognized", kind: "resource-health",
+            condition: "fired", hubs: ["westus-hub"]),
     ]
     + Fixtures.allNames.filter { $0.hasPrefix("alertcontext-") }.map {
         StoredExpectation(file: $0, status: "unrecognized", kind: nil, condition: nil, hubs: [])
@@ -49,7 +79,8 @@ let storedExpectations: [StoredExpectation] =
 
 @Suite("Azure Monitor webhook over HTTP")
 struct WebhookTests {
-    @Test("every published payload is stored with its classification, condition and hubs", arguments: storedExpectations)
+    @Test(
+        "every published payload is stored with its classification, condition and hubs", arguments: storedExpectations)
     func storesFixture(_ expectation: StoredExpectation) async throws {
         let standby = TestStandby()
         let body = try Fixtures.data(expectation.file)
@@ -67,7 +98,9 @@ struct WebhookTests {
             #expect(alert["raw"] == (try JSONValue.decode(body)))
         }
         let stored = try await standby.openDatabase().read { db in
-            try Row.fetchOne(db, sql: "SELECT body, sha256 FROM deliveries").map { ($0["body"] as Data, $0["sha256"] as String) }
+            try Row.fetchOne(db, sql: "SELECT body, sha256 FROM deliveries").map {
+                ($0["body"] as Data, $0["sha256"] as String)
+            }
         }
         let row = try #require(stored)
         #expect(row.0 == body)
@@ -87,7 +120,9 @@ struct WebhookTests {
             }
             #expect(try await client.postWebhook(body, token: "rotated-second-token").status == .ok)
         }
-        let count = try await standby.openDatabase().read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries") }
+        let count = try await standby.openDatabase().read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries")
+        }
         #expect(count == 1)
     }
 
@@ -97,7 +132,8 @@ struct WebhookTests {
         configured.webhookTokensYAML = "[\"${UNSET_TOKEN:-}\"]"
         let standby = configured
         try await standby.live { client, _ in
-            let response = try await client.postWebhook(try Fixtures.data("test-action-metric-static.json"), token: "anything")
+            let response = try await client.postWebhook(
+                try Fixtures.data("test-action-metric-static.json"), token: "anything")
             #expect(response.status == .unauthorized)
             #expect(response.json["detail"]?.stringValue?.contains("no webhook token is configured") == true)
         }
@@ -116,10 +152,13 @@ struct WebhookTests {
             // Refused before its body was read, the connection is closed rather than drained; the
             // server stays healthy and takes the next delivery on a new one.
             #expect(response.headers[.connection] == "close")
-            let next = try await FreshConnection.postWebhook(port: try #require(client.port), Data("{\"small\":true}".utf8))
+            let next = try await FreshConnection.postWebhook(
+                port: try #require(client.port), Data("{\"small\":true}".utf8))
             #expect(next.status == .accepted)
         }
-        let count = try await standby.openDatabase().read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries") }
+        let count = try await standby.openDatabase().read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries")
+        }
         #expect(count == 1)
     }
 
@@ -138,7 +177,9 @@ struct WebhookTests {
             #expect(detail["rawBase64"]?.stringValue == body.base64EncodedString())
         }
         let stored = try await standby.openDatabase().read { db in
-            try Row.fetchOne(db, sql: "SELECT body, outcome FROM deliveries").map { ($0["body"] as Data, $0["outcome"] as String) }
+            try Row.fetchOne(db, sql: "SELECT body, outcome FROM deliveries").map {
+                ($0["body"] as Data, $0["outcome"] as String)
+            }
         }
         #expect(stored?.0 == body)
         #expect(stored?.1 == "malformed")
@@ -231,10 +272,13 @@ struct WebhookTests {
             return ids
         }
         try await standby.live { client, _ in
-            let listed = try await client.get("/v1/alerts").json["items"]?.arrayValue?.compactMap { $0["id"]?.stringValue }
+            let listed = try await client.get("/v1/alerts").json["items"]?.arrayValue?.compactMap {
+                $0["id"]?.stringValue
+            }
             #expect(Set(listed ?? []) == Set(posted))
             // The same delivery after the restart is still recognised as a duplicate.
-            #expect(try await client.postWebhook(try Fixtures.data(files[0])).json["outcome"]?.stringValue == "duplicate")
+            #expect(
+                try await client.postWebhook(try Fixtures.data(files[0])).json["outcome"]?.stringValue == "duplicate")
         }
     }
 
@@ -261,7 +305,9 @@ struct WebhookTests {
             #expect(accepted.json["outcome"]?.stringValue == "new")
             #expect(try await client.execute(uri: "/readyz", method: .get).status == .ok)
         }
-        let count = try await standby.openDatabase().read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries") }
+        let count = try await standby.openDatabase().read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries")
+        }
         #expect(count == 1)
     }
 

@@ -1,6 +1,7 @@
 import StandbyCore
-@testable import StandbyStore
 import Testing
+
+@testable import StandbyStore
 
 @Suite("Hand-written JSON of receipts")
 struct FastJSONWriterTests {
@@ -9,7 +10,8 @@ struct FastJSONWriterTests {
         let hub = HubReference(deploymentId: "foundry \"prod\"/1", hubId: "east\u{1}us-ü")
         #expect(hub.jsonValue() == JSONValue.encoding(hub))
         let receipt = ReportReceipt(
-            id: "r-1", hub: hub.hubId, source: "probe:\\chat", observedAt: "2026-11-28T10:00:00.000Z", status: "duplicate")
+            id: "r-1", hub: hub.hubId, source: "probe:\\chat", observedAt: "2026-11-28T10:00:00.000Z",
+            status: "duplicate")
         #expect(receipt.jsonValue() == JSONValue.encoding(receipt))
     }
 }

@@ -1,9 +1,10 @@
 import Foundation
 import GRDB
 import StandbyCore
-@testable import StandbyStore
 import StandbyTestSupport
 import Testing
+
+@testable import StandbyStore
 
 struct Refused: Error {}
 
@@ -39,10 +40,13 @@ struct GroupCommitTests {
         let succeeded = await concurrentWrites(writes) { index in
             try await database.groupCommit.write { db in
                 try db.execute(
-                    sql: "INSERT INTO readiness (id, checked_at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET checked_at = excluded.checked_at",
+                    sql:
+                        "INSERT INTO readiness (id, checked_at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET checked_at = excluded.checked_at",
                     arguments: ["\(index)"])
                 try EventChain.unkeyed.append(
-                    EventDraft(type: "test", at: Date(timeIntervalSince1970: 0), actor: "t", data: .number(Double(index))), in: db)
+                    EventDraft(
+                        type: "test", at: Date(timeIntervalSince1970: 0), actor: "t", data: .number(Double(index))),
+                    in: db)
                 if index % 10 == 3 { throw Refused() }
             }
         }
@@ -53,7 +57,9 @@ struct GroupCommitTests {
         // Exactly the writes that succeeded, and the hash chain is continuous across batches.
         #expect(Set(stored) == succeeded)
         #expect(stored.count == succeeded.count)
-        let seqs = try await database.pool.read { db in try Int64.fetchAll(db, sql: "SELECT seq FROM events ORDER BY seq") }
+        let seqs = try await database.pool.read { db in
+            try Int64.fetchAll(db, sql: "SELECT seq FROM events ORDER BY seq")
+        }
         #expect(seqs == Array(1...Int64(seqs.count)))
         #expect(counter.commits < writes / 2)
     }
@@ -70,7 +76,10 @@ final class SharedCounter: BatchParticipant {
     func flush(_ db: Database, isolated: Bool) throws {
         if values.contains(Self.poison) { throw Refused() }
         for value in values {
-            try EventChain.unkeyed.append(EventDraft(type: "shared", at: Date(timeIntervalSince1970: 0), actor: "t", data: .number(Double(value))), in: db)
+            try EventChain.unkeyed.append(
+                EventDraft(
+                    type: "shared", at: Date(timeIntervalSince1970: 0), actor: "t", data: .number(Double(value))),
+                in: db)
         }
     }
 }
@@ -79,7 +88,8 @@ final class SharedCounterOwner: Sendable {}
 
 @Suite("Group commit: shared work")
 struct GroupCommitSharedWorkTests {
-    @Test("shared work is written once per batch; when it fails, each write is retried alone and only the culprit fails")
+    @Test(
+        "shared work is written once per batch; when it fails, each write is retried alone and only the culprit fails")
     func sharedWorkFailureIsolatesTheCulprit() async throws {
         let folder = TemporaryFolder()
         let database = try StandbyDatabase(settings: DatabaseSettings(path: folder.path("standby.sqlite")))
@@ -88,7 +98,10 @@ struct GroupCommitSharedWorkTests {
         let writes = 120
         let succeeded = await concurrentWrites(writes) { index in
             try await database.groupCommit.write { (batch: WriteBatch) in
-                try EventChain.unkeyed.append(EventDraft(type: "own", at: Date(timeIntervalSince1970: 0), actor: "t", data: .number(Double(index))), in: batch.db)
+                try EventChain.unkeyed.append(
+                    EventDraft(
+                        type: "own", at: Date(timeIntervalSince1970: 0), actor: "t", data: .number(Double(index))),
+                    in: batch.db)
                 batch.participant(of: owner) { SharedCounter() }.values.append(index)
                 // A write that fails on its own is undone in the shared work too.
                 if index % 10 == 7 { throw Refused() }
@@ -115,7 +128,9 @@ struct GroupCommitSharedWorkTests {
 struct StorageTroubleTests {
     @Test("busy, locked, read-only, full, I/O errors become unavailable (503); constraint violations do not")
     func classification() {
-        for code in [ResultCode.SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_READONLY, .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_CANTOPEN] {
+        for code in [
+            ResultCode.SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_READONLY, .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_CANTOPEN,
+        ] {
             guard case StoreError.unavailable = StoreError.classify(DatabaseError(resultCode: code)) else {
                 Issue.record("\(code) was not classified as unavailable")
                 continue
@@ -137,7 +152,8 @@ struct RawFirstTests {
         let repository = SQLiteAlertRepository(database: database)
         let body = Data(#"{"hello":"world"}"#.utf8)
         let delivery = IncomingDelivery(
-            id: "d1", receivedAt: Timestamp.parse("2026-11-28T10:00:00Z")!, remoteAddress: nil, contentType: nil, body: body)
+            id: "d1", receivedAt: Timestamp.parse("2026-11-28T10:00:00Z")!, remoteAddress: nil, contentType: nil,
+            body: body)
         let result = try await repository.ingest(
             delivery, content: .unrecognized(reason: "test"), extra: { _, _ in throw Broken() })
         #expect(result.outcome == .unrecognized)
@@ -156,7 +172,9 @@ struct RawFirstTests {
                 content: .unrecognized(reason: "test"),
                 extra: { _, _ in throw DatabaseError(resultCode: .SQLITE_FULL) })
         }
-        let second = try await database.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries WHERE id = 'd2'") }
+        let second = try await database.pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries WHERE id = 'd2'")
+        }
         #expect(second == 0)
     }
 }

@@ -1,9 +1,10 @@
 import Foundation
 import GRDB
 import StandbyCore
-@testable import StandbyStore
 import StandbyTestSupport
 import Testing
+
+@testable import StandbyStore
 
 @Suite("Migrations")
 struct MigrationTests {
@@ -129,7 +130,9 @@ struct MigrationTests {
             #expect(try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").isEmpty)
             let indexes = try String.fetchAll(
                 db, sql: "SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
-            for index in ["alerts_condition", "alerts_status", "alerts_updated", "deliveries_alert", "health_reports_hub"] {
+            for index in [
+                "alerts_condition", "alerts_status", "alerts_updated", "deliveries_alert", "health_reports_hub",
+            ] {
                 #expect(indexes.contains(index), "\(index) missing after the rebuild")
             }
         }
@@ -177,7 +180,9 @@ struct EventLogTests {
         try database.pool.write { db in
             for index in 0..<3 {
                 try EventChain.unkeyed.append(
-                    EventDraft(type: "test.event", at: at, hub: "h\(index)", actor: "tester", data: .object(["n": .number(Double(index))])),
+                    EventDraft(
+                        type: "test.event", at: at, hub: "h\(index)", actor: "tester",
+                        data: .object(["n": .number(Double(index))])),
                     in: db)
             }
         }
@@ -199,7 +204,10 @@ struct EventLogTests {
 
 @Suite("Canonical event bodies")
 struct CanonicalEventBodyTests {
-    static let awkward = ["", "plain", "quote \" and \\ backslash", "line\nfeed\r\ttab", "\u{01}\u{1f}control", "é ü 日本 🚀", "/subscriptions/x"]
+    static let awkward = [
+        "", "plain", "quote \" and \\ backslash", "line\nfeed\r\ttab", "\u{01}\u{1f}control", "é ü 日本 🚀",
+        "/subscriptions/x",
+    ]
 
     @Test("the directly written body is byte for byte the canonical JSON of the event object")
     func matchesTheGenericWriter() throws {
@@ -220,7 +228,8 @@ struct CanonicalEventBodyTests {
                 "actor": .string(other), "data": data,
             ]).canonicalData()
             let direct = EventLog.canonicalBody(
-                seq: seq, at: "2026-11-28T10:00:00.000Z", type: text, deploymentId: deploymentId, hub: hub, actor: other,
+                seq: seq, at: "2026-11-28T10:00:00.000Z", type: text, deploymentId: deploymentId, hub: hub,
+                actor: other,
                 data: data)
             #expect(direct == reference)
             // And it is JSON that a standard parser reads back to the same strings.
