@@ -103,6 +103,39 @@ struct HardeningHTTPTests {
         }
     }
 
+    @Test("1: past server.maxConnections a new connection waits, and is served once another closes")
+    func connectionCap() async throws {
+        var configured = TestStandby()
+        configured.serverYAML = ", maxConnections: 3"
+        try await Self.withProcess(configured) { port in
+            // Three connections, each answered once (so that the server has surely accepted them).
+            var held: [RawConnection]? = await blocking { () -> [RawConnection] in
+                (0..<3).compactMap { _ -> RawConnection? in
+                    guard let connection = RawConnection(port: port) else { return nil }
+                    connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    var buffer = [UInt8](repeating: 0, count: 1024)
+                    return recv(connection.descriptor, &buffer, buffer.count, 0) > 0 ? connection : nil
+                }
+            }
+            #expect(held?.count == 3)
+            let waiting = try #require(await RawConnection.open(port: port))
+            waiting.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            let answeredEarly = await blocking { () -> Bool in
+                Thread.sleep(forTimeInterval: 1)
+                var byte: UInt8 = 0
+                return recv(waiting.descriptor, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) > 0
+            }
+            #expect(!answeredEarly)
+            // The held connections are still served meanwhile.
+            held?[0].send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            let (text, _) = await held![0].readUntilClosed()
+            #expect(text.hasPrefix("HTTP/1.1 200"))
+            held = nil  // the client closes its three connections
+            let (answer, _) = await waiting.readUntilClosed()
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer.prefix(40))")
+        }
+    }
+
     @Test(
         "1: a declared body over maxBodyBytes is answered 413 at once and the connection closed, before auth or reading"
     )
