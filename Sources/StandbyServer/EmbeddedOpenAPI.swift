@@ -73,8 +73,12 @@ enum EmbeddedOpenAPI {
             post:
               tags: [ingest]
               operationId: submitHealthReports
-              summary: One probe report, or a batch of up to 1000 stored atomically.
-              description: Requires the `reporter` role. Idempotent on (hub, source, observedAt).
+              summary: One probe report, or a batch of up to 1000.
+              description: >-
+                Requires the `reporter` role. Idempotent on (hub, source, observedAt). A batch is validated
+                whole before anything is stored; a large one is committed in parts of 50 so that it never holds
+                webhook deliveries behind it, and a 503 part-way means "send the batch again" (the parts
+                already stored come back as duplicates).
               requestBody:
                 required: true
                 content:
@@ -387,7 +391,7 @@ enum EmbeddedOpenAPI {
                       required: [outcome]
                       properties:
                         outcome: { type: string, enum: [succeeded, failed] }
-                        detail: { type: string }
+                        detail: { type: string, maxLength: 8000 }
               responses:
                 '200':
                   description: The command.
@@ -443,7 +447,7 @@ enum EmbeddedOpenAPI {
                       required: [externalId, hub, spec]
                       properties:
                         externalId: { type: string, minLength: 1, maxLength: 256 }
-                        hub: { type: string }
+                        hub: { type: string, minLength: 1, maxLength: 200 }
                         spec: { description: Opaque job specification, at most 256 KiB. }
                         status: { type: string, enum: [running, completed, failed, cancelled] }
                         priority: { type: integer }
@@ -551,7 +555,7 @@ enum EmbeddedOpenAPI {
                       type: object
                       required: [worker]
                       properties:
-                        worker: { type: string, minLength: 1 }
+                        worker: { type: string, minLength: 1, maxLength: 200 }
                         limit: { type: integer, minimum: 1, maximum: 100 }
                         leaseSeconds: { type: integer, minimum: 1, maximum: 3600 }
               responses:
@@ -601,8 +605,8 @@ enum EmbeddedOpenAPI {
                       type: object
                       required: [worker, newExternalId]
                       properties:
-                        worker: { type: string }
-                        newExternalId: { type: string }
+                        worker: { type: string, minLength: 1, maxLength: 200 }
+                        newExternalId: { type: string, minLength: 1, maxLength: 256 }
               responses:
                 '200': { $ref: '#/components/responses/Resubmission' }
                 '400': { $ref: '#/components/responses/BadRequest' }
@@ -626,8 +630,8 @@ enum EmbeddedOpenAPI {
                       type: object
                       required: [worker, error]
                       properties:
-                        worker: { type: string }
-                        error: { type: string }
+                        worker: { type: string, minLength: 1, maxLength: 200 }
+                        error: { type: string, minLength: 1, maxLength: 8000 }
               responses:
                 '200': { $ref: '#/components/responses/Resubmission' }
                 '400': { $ref: '#/components/responses/BadRequest' }
@@ -651,7 +655,7 @@ enum EmbeddedOpenAPI {
                     schema:
                       type: object
                       properties:
-                        targetHub: { type: string }
+                        targetHub: { type: string, maxLength: 200 }
               responses:
                 '200': { $ref: '#/components/responses/Resubmission' }
                 '400': { $ref: '#/components/responses/BadRequest' }
@@ -674,7 +678,7 @@ enum EmbeddedOpenAPI {
                     schema:
                       type: object
                       properties:
-                        reason: { type: string }
+                        reason: { type: string, maxLength: 2000 }
               responses:
                 '200': { $ref: '#/components/responses/Resubmission' }
                 '400': { $ref: '#/components/responses/BadRequest' }
@@ -839,11 +843,11 @@ enum EmbeddedOpenAPI {
                     type: object
                     required: [reason]
                     properties:
-                      reason: { type: string, minLength: 1, description: Recorded with the token's name. }
+                      reason: { type: string, minLength: 1, maxLength: 2000, description: Recorded with the token's name. }
                       force: { type: boolean, description: Override cooldown, rate limit and an open failover. }
                       allowUnhealthyTarget: { type: boolean, description: With force, allow a DOWN target. }
-                      hub: { type: string, description: Target hub (active-passive) or the hub to take out or restore (active-active). }
-                      to: { type: string, description: Same as hub. }
+                      hub: { type: string, maxLength: 200, description: Target hub (active-passive) or the hub to take out or restore (active-active). }
+                      to: { type: string, maxLength: 200, description: Same as hub. }
             WorkerAction:
               required: true
               content:
@@ -852,7 +856,7 @@ enum EmbeddedOpenAPI {
                     type: object
                     required: [worker]
                     properties:
-                      worker: { type: string }
+                      worker: { type: string, minLength: 1, maxLength: 200 }
                       leaseSeconds: { type: integer, minimum: 1, maximum: 3600 }
 
           responses:
@@ -954,7 +958,7 @@ enum EmbeddedOpenAPI {
               type: object
               required: [hub, source, outcome, observedAt]
               properties:
-                hub: { type: string }
+                hub: { type: string, minLength: 1, maxLength: 200 }
                 source: { type: string, minLength: 1, maxLength: 200 }
                 outcome: { type: string, enum: [success, failure, degraded] }
                 observedAt: { type: string, format: date-time }
