@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# The test command: the Swift test suites, then the REST contract checked by schemathesis against
-# a live server (installed from PyPI on first use).
+# The test command: swift format's strict lint, the Swift test suites, then the REST contract checked
+# by schemathesis against a live server (installed from PyPI on first use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Formatting first, since it is the cheapest to fail: the committed .swift-format, strict, over every
+# hand-written Swift file (generated and embedded files are what their tools write).
+git ls-files -z 'Sources/*.swift' 'Tests/*.swift' 'Package.swift' | grep -zv -e '/Generated/' -e '/Embedded' \
+    | xargs -0 swift format lint --strict
 
 swift test
 
