@@ -37,6 +37,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ConfigReading",
+            dependencies: ["StandbyCore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "AzureMonitor",
             dependencies: ["StandbyCore"],
             swiftSettings: swiftSettings
@@ -56,6 +61,7 @@ let package = Package(
             name: "StandbyServer",
             dependencies: [
                 "StandbyCore",
+                "ConfigReading",
                 "AzureMonitor",
                 "StandbyStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -65,7 +71,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -81,6 +86,7 @@ let package = Package(
             name: "standby",
             dependencies: [
                 "StandbyServer",
+                "ConfigReading",
                 "StandbyStore",
                 "StandbyCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -125,6 +131,7 @@ let package = Package(
             name: "StandbyServerTests",
             dependencies: [
                 "StandbyServer",
+                "ConfigReading",
                 "StandbyStore",
                 "StandbyCore",
                 "AzureMonitor",

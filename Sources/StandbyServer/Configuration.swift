@@ -120,19 +120,3 @@ public struct StandbyConfiguration: Sendable, Hashable {
     public var topology = Topology(deployments: [])
     public init() {}
 }
-
-/// One thing wrong with a configuration file, with where it is.
-public struct ConfigProblem: Sendable, Hashable, CustomStringConvertible {
-    public var path: String
-    public var reason: String
-    public var description: String { path.isEmpty ? reason : "\(path): \(reason)" }
-}
-
-public struct ConfigError: Error, Sendable, CustomStringConvertible {
-    public var file: String
-    public var problems: [ConfigProblem]
-    public var description: String {
-        "\(file) has \(problems.count) problem\(problems.count == 1 ? "" : "s"):\n"
-            + problems.map { "  - \($0)" }.joined(separator: "\n")
-    }
-}

@@ -246,13 +246,6 @@ public final class SecureWebhookVerifier: Sendable {
 
     /// Subscription IDs named by an alert's ARM IDs, lower-cased.
     public static func subscriptions(in ids: [String]) -> Set<String> {
-        var found = Set<String>()
-        for id in ids {
-            let parts = id.lowercased().split(separator: "/")
-            if let index = parts.firstIndex(of: "subscriptions"), index + 1 < parts.count {
-                found.insert(String(parts[index + 1]))
-            }
-        }
-        return found
+        ids.reduce(into: Set<String>()) { found, id in found.formUnion(subscriptions(inText: id)) }
     }
 }

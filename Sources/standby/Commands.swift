@@ -1,4 +1,5 @@
 import ArgumentParser
+import ConfigReading
 import Foundation
 import Logging
 import ServiceLifecycle

@@ -43,20 +43,12 @@ struct HardeningHTTPTests {
     /// Runs `body` against the real `standby` binary: its own event loops, as the attacks would
     /// meet it, rather than those the test process shares between all its servers and clients.
     static func withProcess(_ standby: TestStandby, _ body: (Int) async throws -> Void) async throws {
-        let config = standby.folder.path("standby.yaml")
-        try standby.yaml.write(toFile: config, atomically: true, encoding: .utf8)
-        let server = try StandbyProcess(
-            config: config, logPath: standby.folder.path("standby.log"),
-            environment: ["WEBHOOK_TOKEN": TestStandby.webhookToken])
-        let logPath = server.logPath
+        let (server, port) = try await StandbyProcess.start(standby, log: "standby.log")
         let process = server.process
         defer {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
-        let port = try await blocking { () -> Result<Int, any Error> in
-            Result { try StandbyProcess.port(logPath: logPath, timeout: 30) }
-        }.get()
         try await body(port)
     }
 
@@ -241,15 +233,20 @@ struct HardeningHTTPTests {
         }
     }
 
+    /// A running job on the primary, then three failures: the failover queues it for resubmission.
+    static func queueOneResubmission(_ standby: TestStandby, _ client: any TestClientProtocol) async throws {
+        _ = try await client.send(
+            .post, "/v1/jobs", json: #"{"externalId":"run-1","hub":"eastus-hub","spec":{"image":"x"}}"#)
+        for offset: TimeInterval in [0, 10, 20] {
+            try await standby.report(client, "eastus-hub", "failure", at: offset)
+        }
+    }
+
     @Test("3: a claim whose answer cannot be built leases nothing")
     func claimAnswerBeforeLeases() async throws {
         let standby = TestStandby()
         try await standby.live { client, components in
-            _ = try await client.send(
-                .post, "/v1/jobs", json: #"{"externalId":"run-1","hub":"eastus-hub","spec":{"image":"x"}}"#)
-            for offset: TimeInterval in [0, 10, 20] {
-                try await standby.report(client, "eastus-hub", "failure", at: offset)
-            }
+            try await Self.queueOneResubmission(standby, client)
             struct Unencodable: Error {}
             await #expect(throws: Unencodable.self) {
                 try await components.jobs.claim(worker: "w", limit: 10, leaseSeconds: 60, now: standby.time.now()) {
@@ -299,11 +296,7 @@ struct HardeningHTTPTests {
     func csvInjection() async throws {
         let standby = TestStandby()
         try await standby.live { client, _ in
-            _ = try await client.send(
-                .post, "/v1/jobs", json: #"{"externalId":"run-1","hub":"eastus-hub","spec":{"image":"x"}}"#)
-            for offset: TimeInterval in [0, 10, 20] {
-                try await standby.report(client, "eastus-hub", "failure", at: offset)
-            }
+            try await Self.queueOneResubmission(standby, client)
             let claim = try await client.send(
                 .post, "/v1/resubmissions/claim", json: #"{"worker":"=HYPERLINK(\"https://evil.example\",\"x\")"}"#)
             #expect(claim.status == .ok)

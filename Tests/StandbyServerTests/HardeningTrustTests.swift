@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import ConfigReading
 import Crypto
 import CryptoExtras
 import Foundation
@@ -455,15 +456,8 @@ struct HardeningTrustTests {
             audit: { chainKey: "\(Self.chainKey.value)", signingKey: "\(signingKey)" }
             logging: { level: trace }
             """
-        let config = standby.folder.path("standby.yaml")
-        try standby.yaml.write(toFile: config, atomically: true, encoding: .utf8)
-        let server = try StandbyProcess(
-            config: config, logPath: standby.folder.path("trace.log"),
-            environment: ["WEBHOOK_TOKEN": TestStandby.webhookToken])
+        let (server, port) = try await StandbyProcess.start(standby, log: "trace.log")
         let logPath = server.logPath
-        let port = try await blocking { () -> Result<Int, any Error> in
-            Result { try StandbyProcess.port(logPath: logPath, timeout: 30) }
-        }.get()
         _ = try await FreshConnection.postWebhook(port: port, try Fixtures.data("test-action-metric-static.json"))
         _ = try await FreshConnection.execute(
             port: port, .get, "/v1/deployments", headers: [.authorization: "Bearer \(TestStandby.readerToken)"])

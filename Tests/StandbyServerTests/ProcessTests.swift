@@ -55,6 +55,20 @@ struct StandbyProcess {
         throw StartFailure(log: text)
     }
 
+    /// Writes `standby`'s configuration to its folder, starts the binary on it (logging to `log`
+    /// there) and waits until it listens; returns the process and its port.
+    static func start(_ standby: TestStandby, log: String) async throws -> (StandbyProcess, Int) {
+        let config = standby.folder.path("standby.yaml")
+        try standby.yaml.write(toFile: config, atomically: true, encoding: .utf8)
+        let server = try StandbyProcess(
+            config: config, logPath: standby.folder.path(log), environment: ["WEBHOOK_TOKEN": TestStandby.webhookToken])
+        let logPath = server.logPath
+        let port = try await blocking { () -> Result<Int, any Error> in
+            Result { try StandbyProcess.port(logPath: logPath, timeout: 30) }
+        }.get()
+        return (server, port)
+    }
+
     struct StartFailure: Error, CustomStringConvertible {
         var log: String
         var description: String { "standby did not start:\n\(log)" }
@@ -143,15 +157,7 @@ struct ProcessTests {
     }
 
     func start(_ standby: TestStandby, log: String) async throws -> (StandbyProcess, Int) {
-        let config = standby.folder.path("standby.yaml")
-        try standby.yaml.write(toFile: config, atomically: true, encoding: .utf8)
-        let server = try StandbyProcess(
-            config: config, logPath: standby.folder.path(log), environment: ["WEBHOOK_TOKEN": TestStandby.webhookToken])
-        let logPath = server.logPath
-        let port = try await blocking { () -> Result<Int, any Error> in
-            Result { try StandbyProcess.port(logPath: logPath, timeout: 30) }
-        }.get()
-        return (server, port)
+        try await StandbyProcess.start(standby, log: log)
     }
 
     func checkDatabase(_ standby: TestStandby, acknowledged: [String], failovers: Int? = nil) async throws {
