@@ -21,6 +21,8 @@ COPY --from=build /out/standby /usr/local/bin/standby
 # The binary embeds its migrations; the folder ships too, as the schema's readable source.
 COPY migrations /usr/share/standby/migrations
 COPY deploy/standby.example.yaml /etc/standby/standby.yaml
+# The same image runs a probe: docker run ... standby probe --config /etc/standby/probe.yaml
+COPY deploy/probe.example.yaml /etc/standby/probe.yaml
 USER standby
 WORKDIR /var/lib/standby
 ENV STANDBY_CONFIG=/etc/standby/standby.yaml \

@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         .target(
@@ -82,11 +83,31 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "StandbyProbe",
+            dependencies: [
+                "StandbyCore",
+                "ConfigReading",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "standby",
             dependencies: [
                 "StandbyServer",
+                "StandbyProbe",
                 "ConfigReading",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 "StandbyStore",
                 "StandbyCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -131,6 +152,7 @@ let package = Package(
             name: "StandbyServerTests",
             dependencies: [
                 "StandbyServer",
+                "StandbyProbe",
                 "ConfigReading",
                 "StandbyStore",
                 "StandbyCore",

@@ -24,6 +24,16 @@ public enum ConfigLoader {
 }
 
 extension ConfigReader {
+    /// `logging: {format, level}`, the same for the server and the probe.
+    public func readLogging(_ root: ConfigNode) -> LoggingSettings {
+        var settings = LoggingSettings()
+        if let logging = mapping(root, "logging", allowed: ["format", "level"]) {
+            settings.format = choice(logging, "format", default: LogFormat.logfmt) ?? .logfmt
+            settings.level = choice(logging, "level", default: Logger.Level.info) ?? .info
+        }
+        return settings
+    }
+
     // MARK: The document
 
     func read(_ root: ConfigNode) -> StandbyConfiguration {
@@ -41,10 +51,7 @@ extension ConfigReader {
             configuration.audit.checkpointInterval = duration(
                 audit, "checkpointInterval", default: 3600, range: 1...86_400)
         }
-        if let logging = mapping(root, "logging", allowed: ["format", "level"]) {
-            configuration.logging.format = choice(logging, "format", default: LogFormat.logfmt) ?? .logfmt
-            configuration.logging.level = choice(logging, "level", default: Logger.Level.info) ?? .info
-        }
+        configuration.logging = readLogging(root)
         if let dispatch = mapping(
             root, "dispatch", allowed: ["maxAttempts", "timeout", "baseBackoff", "maxBackoff", "pollInterval"])
         {

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import StandbyCore
+import StandbyProbe
 import StandbyServer
 import StandbyStore
 import UnixSignals
@@ -100,8 +101,16 @@ struct ConfigCommand: AsyncParsableCommand {
 
         @Argument(help: "The configuration file.")
         var file: String
+        @Flag(help: "The file configures `standby probe`, not the server.") var probe = false
 
         func run() async throws {
+            if probe {
+                let (configuration, _) = try loadProbeConfiguration(file)
+                print(
+                    "\(file): ok (probe \(configuration.source), \(configuration.targets.count) targets, "
+                        + "\(configuration.standby.urls.count) Standby URLs)")
+                return
+            }
             do {
                 let configuration = try ConfigLoader.load(file: file)
                 let hubs = configuration.topology.deployments.reduce(0) { $0 + $1.hubs.count }

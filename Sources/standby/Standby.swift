@@ -6,7 +6,8 @@ struct Standby: AsyncParsableCommand {
         commandName: "standby",
         abstract: "Decides when traffic for a multi-region AI hub deployment moves, and tells the application layer.",
         subcommands: [
-            Serve.self, Migrate.self, ConfigCommand.self, Status.self, Export.self, Audit.self, Prune.self, Token.self,
+            Serve.self, Probe.self, Migrate.self, ConfigCommand.self, Status.self, Export.self, Audit.self, Prune.self,
+            Token.self,
         ]
     )
 }

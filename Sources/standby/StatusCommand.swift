@@ -50,7 +50,7 @@ enum StatusReport {
         var out: [String] = []
         let items = deployments["items"]?.arrayValue ?? []
         out.append(
-            table(
+            textTable(
                 ["DEPLOYMENT", "PATTERN", "SERVING", "AUTOMATION", "LAST FAILOVER"],
                 items.map { deployment in
                     let automation = deployment["automation"]
@@ -70,7 +70,7 @@ enum StatusReport {
                 }))
         out.append("")
         out.append(
-            table(
+            textTable(
                 ["HUB", "DEPLOYMENT", "ROLE", "SERVING", "HEALTH", "SINCE", "SOURCES", "OPEN WINDOW"],
                 items.flatMap { deployment in
                     (deployment["hubs"]?.arrayValue ?? []).map { hub in
@@ -100,7 +100,7 @@ enum StatusReport {
             out.append("No pending commands.")
         } else {
             out.append(
-                table(
+                textTable(
                     ["PENDING COMMAND", "DEPLOYMENT", "KIND", "HUB", "FROM → TO", "CREATED"],
                     pending.map { command in
                         [
@@ -113,19 +113,20 @@ enum StatusReport {
         }
         return out.joined(separator: "\n")
     }
+}
 
-    static func table(_ header: [String], _ rows: [[String]]) -> String {
-        var widths = header.map(\.count)
-        for row in rows {
-            for (index, cell) in row.enumerated() where index < widths.count {
-                widths[index] = max(widths[index], cell.count)
-            }
+/// Columns padded to their widest cell, two spaces apart, the last one unpadded.
+func textTable(_ header: [String], _ rows: [[String]]) -> String {
+    var widths = header.map(\.count)
+    for row in rows {
+        for (index, cell) in row.enumerated() where index < widths.count {
+            widths[index] = max(widths[index], cell.count)
         }
-        func line(_ cells: [String]) -> String {
-            cells.enumerated().map { index, cell in
-                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-            }.joined(separator: "  ")
-        }
-        return ([line(header)] + rows.map(line)).joined(separator: "\n")
     }
+    func line(_ cells: [String]) -> String {
+        cells.enumerated().map { index, cell in
+            index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+        }.joined(separator: "  ")
+    }
+    return ([line(header)] + rows.map(line)).joined(separator: "\n")
 }

@@ -26,6 +26,8 @@ struct TestStandby {
     let time: ManualTimeSource
     /// Top-level sections added to the configuration (`audit: {...}`, say).
     var extraYAML = ""
+    /// 0 picks a free port; a fixed one lets a restarted process answer where clients expect it.
+    var port = 0
     /// More keys of the `server` mapping, each starting with ", ".
     var serverYAML = ""
     var webhookTokensYAML = "[\"${WEBHOOK_TOKEN}\", \"rotated-second-token\"]"
@@ -43,7 +45,7 @@ struct TestStandby {
 
     var yaml: String {
         """
-        server: { host: 127.0.0.1, port: 0, maxBodyBytes: \(maxBodyBytes), idleTimeout: \(idleTimeout)\(serverYAML) }
+        server: { host: 127.0.0.1, port: \(port), maxBodyBytes: \(maxBodyBytes), idleTimeout: \(idleTimeout)\(serverYAML) }
         database: { path: "\(databasePath)", synchronous: full, busyTimeout: \(busyTimeout) }
         auth:
           webhookTokens: \(webhookTokensYAML)
