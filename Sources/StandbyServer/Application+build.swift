@@ -118,13 +118,13 @@ public func buildApplication(
 
 public func buildRouter(components: StandbyComponents) throws -> Router<StandbyRequestContext> {
     let configuration = components.configuration
-    let authenticator = Authenticator(auth: configuration.auth)
+    let authenticator = Authenticator(auth: configuration.auth, metricsToken: configuration.server.metricsToken)
     let router = Router(context: StandbyRequestContext.self)
     router.add(middleware: MetricsMiddleware(metrics: components.metrics))
     router.add(middleware: ProblemMiddleware())
     MetricsController(
         metrics: components.metrics, controlPlane: components.controlPlane, timeSource: components.timeSource,
-        token: configuration.server.metricsToken
+        authenticator: authenticator
     ).register(on: router)
     router.get("openapi.yaml") { _, _ in
         Response(

@@ -9,25 +9,44 @@ import StandbyCore
 public struct Authenticator: Sendable {
     private let webhookDigests: [[UInt8]]
     private let apiTokens: [APIToken]
+    private let metricsDigest: [UInt8]?
 
-    public init(auth: AuthSettings) {
-        webhookDigests = auth.webhookTokens.map { Array(SHA256.hash(data: Data($0.utf8))) }
+    public init(auth: AuthSettings, metricsToken: Secret? = nil) {
+        webhookDigests = auth.webhookTokens.map { Self.digest($0.value) }
         apiTokens = auth.apiTokens
+        metricsDigest = metricsToken.map { Self.digest($0.value) }
     }
+
+    private static func digest(_ secret: String) -> [UInt8] { Array(SHA256.hash(data: Data(secret.utf8))) }
 
     /// Whether any `?token=` is configured.
     public var acceptsWebhooks: Bool { !webhookDigests.isEmpty }
 
     public func isValidWebhookToken(_ token: String) -> Bool {
-        let presented = Array(SHA256.hash(data: Data(token.utf8)))
+        let presented = Self.digest(token)
         var matched = false
         for digest in webhookDigests where constantTimeEqual(digest, presented) { matched = true }
         return matched
     }
 
+    /// Whether `/metrics` needs a token (`server.metricsToken`).
+    public var protectsMetrics: Bool { metricsDigest != nil }
+
+    public func isValidMetricsToken(_ token: String) -> Bool {
+        guard let metricsDigest else { return false }
+        return constantTimeEqual(metricsDigest, Self.digest(token))
+    }
+
+    /// The credential of an `Authorization: Bearer <credential>` header; nil for any other scheme.
+    static func bearerCredential(_ header: String) -> String? {
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return String(parts[1]).trimmingCharacters(in: .whitespaces)
+    }
+
     /// The API token whose secret is `bearer`, if any.
     public func apiToken(bearer: String) -> APIToken? {
-        let presented = Array(SHA256.hash(data: Data(bearer.utf8)))
+        let presented = Self.digest(bearer)
         var found: APIToken?
         for token in apiTokens where constantTimeEqual(token.secretSHA256, presented) { found = token }
         return found
@@ -55,11 +74,10 @@ struct APIAuthMiddleware: RouterMiddleware {
         guard let header = request.headers[.authorization] else {
             throw Problem.unauthorized("send an API token as Authorization: Bearer <token>")
         }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+        guard let credential = Authenticator.bearerCredential(header) else {
             throw Problem.unauthorized("the Authorization header must use the Bearer scheme")
         }
-        guard let token = authenticator.apiToken(bearer: String(parts[1]).trimmingCharacters(in: .whitespaces)) else {
+        guard let token = authenticator.apiToken(bearer: credential) else {
             throw Problem.unauthorized("the API token is not valid")
         }
         guard roles.contains(where: token.allows) else {

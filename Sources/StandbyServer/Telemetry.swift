@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -121,14 +120,15 @@ struct MetricsController {
     let metrics: StandbyMetrics
     let controlPlane: ControlPlane
     let timeSource: any TimeSource
-    let token: Secret?
+    let authenticator: Authenticator
     private let cache = SnapshotCache()
 
-    init(metrics: StandbyMetrics, controlPlane: ControlPlane, timeSource: any TimeSource, token: Secret?) {
+    init(metrics: StandbyMetrics, controlPlane: ControlPlane, timeSource: any TimeSource, authenticator: Authenticator)
+    {
         self.metrics = metrics
         self.controlPlane = controlPlane
         self.timeSource = timeSource
-        self.token = token
+        self.authenticator = authenticator
     }
 
     final class SnapshotCache: Sendable {
@@ -148,15 +148,10 @@ struct MetricsController {
 
     func register(on router: Router<StandbyRequestContext>) {
         router.get("metrics") { request, _ in
-            if let token {
-                let presented = request.headers[.authorization].flatMap { header -> String? in
-                    let parts = header.split(separator: " ", maxSplits: 1)
-                    return parts.count == 2 && parts[0].lowercased() == "bearer" ? String(parts[1]) : nil
-                }
-                guard let presented,
-                    constantTimeEqual(
-                        Array(SHA256.hash(data: Data(presented.utf8))),
-                        Array(SHA256.hash(data: Data(token.utf8))))
+            if authenticator.protectsMetrics {
+                guard let header = request.headers[.authorization],
+                    let credential = Authenticator.bearerCredential(header),
+                    authenticator.isValidMetricsToken(credential)
                 else { throw Problem.unauthorized("send server.metricsToken as Authorization: Bearer <token>") }
             }
             let snapshot = try await cache.snapshot { try await controlPlane.metricsSnapshot(now: timeSource.now()) }

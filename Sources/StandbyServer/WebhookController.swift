@@ -72,12 +72,11 @@ struct WebhookController {
 
     private func authorize(_ request: Request) async throws {
         if let header = request.headers[.authorization] {
-            let parts = header.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, parts[0].lowercased() == "bearer", let secureWebhook else {
+            guard let credential = Authenticator.bearerCredential(header), let secureWebhook else {
                 throw Problem.unauthorized("bearer tokens are accepted only when auth.secureWebhook is configured")
             }
             do {
-                _ = try await secureWebhook.verify(bearer: String(parts[1]), now: ingest.timeSource.now())
+                _ = try await secureWebhook.verify(bearer: credential, now: ingest.timeSource.now())
                 return
             } catch let rejection as SecureWebhookVerifier.Rejection {
                 throw Problem.unauthorized(rejection.description)
