@@ -76,7 +76,7 @@ func unusedPort() -> Int {
 struct ProbeTests {
     static let token = TestStandby.reporterToken
 
-    func target(_ url: String, timeout: TimeInterval = 1, followRedirects: Bool = false, bodyContains: String? = nil)
+    func target(_ url: String, timeout: TimeInterval = 5, followRedirects: Bool = false, bodyContains: String? = nil)
         -> ProbeTarget
     {
         ProbeTarget(
@@ -126,11 +126,11 @@ struct ProbeTests {
         try await server.application().test(.live) { client in
             let open = try await check(
                 ProbeTarget(
-                    hub: "westus-hub", check: .tcp(host: "127.0.0.1", port: try #require(client.port)), timeout: 1))
+                    hub: "westus-hub", check: .tcp(host: "127.0.0.1", port: try #require(client.port)), timeout: 5))
             #expect(open.success && open.detail == "connected")
         }
         let closed = try await check(
-            ProbeTarget(hub: "westus-hub", check: .tcp(host: "127.0.0.1", port: unusedPort()), timeout: 1))
+            ProbeTarget(hub: "westus-hub", check: .tcp(host: "127.0.0.1", port: unusedPort()), timeout: 5))
         #expect(!closed.success && closed.detail == "connection refused", "\(closed.detail)")
     }
 
