@@ -9,7 +9,7 @@ import Synchronization
 
 /// Delivers buffered reports in batches, oldest first, to the first Standby that takes them: on a
 /// failure the next URL of the list, and when none answers, a pause that grows exponentially with
-/// full jitter (the retry advice for clients of a service under trouble) before the next round.
+/// jitter (the retry advice for clients of a service under trouble) before the next round.
 /// Reports stay buffered until a Standby answered 2xx; a batch that every Standby refuses as
 /// invalid (4xx other than 401, 403, 408, 429) is dropped and logged, since sending it again would
 /// fail again.
@@ -49,10 +49,14 @@ public final class ReportSender: Sendable {
         try? await client.shutdown()
     }
 
-    /// The pause before round `failures` (1, 2, …) after every URL failed: full jitter over
-    /// 0.5 s · 2ⁿ⁻¹, capped at 30 s, and never shorter than a `Retry-After` a Standby asked for.
+    /// The pause before round `failures` (1, 2, …) after every URL failed: jitter over the upper
+    /// half of 0.5 s · 2ⁿ⁻¹, capped at `maximumBackoff`, and never shorter than a `Retry-After` a
+    /// Standby asked for. The cap is short because a health report is worth most while it is new:
+    /// a Standby that comes back gets the buffered reports within seconds.
+    public static let maximumBackoff: TimeInterval = 8
+
     public static func backoff(failures: Int, retryAfter: TimeInterval?, random: Double) -> TimeInterval {
-        let ceiling = min(30, 0.5 * pow(2, Double(min(failures, 16) - 1)))
+        let ceiling = min(maximumBackoff, 0.5 * pow(2, Double(min(failures, 16) - 1)))
         return max(retryAfter ?? 0, ceiling * (0.5 + 0.5 * random))
     }
 

@@ -155,12 +155,12 @@ struct ProbeTests {
         #expect(buffer.oldest(10).map(\.result.observedAt.timeIntervalSince1970) == [40, 50])
     }
 
-    @Test("backoff grows exponentially with full jitter, is capped, and honours Retry-After")
+    @Test("backoff grows exponentially with jitter, is capped, and honours Retry-After")
     func backoff() {
         #expect(ReportSender.backoff(failures: 1, retryAfter: nil, random: 1) == 0.5)
         #expect(ReportSender.backoff(failures: 4, retryAfter: nil, random: 1) == 4)
         #expect(ReportSender.backoff(failures: 4, retryAfter: nil, random: 0) == 2)
-        #expect(ReportSender.backoff(failures: 40, retryAfter: nil, random: 1) == 30)
+        #expect(ReportSender.backoff(failures: 40, retryAfter: nil, random: 1) == ReportSender.maximumBackoff)
         #expect(ReportSender.backoff(failures: 1, retryAfter: 7, random: 1) == 7)
     }
 
@@ -263,22 +263,27 @@ struct ProbeTests {
     @Test("Standby away while the primary fails: buffered reports arrive late, in observedAt order, and decide as live")
     func bufferedWhileStandbyIsAway() async throws {
         let target = TargetServer()
-        target.set(.failing)
         try await target.application().test(.live) { targetClient in
             let targetURL = "http://127.0.0.1:\(try #require(targetClient.port))/health"
             var configured = TestStandby()
             configured.port = unusedPort()
             let standby = configured
-            // The probe starts while no Standby answers, and checks the failing primary for 4 s.
             let (probe, probeLog) = try startProbe(
                 standby.folder, probeYAML(standbyPorts: [standby.port], target: targetURL, interval: "500ms"))
             defer {
                 kill(probe.processIdentifier, SIGTERM)
                 probe.waitUntilExit()
             }
-            let probeStarted = Date()
+            // Live first: the primary is healthy and its reports arrive as they are made.
+            let (first, _) = try await StandbyProcess.start(standby, log: "first.log")
+            try await Task.sleep(for: .seconds(1.5))
+            kill(first.process.processIdentifier, SIGKILL)
+            first.process.waitUntilExit()
+            // Standby is away for 4 s while the primary fails; the probe keeps checking and buffers.
+            target.set(.failing)
+            let failingSince = Date()
             try await Task.sleep(for: .seconds(4))
-            let (server, port) = try await StandbyProcess.start(standby, log: "standby.log")
+            let (server, port) = try await StandbyProcess.start(standby, log: "second.log")
             defer {
                 kill(server.process.processIdentifier, SIGKILL)
                 server.process.waitUntilExit()
@@ -289,22 +294,27 @@ struct ProbeTests {
                 events = try await failoverEvents(port: port)
             }
             #expect(events.count == 1, "\((try? String(contentsOfFile: probeLog, encoding: .utf8)) ?? "")")
+            #expect(events.first?["toHub"] == .string("westus-hub"))
             let queue = try DatabaseQueue(path: standby.databasePath)
-            let observed = try await queue.read { db in
-                try String.fetchAll(db, sql: "SELECT observed_at FROM health_reports ORDER BY seq")
+            let (observed, failures) = try await queue.read { db in
+                (
+                    try String.fetchAll(db, sql: "SELECT observed_at FROM health_reports ORDER BY seq"),
+                    try String.fetchAll(
+                        db, sql: "SELECT observed_at FROM health_reports WHERE outcome = 'failure' ORDER BY seq")
+                )
             }
-            // Stored in the order they were observed, the first ones observed before Standby ran.
-            #expect(observed.count >= 6)
+            // Stored in the order they were observed, the failures observed while Standby was away.
             #expect(observed == observed.sorted())
-            let first = try #require(observed.first.flatMap(Timestamp.parse))
-            #expect(first.timeIntervalSince(probeStarted) < 1.5)
+            #expect(failures.count >= 6)
+            let firstFailure = try #require(failures.first.flatMap(Timestamp.parse))
+            #expect(firstFailure.timeIntervalSince(failingSince) < 1.5)
             // The window opened where the failures began, as it would have live, not when they arrived.
             let windows =
                 try await FreshConnection.execute(
                     port: port, .get, "/v1/failure-windows?hub=eastus-hub",
                     headers: [.authorization: "Bearer \(TestStandby.readerToken)"]
                 ).json["items"]?.arrayValue ?? []
-            #expect(windows.first?["firstFailureAt"]?.stringValue == observed.first)
+            #expect(windows.first?["firstFailureAt"]?.stringValue == failures.first)
         }
     }
 }
