@@ -131,6 +131,14 @@ public struct ProbeAgent: Service, CustomStringConvertible {
         var next = ContinuousClock.now
         while !Task.isCancelled {
             let result = await checker.run()
+            logger.debug(
+                "check",
+                metadata: [
+                    "hub": .string(result.hub), "target": .string(result.target),
+                    "outcome": .string(result.success ? "success" : "failure"), "detail": .string(result.detail),
+                    "observedAt": .string(Timestamp.format(result.observedAt)),
+                    "ms": .string(String(format: "%.1f", result.latencyMs)),
+                ])
             metrics.checked(result)
             metrics.dropped(buffer.add(result), reason: "buffer_full")
             metrics.bufferDepth(buffer.count)
