@@ -6,9 +6,16 @@ public protocol IDSource: Sendable {
     func next() -> String
 }
 
-public struct UUIDSource: IDSource {
-    public init() {}
-    public func next() -> String { UUID().uuidString.lowercased() }
+/// The one id scheme of Standby: UUID version 7 at the source's current time, for every row and
+/// every plan (deliveries, alerts, reports, jobs, resubmissions, failover events, commands).
+public struct TimeOrderedIDSource: IDSource {
+    let timeSource: any TimeSource
+
+    public init(timeSource: any TimeSource = SystemTimeSource()) {
+        self.timeSource = timeSource
+    }
+
+    public func next() -> String { TimeOrderedID.make(at: timeSource.now()) }
 }
 
 /// UUID version 7 (RFC 9562): the millisecond of `date`, then random bits. Rows keyed by these

@@ -19,24 +19,29 @@ public struct StandbyComponents: Sendable {
     public let readiness: Readiness
     public let metrics: StandbyMetrics
     public let timeSource: any TimeSource
+    /// The one source of ids (time-ordered, at `timeSource`'s time), for every part.
+    public let ids: any IDSource
 
     /// Opens the database and applies pending migrations.
     public init(
         configuration: StandbyConfiguration, timeSource: any TimeSource = SystemTimeSource(),
-        ids: any IDSource = UUIDSource()
+        ids: (any IDSource)? = nil
     ) throws {
+        let ids = ids ?? TimeOrderedIDSource(timeSource: timeSource)
         self.configuration = configuration
         self.timeSource = timeSource
+        self.ids = ids
         metrics = StandbyMetrics()
         database = try StandbyDatabase(
             settings: configuration.database, chainKey: configuration.audit.chainKey, metricsFactory: metrics.factory)
         try database.migrate()
         try EventHistory(database: database).prepareChain(now: timeSource.now())
-        alerts = SQLiteAlertRepository(database: database)
+        alerts = SQLiteAlertRepository(database: database, ids: ids)
         controlPlane = ControlPlane(
             database: database, topology: configuration.topology, ids: ids,
             resubmissionAttempts: configuration.resubmissions.maxAttempts)
-        jobs = JobQueue(database: database, topology: configuration.topology, settings: configuration.resubmissions)
+        jobs = JobQueue(
+            database: database, topology: configuration.topology, settings: configuration.resubmissions, ids: ids)
         history = EventHistory(database: database)
         readiness = Readiness()
     }
@@ -135,7 +140,7 @@ public func buildRouter(components: StandbyComponents) throws -> Router<StandbyR
         .register(on: router)
     let ingest = AlertIngest(
         topology: configuration.topology, alerts: components.alerts, controlPlane: components.controlPlane,
-        timeSource: components.timeSource, metrics: components.metrics)
+        timeSource: components.timeSource, ids: components.ids, metrics: components.metrics)
     let secureWebhook = configuration.auth.secureWebhook.map {
         SecureWebhookVerifier(settings: $0, logger: Logger(label: "standby.secure-webhook"))
     }
@@ -156,7 +161,7 @@ public func buildRouter(components: StandbyComponents) throws -> Router<StandbyR
     reporters.addRoutes(
         HealthReportsController(
             controlPlane: components.controlPlane, topology: configuration.topology, timeSource: components.timeSource,
-            maxBodyBytes: configuration.server.maxBodyBytes, metrics: components.metrics
+            ids: components.ids, maxBodyBytes: configuration.server.maxBodyBytes, metrics: components.metrics
         ).endpoints,
         atPath: "health-reports")
     let jobs = JobsController(

@@ -12,6 +12,7 @@ struct HealthReportsController {
     let controlPlane: ControlPlane
     let topology: Topology
     let timeSource: any TimeSource
+    let ids: any IDSource
     let maxBodyBytes: Int
     let metrics: StandbyMetrics
 
@@ -128,7 +129,7 @@ struct HealthReportsController {
             if let (deployment, hubDefinition) = hub, let source, let outcome, let observedAt {
                 reports.append(
                     HealthReportInput(
-                        id: TimeOrderedID.make(at: now), deploymentId: deployment.id, hubId: hubDefinition.id,
+                        id: ids.next(), deploymentId: deployment.id, hubId: hubDefinition.id,
                         source: source.hasPrefix("probe:") ? source : "probe:\(source)", outcome: outcome,
                         observedAt: observedAt, latencyMs: latencyMs, statusCode: statusCode, detail: detail))
             }

@@ -36,7 +36,7 @@ struct WebhookController {
         let buffer = try await request.body.collect(upTo: maxBodyBytes)
         let receivedAt = ingest.timeSource.now()
         let delivery = IncomingDelivery(
-            id: TimeOrderedID.make(at: receivedAt), receivedAt: receivedAt,
+            id: ingest.ids.next(), receivedAt: receivedAt,
             remoteAddress: context.remoteAddress?.ipAddress, contentType: request.headers[.contentType],
             body: Data(buffer.readableBytesView))
         let content = ingest.classify(delivery)
@@ -102,6 +102,7 @@ struct AlertIngest: Sendable {
     let alerts: any AlertRepository
     let controlPlane: ControlPlane
     let timeSource: any TimeSource
+    let ids: any IDSource
     let metrics: StandbyMetrics
 
     func classify(_ delivery: IncomingDelivery) -> DeliveryContent {

@@ -126,9 +126,11 @@ public protocol AlertRepository: Sendable {
 
 public struct SQLiteAlertRepository: AlertRepository {
     let database: StandbyDatabase
+    let ids: any IDSource
 
-    public init(database: StandbyDatabase) {
+    public init(database: StandbyDatabase, ids: any IDSource = TimeOrderedIDSource()) {
         self.database = database
+        self.ids = ids
     }
 
     public func ingest(
@@ -137,7 +139,7 @@ public struct SQLiteAlertRepository: AlertRepository {
     ) async throws -> IngestResult {
         try await database.groupCommit.write { (batch: WriteBatch) in
             let db = batch.db
-            let result = try Self.ingest(delivery, content: content, in: db, chain: database.chain)
+            let result = try Self.ingest(delivery, content: content, in: db, chain: database.chain, ids: ids)
             guard let extra else { return result }
             // The raw delivery is kept even if deciding on it fails for any reason but storage
             // trouble (which fails the whole write, so that Azure retries): a bug must not lose input.
@@ -159,7 +161,7 @@ public struct SQLiteAlertRepository: AlertRepository {
     }
 
     static func ingest(
-        _ delivery: IncomingDelivery, content: DeliveryContent, in db: Database, chain: EventChain
+        _ delivery: IncomingDelivery, content: DeliveryContent, in db: Database, chain: EventChain, ids: any IDSource
     ) throws -> IngestResult {
         let now = Timestamp.format(delivery.receivedAt)
         var result: IngestResult
@@ -168,13 +170,13 @@ public struct SQLiteAlertRepository: AlertRepository {
         switch content {
         case .alert(let alert, let hubs):
             schema = alert.schema.rawValue
-            result = try upsert(alert, hubs: hubs, delivery: delivery, in: db, chain: chain)
+            result = try upsert(alert, hubs: hubs, delivery: delivery, in: db, chain: chain, ids: ids)
         case .unrecognized(let reason):
             detail = reason
-            result = try upsertOpaque(.unrecognized, reason: reason, delivery: delivery, in: db, chain: chain)
+            result = try upsertOpaque(.unrecognized, reason: reason, delivery: delivery, in: db, chain: chain, ids: ids)
         case .malformed(let reason):
             detail = reason
-            result = try upsertOpaque(.malformed, reason: reason, delivery: delivery, in: db, chain: chain)
+            result = try upsertOpaque(.malformed, reason: reason, delivery: delivery, in: db, chain: chain, ids: ids)
         }
         try db.cachedStatement(
             sql: """
@@ -203,7 +205,7 @@ public struct SQLiteAlertRepository: AlertRepository {
 
     private static func upsert(
         _ alert: NormalizedAlert, hubs: [HubReference], delivery: IncomingDelivery, in db: Database,
-        chain: EventChain
+        chain: EventChain, ids: any IDSource
     ) throws -> IngestResult {
         let now = Timestamp.format(delivery.receivedAt)
         let existing = try Row.fetchOne(
@@ -212,7 +214,7 @@ public struct SQLiteAlertRepository: AlertRepository {
                     "SELECT id, condition, state_fingerprint, observed_at, fired_at, duplicate_count FROM alerts WHERE alert_key = ?"
             ), arguments: [alert.key])
         guard let existing else {
-            let id = TimeOrderedID.make(at: delivery.receivedAt)
+            let id = ids.next()
             try db.cachedStatement(
                 sql: """
                     INSERT INTO alerts
@@ -279,7 +281,8 @@ public struct SQLiteAlertRepository: AlertRepository {
     }
 
     private static func upsertOpaque(
-        _ status: AlertStatus, reason: String, delivery: IncomingDelivery, in db: Database, chain: EventChain
+        _ status: AlertStatus, reason: String, delivery: IncomingDelivery, in db: Database, chain: EventChain,
+        ids: any IDSource
     ) throws -> IngestResult {
         let key = "\(status.rawValue):\(delivery.sha256)"
         let now = Timestamp.format(delivery.receivedAt)
@@ -297,7 +300,7 @@ public struct SQLiteAlertRepository: AlertRepository {
                 deliveryId: delivery.id, alertId: id, outcome: .duplicate,
                 duplicateCount: existing["duplicate_count"] + 1, alert: nil, hubs: [])
         }
-        let id = TimeOrderedID.make(at: delivery.receivedAt)
+        let id = ids.next()
         try db.cachedStatement(
             sql: """
                 INSERT INTO alerts (id, alert_key, status, details, first_delivery_id, last_delivery_id, created_at,

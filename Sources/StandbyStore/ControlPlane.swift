@@ -15,7 +15,7 @@ public final class ControlPlane: Sendable {
     let hubCache = HubStateCache()
 
     public init(
-        database: StandbyDatabase, topology: Topology, ids: any IDSource = UUIDSource(),
+        database: StandbyDatabase, topology: Topology, ids: any IDSource = TimeOrderedIDSource(),
         resubmissionAttempts: Int = QueueSettings().maxAttempts
     ) {
         self.database = database

@@ -469,7 +469,7 @@ struct ControlSession {
                     plan.dryRun ? "dry_run" : "pending", at, at, plan.dryRun ? nil : at,
                 ])
             }
-            try JobQueue.interrupt(for: plan, in: db, chain: chain, now: now, maxAttempts: maxAttempts)
+            try JobQueue.interrupt(for: plan, in: db, chain: chain, ids: ids, now: now, maxAttempts: maxAttempts)
         }
         for event in events { try chain.append(event, in: db) }
         events = []

@@ -112,15 +112,18 @@ public final class JobQueue: Sendable {
     let database: StandbyDatabase
     let topology: Topology
     public let settings: QueueSettings
+    let ids: any IDSource
     let random: @Sendable () -> Double
 
     public init(
         database: StandbyDatabase, topology: Topology, settings: QueueSettings = QueueSettings(),
+        ids: any IDSource = TimeOrderedIDSource(),
         random: @escaping @Sendable () -> Double = { Double.random(in: 0...1) }
     ) {
         self.database = database
         self.topology = topology
         self.settings = settings
+        self.ids = ids
         self.random = random
     }
 
@@ -145,7 +148,7 @@ public final class JobQueue: Sendable {
                     }
                     return (Self.jobView(existing), false)
                 }
-                let id = UUID().uuidString.lowercased()
+                let id = self.ids.next()
                 let at = Timestamp.format(now)
                 try db.execute(
                     sql: """
@@ -223,7 +226,7 @@ public final class JobQueue: Sendable {
     /// Marks every job running on the failed hubs interrupted and queues one resubmission per
     /// (job, failover event). Replaying the same event queues nothing new.
     static func interrupt(
-        for plan: FailoverPlan, in db: Database, chain: EventChain, now: Date, maxAttempts: Int
+        for plan: FailoverPlan, in db: Database, chain: EventChain, ids: any IDSource, now: Date, maxAttempts: Int
     ) throws {
         guard !plan.dryRun, !plan.interruptedHubs.isEmpty else { return }
         let at = Timestamp.format(now)
@@ -239,7 +242,7 @@ public final class JobQueue: Sendable {
                     sql:
                         "UPDATE training_jobs SET status = 'interrupted', interrupted_by = ?, updated_at = ? WHERE id = ?",
                     arguments: [plan.id, at, jobId])
-                let resubmissionId = UUID().uuidString.lowercased()
+                let resubmissionId = ids.next()
                 try db.execute(
                     sql: """
                         INSERT INTO resubmissions
@@ -356,7 +359,7 @@ public final class JobQueue: Sendable {
                         sql: "UPDATE training_jobs SET resubmitted_from = ?, updated_at = ? WHERE id = ?",
                         arguments: [original["id"] as String, at, newJobId])
                 } else {
-                    newJobId = UUID().uuidString.lowercased()
+                    newJobId = self.ids.next()
                     try db.execute(
                         sql: """
                             INSERT INTO training_jobs

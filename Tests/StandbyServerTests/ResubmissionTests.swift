@@ -247,8 +247,12 @@ struct ResubmissionTests {
             commands: [], interruptedHubs: ["eastus-hub"], resubmitTo: "westus-hub", decidedAt: standby.time.now())
         try await database.pool.write { db in
             try db.execute(sql: "UPDATE training_jobs SET status = 'running' WHERE id = ?", arguments: [jobId])
-            try JobQueue.interrupt(for: replay, in: db, chain: .unkeyed, now: standby.time.now(), maxAttempts: 5)
-            try JobQueue.interrupt(for: replay, in: db, chain: .unkeyed, now: standby.time.now(), maxAttempts: 5)
+            try JobQueue.interrupt(
+                for: replay, in: db, chain: .unkeyed, ids: TimeOrderedIDSource(), now: standby.time.now(),
+                maxAttempts: 5)
+            try JobQueue.interrupt(
+                for: replay, in: db, chain: .unkeyed, ids: TimeOrderedIDSource(), now: standby.time.now(),
+                maxAttempts: 5)
         }
         let (count, queuedEvents) = try await database.pool.read { db in
             (
