@@ -34,23 +34,28 @@ let package = Package(
     ],
     targets: [
         .target(
+            name: "StandbyPrimitives",
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "StandbyCore",
+            dependencies: ["StandbyPrimitives"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "ConfigReading",
-            dependencies: ["StandbyCore", .product(name: "Yams", package: "Yams")],
+            dependencies: ["StandbyCore", "StandbyPrimitives", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "AzureMonitor",
-            dependencies: ["StandbyCore"],
+            dependencies: ["StandbyCore", "StandbyPrimitives"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "StandbyStore",
             dependencies: [
-                "StandbyCore",
+                "StandbyCore", "StandbyPrimitives",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -61,7 +66,7 @@ let package = Package(
         .target(
             name: "StandbyServer",
             dependencies: [
-                "StandbyCore",
+                "StandbyCore", "StandbyPrimitives",
                 "ConfigReading",
                 "AzureMonitor",
                 "StandbyStore",
@@ -86,7 +91,7 @@ let package = Package(
         .target(
             name: "StandbyProbe",
             dependencies: [
-                "StandbyCore",
+                "StandbyCore", "StandbyPrimitives",
                 "ConfigReading",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -122,21 +127,22 @@ let package = Package(
         ),
         .target(
             name: "StandbyTestSupport",
-            dependencies: ["StandbyCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["StandbyCore", "StandbyPrimitives", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Tests/StandbyTestSupport",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "StandbyCoreTests",
             dependencies: [
-                "StandbyCore", "StandbyTestSupport", .product(name: "PropertyBased", package: "swift-property-based"),
+                "StandbyCore", "StandbyPrimitives", "StandbyTestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "AzureMonitorTests",
             dependencies: [
-                "AzureMonitor", "StandbyCore", "StandbyTestSupport",
+                "AzureMonitor", "StandbyCore", "StandbyPrimitives", "StandbyTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: swiftSettings
@@ -144,7 +150,8 @@ let package = Package(
         .testTarget(
             name: "StandbyStoreTests",
             dependencies: [
-                "StandbyStore", "StandbyCore", "StandbyTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                "StandbyStore", "StandbyCore", "StandbyPrimitives", "StandbyTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -155,7 +162,7 @@ let package = Package(
                 "StandbyProbe",
                 "ConfigReading",
                 "StandbyStore",
-                "StandbyCore",
+                "StandbyCore", "StandbyPrimitives",
                 "AzureMonitor",
                 "StandbyTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),

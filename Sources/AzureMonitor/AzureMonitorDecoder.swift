@@ -1,5 +1,6 @@
 import Foundation
 import StandbyCore
+import StandbyPrimitives
 
 /// What one delivery to the webhook turned out to be.
 public enum DeliveryClassification: Sendable, Hashable {

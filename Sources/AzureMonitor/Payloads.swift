@@ -1,5 +1,6 @@
 import Foundation
 import StandbyCore
+import StandbyPrimitives
 
 /// `schemaId: azureMonitorCommonAlertSchema`: `data.essentials` plus a per-service `alertContext`.
 struct CommonAlertPayload {

@@ -1,5 +1,6 @@
 import Foundation
 import StandbyCore
+import StandbyPrimitives
 import Yams
 
 /// The configuration problem, with where it is: a key path such as `deployments[0].hubs[1].id`.

@@ -1,4 +1,5 @@
 import Foundation
+import StandbyPrimitives
 
 public enum AlertCondition: String, Sendable, Codable, CaseIterable {
     case fired

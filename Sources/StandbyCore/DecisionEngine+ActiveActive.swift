@@ -1,4 +1,5 @@
 import Foundation
+import StandbyPrimitives
 
 /// Active-active: every hub serves; a DOWN hub leaves the rotation (never the last one) and comes
 /// back after the same stability rule as a failback.

@@ -1,4 +1,5 @@
 import Foundation
+import StandbyPrimitives
 
 /// Active-passive: the primary serves; when it is DOWN and a secondary is not, compute is scaled up
 /// on the secondary and traffic routed to it (the primary's running jobs are resubmitted there).

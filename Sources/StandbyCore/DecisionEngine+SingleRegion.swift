@@ -1,4 +1,5 @@
 import Foundation
+import StandbyPrimitives
 
 /// Single-region: there is nowhere to move; an outage is recorded (and its jobs interrupted with no
 /// target) when the hub is DOWN, and ended when it is UP again.

@@ -1,4 +1,5 @@
 import Foundation
+import StandbyPrimitives
 
 /// The decision engine: pure, deployment state + hub health + time in, decisions out. This file
 /// holds what every pattern shares (dispatch, guardrails, plans and commands, operator checks); each

@@ -1,4 +1,5 @@
 import Foundation
+import StandbyPrimitives
 
 // The decision engine's vocabulary: the commands and failover plans it emits, the per-deployment
 // state it keeps, the hub status it reads, and the operator requests it takes.

@@ -1,4 +1,5 @@
 import Foundation
+import StandbyPrimitives
 
 /// A fast writer for the tracker's state, producing exactly the JSON its synthesized `Decodable`
 /// reads (dates as seconds since the reference date, nil optionals left out). The state is written

@@ -1,4 +1,5 @@
 import Foundation
+import StandbyPrimitives
 
 public enum ObservationOutcome: String, Sendable, Codable, CaseIterable {
     case success

@@ -1,4 +1,5 @@
 import Foundation
+import StandbyPrimitives
 
 public enum DeploymentPattern: String, Sendable, Codable, CaseIterable {
     case singleRegion = "single-region"

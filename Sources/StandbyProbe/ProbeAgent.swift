@@ -6,6 +6,7 @@ import NIOCore
 import Prometheus
 import ServiceLifecycle
 import StandbyCore
+import StandbyPrimitives
 import Synchronization
 
 /// The probe's own metrics: one Prometheus registry, fed through swift-metrics with an explicit

@@ -5,6 +5,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import StandbyCore
+import StandbyPrimitives
 
 /// One check's outcome, as it becomes a health report.
 public struct CheckResult: Sendable, Hashable {

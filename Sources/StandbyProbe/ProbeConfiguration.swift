@@ -1,6 +1,7 @@
 import ConfigReading
 import Foundation
 import StandbyCore
+import StandbyPrimitives
 
 /// What one probing location checks and where it reports: `standby probe --config FILE`.
 public struct ProbeConfiguration: Sendable, Hashable {

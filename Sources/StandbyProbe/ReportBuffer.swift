@@ -1,5 +1,6 @@
 import Foundation
 import StandbyCore
+import StandbyPrimitives
 import Synchronization
 
 /// A health report as the probe sends it, numbered so that a batch in flight can be removed exactly.

@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import StandbyCore
+import StandbyPrimitives
 import Synchronization
 
 /// Delivers buffered reports in batches, oldest first, to the first Standby that takes them: on a

@@ -6,6 +6,7 @@ import NIOCore
 import OpenAPIHummingbird
 import ServiceLifecycle
 import StandbyCore
+import StandbyPrimitives
 import StandbyStore
 
 /// Everything a running Standby is made of, assembled once from the configuration.

@@ -3,6 +3,7 @@ import Logging
 import Prometheus
 import ServiceLifecycle
 import StandbyCore
+import StandbyPrimitives
 import StandbyStore
 import Synchronization
 

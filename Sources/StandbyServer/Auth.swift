@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import StandbyCore
+import StandbyPrimitives
 
 /// Checks secrets without leaking, through timing, how much of a guess was right: both sides are
 /// hashed to equal length first, and every configured secret is compared every time.

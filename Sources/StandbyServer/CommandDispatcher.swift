@@ -7,6 +7,7 @@ import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
 import StandbyCore
+import StandbyPrimitives
 import StandbyStore
 
 /// Pushes new commands to each deployment's `commandWebhook`, signed, in order within a failover

@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import Logging
 import StandbyCore
+import StandbyPrimitives
 import StandbyStore
 
 /// Reads the YAML configuration of DESIGN §7 (the generic reading is `ConfigFile`'s; the schema

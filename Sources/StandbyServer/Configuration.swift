@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import StandbyCore
+import StandbyPrimitives
 import StandbyStore
 
 public enum Role: String, Sendable, Hashable, CaseIterable, Codable {

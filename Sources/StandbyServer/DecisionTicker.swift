@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import StandbyCore
+import StandbyPrimitives
 import StandbyStore
 
 /// Re-evaluates the time-based rules (staleness, failback stability, cooldown expiry) every second.

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import StandbyCore
+import StandbyPrimitives
 import StandbyStore
 
 /// The streamed `GET /v1/events/export` (listing events is served by the generated API).

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import OpenAPIRuntime
 import StandbyCore
+import StandbyPrimitives
 import StandbyStore
 
 /// Who called, for handlers that the OpenAPI transport invokes without Hummingbird's context.

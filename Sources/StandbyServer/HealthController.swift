@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import StandbyCore
+import StandbyPrimitives
 import StandbyStore
 import Synchronization
 

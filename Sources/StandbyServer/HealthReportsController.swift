@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import StandbyCore
+import StandbyPrimitives
 import StandbyStore
 
 /// `POST /v1/health-reports`: the application layer's own probes of each hub.

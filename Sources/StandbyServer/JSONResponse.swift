@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import StandbyCore
+import StandbyPrimitives
 
 /// A response whose body is a `JSONValue`, written by its canonical writer: keys sorted and
 /// slashes unescaped, as the context's response encoder writes them. The webhook and report

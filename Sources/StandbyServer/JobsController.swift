@@ -3,6 +3,7 @@ import Hummingbird
 import NIOCore
 import ServiceLifecycle
 import StandbyCore
+import StandbyPrimitives
 import StandbyStore
 
 /// Registering and updating training jobs (`POST /v1/jobs`, `PATCH /v1/jobs/{id}`); reading them

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import StandbyCore
+import StandbyPrimitives
 import Synchronization
 
 public enum LogFormat: String, Sendable, CaseIterable {

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import OpenAPIRuntime
 import StandbyCore
+import StandbyPrimitives
 import StandbyStore
 
 /// An RFC 9457 problem: every error Standby answers with is one of these, rendered here and only here.

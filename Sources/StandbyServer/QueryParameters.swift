@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import StandbyCore
+import StandbyPrimitives
 import StandbyStore
 
 /// Reads query parameters, answering a precise 400 naming the parameter when one is wrong.

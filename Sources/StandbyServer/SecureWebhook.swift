@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import StandbyCore
+import StandbyPrimitives
 import Synchronization
 
 /// The claims of the token Azure Monitor's Secure Webhook sends.

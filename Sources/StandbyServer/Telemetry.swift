@@ -6,6 +6,7 @@ import Metrics
 import NIOCore
 import Prometheus
 import StandbyCore
+import StandbyPrimitives
 import StandbyStore
 import Synchronization
 

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import StandbyCore
+import StandbyPrimitives
 import StandbyStore
 
 /// `POST /webhooks/azure-monitor`: where Azure Monitor action groups deliver alerts.

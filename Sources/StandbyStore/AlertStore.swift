@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import StandbyCore
+import StandbyPrimitives
 
 /// A webhook delivery as it arrived, before anything is derived from it.
 public struct IncomingDelivery: Sendable, Hashable {

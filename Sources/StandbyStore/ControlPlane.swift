@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Logging
 import StandbyCore
+import StandbyPrimitives
 
 /// The imperative shell around the health tracker and the decision engine: inside one write
 /// transaction it loads their state, feeds them signals and time, and persists what they return

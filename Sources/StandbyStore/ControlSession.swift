@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import StandbyCore
+import StandbyPrimitives
 import Synchronization
 
 /// One transaction's worth of control-plane work: loads tracker and engine state on demand, applies

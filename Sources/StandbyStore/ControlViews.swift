@@ -1,5 +1,6 @@
 import Foundation
 import StandbyCore
+import StandbyPrimitives
 
 /// A validated health report, ready to store.
 public struct HealthReportInput: Sendable, Hashable {

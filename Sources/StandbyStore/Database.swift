@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Metrics
 import StandbyCore
+import StandbyPrimitives
 import Synchronization
 
 /// How hard SQLite works to keep a commit across a power cut. `full` is the default: a 2xx

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import GRDB
 import StandbyCore
+import StandbyPrimitives
 
 public struct EventQuery: Sendable, Hashable {
     public var types: [String] = []

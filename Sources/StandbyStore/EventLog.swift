@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import GRDB
 import StandbyCore
+import StandbyPrimitives
 
 /// One line of history, before it is chained and numbered.
 public struct EventDraft: Sendable, Hashable {

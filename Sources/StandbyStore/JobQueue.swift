@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import StandbyCore
+import StandbyPrimitives
 
 public enum JobStatus: String, Sendable, Codable, CaseIterable {
     case running

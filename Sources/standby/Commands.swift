@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import StandbyCore
+import StandbyPrimitives
 import StandbyProbe
 import StandbyServer
 import StandbyStore

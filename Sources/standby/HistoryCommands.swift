@@ -2,6 +2,7 @@ import ArgumentParser
 import Crypto
 import Foundation
 import StandbyCore
+import StandbyPrimitives
 import StandbyServer
 import StandbyStore
 

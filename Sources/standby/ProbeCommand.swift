@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 import StandbyCore
+import StandbyPrimitives
 import StandbyProbe
 import StandbyServer
 import UnixSignals

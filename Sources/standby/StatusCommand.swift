@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import StandbyCore
+import StandbyPrimitives
 
 /// `standby status`: what an SRE wants to see first, from a running Standby's API.
 struct Status: AsyncParsableCommand {

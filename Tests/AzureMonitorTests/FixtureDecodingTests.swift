@@ -1,6 +1,7 @@
 import AzureMonitor
 import Foundation
 import StandbyCore
+import StandbyPrimitives
 import StandbyTestSupport
 import Testing
 

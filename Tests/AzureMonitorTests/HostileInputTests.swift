@@ -2,6 +2,7 @@ import AzureMonitor
 import Foundation
 import PropertyBased
 import StandbyCore
+import StandbyPrimitives
 import StandbyTestSupport
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import StandbyCore
+import StandbyPrimitives
 import StandbyTestSupport
 import Testing
 

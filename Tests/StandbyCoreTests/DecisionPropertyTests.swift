@@ -1,6 +1,7 @@
 import Foundation
 import PropertyBased
 import StandbyCore
+import StandbyPrimitives
 import StandbyTestSupport
 import Synchronization
 import Testing

@@ -8,6 +8,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import StandbyCore
+import StandbyPrimitives
 import StandbyServer
 import StandbyStore
 import StandbyTestSupport

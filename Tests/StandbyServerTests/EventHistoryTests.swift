@@ -3,6 +3,7 @@ import GRDB
 import HTTPTypes
 import HummingbirdTesting
 import StandbyCore
+import StandbyPrimitives
 import StandbyServer
 import StandbyStore
 import StandbyTestSupport

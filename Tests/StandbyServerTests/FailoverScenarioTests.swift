@@ -6,6 +6,7 @@ import HummingbirdTesting
 import NIOCore
 import NIOHTTP1
 import StandbyCore
+import StandbyPrimitives
 import StandbyServer
 import StandbyStore
 import StandbyTestSupport

@@ -4,6 +4,7 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import StandbyCore
+import StandbyPrimitives
 import StandbyTestSupport
 import Synchronization
 import Testing

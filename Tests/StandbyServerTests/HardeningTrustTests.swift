@@ -11,6 +11,7 @@ import JWTKit
 import Logging
 import NIOCore
 import StandbyCore
+import StandbyPrimitives
 import StandbyTestSupport
 import Synchronization
 import Testing

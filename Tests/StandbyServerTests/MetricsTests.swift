@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import StandbyCore
+import StandbyPrimitives
 import StandbyTestSupport
 import Testing
 

@@ -8,6 +8,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import StandbyCore
+import StandbyPrimitives
 import StandbyProbe
 import StandbyTestSupport
 import Synchronization

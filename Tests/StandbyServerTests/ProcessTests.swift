@@ -4,6 +4,7 @@ import GRDB
 import NIOCore
 import NIOHTTP1
 import StandbyCore
+import StandbyPrimitives
 import StandbyTestSupport
 import Synchronization
 import Testing

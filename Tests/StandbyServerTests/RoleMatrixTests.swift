@@ -3,6 +3,7 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import StandbyCore
+import StandbyPrimitives
 import StandbyServer
 import StandbyTestSupport
 import Testing

@@ -7,6 +7,7 @@ import HummingbirdTesting
 import JWTKit
 import NIOCore
 import StandbyCore
+import StandbyPrimitives
 import StandbyTestSupport
 import Testing
 

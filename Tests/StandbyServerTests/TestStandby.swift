@@ -8,6 +8,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import StandbyCore
+import StandbyPrimitives
 import StandbyServer
 import StandbyStore
 import StandbyTestSupport

@@ -4,6 +4,7 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import StandbyCore
+import StandbyPrimitives
 import StandbyServer
 import StandbyStore
 import StandbyTestSupport

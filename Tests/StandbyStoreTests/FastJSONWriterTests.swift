@@ -1,4 +1,5 @@
 import StandbyCore
+import StandbyPrimitives
 import Testing
 
 @testable import StandbyStore

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import StandbyCore
+import StandbyPrimitives
 import StandbyTestSupport
 import Testing
 

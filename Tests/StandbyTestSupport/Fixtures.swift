@@ -1,5 +1,6 @@
 import Foundation
 import StandbyCore
+import StandbyPrimitives
 import Synchronization
 
 /// The Azure Monitor payloads published by Microsoft (see Tests/Fixtures/azure-monitor/SOURCES.md).
