@@ -167,10 +167,10 @@ extension ConfigReader {
             }
             endpoint.token = secret(node, "token", minimumBytes: Self.minimumTokenBytes, required: true) ?? Secret("")
             endpoint.caFile = string(node, "caFile")
-            endpoint.timeout = duration(node, "timeout", default: 5, range: 0.1...60)
-            endpoint.batchSize = int(node, "batchSize", default: 100, range: 1...1000)
-            endpoint.flushInterval = duration(node, "flushInterval", default: 1, range: 0.05...60)
-            endpoint.bufferSize = int(node, "bufferSize", default: 10_000, range: 1...1_000_000)
+            endpoint.timeout = duration(node, "timeout", default: endpoint.timeout, range: 0.1...60)
+            endpoint.batchSize = int(node, "batchSize", default: endpoint.batchSize, range: 1...1000)
+            endpoint.flushInterval = duration(node, "flushInterval", default: endpoint.flushInterval, range: 0.05...60)
+            endpoint.bufferSize = int(node, "bufferSize", default: endpoint.bufferSize, range: 1...1_000_000)
             configuration.standby = endpoint
         } else {
             problem("standby", "is required (urls and token)")
@@ -178,18 +178,18 @@ extension ConfigReader {
         if let node = root.child("listen") {
             if case .scalar(let value) = node.value, ["off", "false", "none"].contains(value.lowercased()) {
                 configuration.listen = nil
-            } else if mapping(root, "listen", allowed: ["host", "port"]) != nil {
+            } else if mapping(root, "listen", allowed: ["host", "port"]) != nil, let defaults = configuration.listen {
                 configuration.listen = (
-                    string(node, "host", default: "127.0.0.1") ?? "127.0.0.1",
-                    int(node, "port", default: 9465, range: 0...65535)
+                    string(node, "host") ?? defaults.host, int(node, "port", default: defaults.port, range: 0...65535)
                 )
             }
         }
-        var defaultInterval: TimeInterval = 10
-        var defaultTimeout: TimeInterval = 5
+        let builtIn = ProbeTarget(hub: "", check: .tcp(host: "", port: 0))
+        var defaultInterval = builtIn.interval
+        var defaultTimeout = builtIn.timeout
         if let defaults = mapping(root, "defaults", allowed: ["interval", "timeout"]) {
-            defaultInterval = duration(defaults, "interval", default: 10, range: 0.1...3600)
-            defaultTimeout = duration(defaults, "timeout", default: 5, range: 0.1...60)
+            defaultInterval = duration(defaults, "interval", default: defaultInterval, range: 0.1...3600)
+            defaultTimeout = duration(defaults, "timeout", default: defaultTimeout, range: 0.1...60)
         }
         guard let list = root.child("targets"), let items = list.items, !items.isEmpty else {
             problem("targets", "at least one target is required")

@@ -29,8 +29,8 @@ extension ConfigReader {
     public func readLogging(_ root: ConfigNode) -> LoggingSettings {
         var settings = LoggingSettings()
         if let logging = mapping(root, "logging", allowed: ["format", "level"]) {
-            settings.format = choice(logging, "format", default: LogFormat.logfmt) ?? .logfmt
-            settings.level = choice(logging, "level", default: Logger.Level.info) ?? .info
+            settings.format = choice(logging, "format", default: settings.format) ?? settings.format
+            settings.level = choice(logging, "level", default: settings.level) ?? settings.level
         }
         return settings
     }
@@ -50,43 +50,55 @@ extension ConfigReader {
             configuration.audit.signingKey = secret(audit, "signingKey", minimumBytes: Self.minimumKeyBytes)
             configuration.audit.chainKey = secret(audit, "chainKey", minimumBytes: Self.minimumKeyBytes)
             configuration.audit.checkpointInterval = duration(
-                audit, "checkpointInterval", default: 3600, range: 1...86_400)
+                audit, "checkpointInterval", default: configuration.audit.checkpointInterval, range: 1...86_400)
         }
         configuration.logging = readLogging(root)
         if let dispatch = mapping(
             root, "dispatch", allowed: ["maxAttempts", "timeout", "baseBackoff", "maxBackoff", "pollInterval"])
         {
-            configuration.dispatch.maxAttempts = int(dispatch, "maxAttempts", default: 8, range: 1...100)
-            configuration.dispatch.timeout = duration(dispatch, "timeout", default: 10, range: 0.1...300)
-            configuration.dispatch.baseBackoff = duration(dispatch, "baseBackoff", default: 1, range: 0.01...3600)
-            configuration.dispatch.maxBackoff = duration(dispatch, "maxBackoff", default: 300, range: 0.01...86_400)
-            configuration.dispatch.pollInterval = duration(dispatch, "pollInterval", default: 0.5, range: 0.01...60)
+            configuration.dispatch.maxAttempts = int(
+                dispatch, "maxAttempts", default: configuration.dispatch.maxAttempts, range: 1...100)
+            configuration.dispatch.timeout = duration(
+                dispatch, "timeout", default: configuration.dispatch.timeout, range: 0.1...300)
+            configuration.dispatch.baseBackoff = duration(
+                dispatch, "baseBackoff", default: configuration.dispatch.baseBackoff, range: 0.01...3600)
+            configuration.dispatch.maxBackoff = duration(
+                dispatch, "maxBackoff", default: configuration.dispatch.maxBackoff, range: 0.01...86_400)
+            configuration.dispatch.pollInterval = duration(
+                dispatch, "pollInterval", default: configuration.dispatch.pollInterval, range: 0.01...60)
         }
         if let queue = mapping(root, "resubmissions", allowed: ["maxAttempts", "baseBackoff", "maxBackoff"]) {
-            configuration.resubmissions.maxAttempts = int(queue, "maxAttempts", default: 5, range: 1...100)
-            configuration.resubmissions.baseBackoff = duration(queue, "baseBackoff", default: 5, range: 0.01...3600)
-            configuration.resubmissions.maxBackoff = duration(queue, "maxBackoff", default: 600, range: 0.01...86_400)
+            configuration.resubmissions.maxAttempts = int(
+                queue, "maxAttempts", default: configuration.resubmissions.maxAttempts, range: 1...100)
+            configuration.resubmissions.baseBackoff = duration(
+                queue, "baseBackoff", default: configuration.resubmissions.baseBackoff, range: 0.01...3600)
+            configuration.resubmissions.maxBackoff = duration(
+                queue, "maxBackoff", default: configuration.resubmissions.maxBackoff, range: 0.01...86_400)
         }
         if let server = mapping(
             root, "server",
             allowed: ["host", "port", "maxBodyBytes", "idleTimeout", "bodyTimeout", "maxConnections", "metricsToken"])
         {
-            configuration.server.idleTimeout = duration(server, "idleTimeout", default: 30, range: 0.1...86_400)
-            configuration.server.bodyTimeout = duration(server, "bodyTimeout", default: 10, range: 0.1...600)
-            configuration.server.maxConnections = int(server, "maxConnections", default: 2048, range: 1...1_000_000)
+            configuration.server.idleTimeout = duration(
+                server, "idleTimeout", default: configuration.server.idleTimeout, range: 0.1...86_400)
+            configuration.server.bodyTimeout = duration(
+                server, "bodyTimeout", default: configuration.server.bodyTimeout, range: 0.1...600)
+            configuration.server.maxConnections = int(
+                server, "maxConnections", default: configuration.server.maxConnections, range: 1...1_000_000)
             configuration.server.metricsToken = secret(server, "metricsToken", minimumBytes: Self.minimumTokenBytes)
-            configuration.server.host = string(server, "host", default: "127.0.0.1") ?? "127.0.0.1"
-            configuration.server.port = int(server, "port", default: 8080, range: 0...65535)
+            configuration.server.host = string(server, "host") ?? configuration.server.host
+            configuration.server.port = int(server, "port", default: configuration.server.port, range: 0...65535)
             configuration.server.maxBodyBytes = int(
-                server, "maxBodyBytes", default: 1_048_576, range: 1024...(256 * 1_048_576))
+                server, "maxBodyBytes", default: configuration.server.maxBodyBytes, range: 1024...(256 * 1_048_576))
         }
         if let database = mapping(root, "database", allowed: ["path", "synchronous", "busyTimeout"]) {
-            let path = string(database, "path", default: "standby.sqlite") ?? "standby.sqlite"
+            let defaults = configuration.database
+            let path = string(database, "path") ?? defaults.path
             if path.isEmpty { problem("database.path", "must not be empty") }
             configuration.database = DatabaseSettings(
                 path: path,
-                synchronous: choice(database, "synchronous", default: SynchronousMode.full) ?? .full,
-                busyTimeout: duration(database, "busyTimeout", default: 5, range: 0...300))
+                synchronous: choice(database, "synchronous", default: defaults.synchronous) ?? defaults.synchronous,
+                busyTimeout: duration(database, "busyTimeout", default: defaults.busyTimeout, range: 0...300))
         }
         if let auth = mapping(root, "auth", allowed: ["webhookTokens", "apiTokens", "secureWebhook"]) {
             if let secure = mapping(
@@ -108,7 +120,8 @@ extension ConfigReader {
                 if let jwks = secure.child("jwks"), settings.jwks.contains("://") {
                     checkURL(settings.jwks, at: jwks.path)
                 }
-                settings.jwksRefresh = duration(secure, "jwksRefresh", default: 3600, range: 60...86_400)
+                settings.jwksRefresh = duration(
+                    secure, "jwksRefresh", default: settings.jwksRefresh, range: 60...86_400)
                 settings.allowedSubscriptions = strings(secure, "allowedSubscriptions").map { $0.lowercased() }
                 configuration.auth.secureWebhook = settings
             }
@@ -295,7 +308,7 @@ extension ConfigReader {
             node, "maxFailoversPerHour", default: policy.maxFailoversPerHour, range: 0...1000)
         policy.dryRun = bool(node, "dryRun", default: policy.dryRun)
         if let failback = mapping(node, "failback", allowed: ["mode", "stableFor"]) {
-            policy.failback.mode = choice(failback, "mode", default: policy.failback.mode) ?? .manual
+            policy.failback.mode = choice(failback, "mode", default: policy.failback.mode) ?? policy.failback.mode
             policy.failback.stableFor = duration(
                 failback, "stableFor", default: policy.failback.stableFor, range: 0...(7 * 86_400))
         }
