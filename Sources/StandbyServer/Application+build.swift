@@ -76,11 +76,6 @@ public func buildApplication(
         logger.warning("no webhook token is configured: POST /webhooks/azure-monitor answers 401 to every delivery")
     }
     let router = try buildRouter(components: components)
-    func serviceLogger(_ name: String) -> Logger {
-        var serviceLogger = logger
-        serviceLogger[metadataKey: "service"] = .string(name)
-        return serviceLogger
-    }
     return Application(
         router: router,
         server: .http1(
@@ -96,23 +91,8 @@ public func buildApplication(
             serverName: "standby",
             // Past the cap new connections wait in the listen backlog; open ones keep being served.
             availableConnectionsDelegate: MaximumAvailableConnections(
-                configuration.server.maxConnections, logger: serviceLogger("connections"))),
-        services: withTicker
-            ? [
-                DecisionTicker(
-                    controlPlane: components.controlPlane, timeSource: components.timeSource,
-                    logger: serviceLogger("decision-ticker")),
-                LeaseReaper(jobs: components.jobs, timeSource: components.timeSource),
-                CommandDispatcher(
-                    controlPlane: components.controlPlane, topology: configuration.topology,
-                    settings: configuration.dispatch, timeSource: components.timeSource, metrics: components.metrics,
-                    logger: serviceLogger("dispatcher")),
-                AuditCheckpointService(
-                    history: components.history, key: configuration.audit.anchorKey,
-                    interval: configuration.audit.checkpointInterval, timeSource: components.timeSource,
-                    metrics: components.metrics, logger: serviceLogger("audit")),
-            ]
-            : [],
+                configuration.server.maxConnections, logger: logger.forService("connections"))),
+        services: withTicker ? backgroundServices(components: components, logger: logger) : [],
         onServerRunning: { channel in
             logger.info(
                 "standby is listening", metadata: ["address": .string("\(channel.localAddress.map { "\($0)" } ?? "?")")]
@@ -171,19 +151,4 @@ public func buildRouter(components: StandbyComponents) throws -> Router<StandbyR
     router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, anyOf: [.reporter, .operator]))
         .addRoutes(jobs.registrationEndpoints)
     return router
-}
-
-/// Marks the process unready when graceful shutdown begins. Placed after the application in the
-/// service group, so that it is told first (shutdown runs in reverse order).
-public struct ReadinessService: Service {
-    let readiness: Readiness
-
-    public init(readiness: Readiness) {
-        self.readiness = readiness
-    }
-
-    public func run() async throws {
-        try? await gracefulShutdown()
-        readiness.beginDraining()
-    }
 }
