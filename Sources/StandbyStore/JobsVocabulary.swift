@@ -1,0 +1,109 @@
+import Foundation
+import StandbyCore
+import StandbyPrimitives
+
+// Training jobs and their resubmission queue, as the API and the store speak of them.
+
+public enum JobStatus: String, Sendable, Codable, CaseIterable {
+    case running
+    case completed
+    case failed
+    case cancelled
+    case interrupted
+
+    /// The moves `PATCH /v1/jobs/{id}` may make.
+    public func canMove(to next: JobStatus) -> Bool {
+        switch (self, next) {
+        case (.running, .completed), (.running, .failed), (.running, .cancelled): return true
+        case (.interrupted, .cancelled): return true
+        default: return false
+        }
+    }
+}
+
+public enum ResubmissionStatus: String, Sendable, Codable, CaseIterable {
+    case queued
+    case leased
+    case completed
+    case dead
+    case cancelled
+    /// Interrupted in a single-region deployment: nowhere to go until an operator retargets it.
+    case unassigned
+}
+
+public struct JobRegistration: Sendable, Hashable {
+    public var externalId: String
+    public var deploymentId: String
+    public var hubId: String
+    public var spec: JSONValue
+    public var status: JobStatus
+    public var priority: Int
+    public var submittedAt: Date?
+
+    public init(
+        externalId: String, deploymentId: String, hubId: String, spec: JSONValue, status: JobStatus, priority: Int,
+        submittedAt: Date?
+    ) {
+        self.externalId = externalId
+        self.deploymentId = deploymentId
+        self.hubId = hubId
+        self.spec = spec
+        self.status = status
+        self.priority = priority
+        self.submittedAt = submittedAt
+    }
+}
+
+public struct JobView: Sendable, Hashable, Codable {
+    public var id: String
+    public var externalId: String
+    public var deploymentId: String
+    public var hub: String
+    public var spec: JSONValue
+    public var status: JobStatus
+    public var priority: Int
+    public var submittedAt: String?
+    public var interruptedBy: String?
+    public var resubmittedFrom: String?
+    public var registeredBy: String
+    public var createdAt: String
+    public var updatedAt: String
+}
+
+public struct ResubmissionView: Sendable, Hashable, Codable {
+    public var id: String
+    public var jobId: String
+    public var externalId: String
+    public var failoverEventId: String
+    public var deploymentId: String
+    public var fromHub: String
+    public var targetHub: String?
+    public var priority: Int
+    public var status: ResubmissionStatus
+    public var attempts: Int
+    public var maxAttempts: Int
+    public var availableAt: String
+    public var leaseOwner: String?
+    public var leaseExpiresAt: String?
+    public var lastError: String?
+    public var newJobId: String?
+    public var createdAt: String
+    public var updatedAt: String
+    /// The job's spec, so that a worker can resubmit it without another call.
+    public var spec: JSONValue?
+}
+
+public struct QueueSettings: Sendable, Hashable {
+    public var maxAttempts = 5
+    public var baseBackoff: TimeInterval = 5
+    public var maxBackoff: TimeInterval = 600
+    /// Backoff is multiplied by a random factor in 1 ± jitter, so that failing workers spread out.
+    public var jitter = 0.2
+    public var maxLease: TimeInterval = 3600
+    public init() {}
+
+    public func backoff(afterAttempt attempt: Int, random: Double) -> TimeInterval {
+        let exponential = min(maxBackoff, baseBackoff * pow(2, Double(max(0, attempt - 1))))
+        return exponential * (1 + jitter * (2 * random - 1))
+    }
+}
