@@ -10,12 +10,11 @@ import StandbyStore
 enum RequestIdentity {
     @TaskLocal static var current: APIToken?
 
-    static func require(_ role: Role) throws -> APIToken {
+    /// The caller `IdentityMiddleware` authenticated and authorised for this route: handlers only
+    /// read it (for the actor they record), they never check roles again.
+    static func caller() throws -> APIToken {
         guard let token = current else {
             throw Problem.unauthorized("send an API token as Authorization: Bearer <token>")
-        }
-        guard token.allows(role) else {
-            throw Problem.forbidden("token \"\(token.name)\" does not have the \(role.rawValue) role")
         }
         return token
     }
@@ -108,13 +107,11 @@ struct GeneratedAPI: APIProtocol {
     // MARK: Reading
 
     func listDeployments(_ input: Operations.listDeployments.Input) async throws -> Operations.listDeployments.Output {
-        _ = try RequestIdentity.require(.reader)
         let views = try await controlPlane.deployments(now: timeSource.now())
         return .ok(.init(body: .json(try Self.bridge(Items(items: views)))))
     }
 
     func getDeployment(_ input: Operations.getDeployment.Input) async throws -> Operations.getDeployment.Output {
-        _ = try RequestIdentity.require(.reader)
         guard let view = try await controlPlane.deployment(id: input.path.id, now: timeSource.now()) else {
             throw Problem.notFound("no deployment with id \(input.path.id)")
         }
@@ -124,7 +121,6 @@ struct GeneratedAPI: APIProtocol {
     func listFailureWindows(_ input: Operations.listFailureWindows.Input) async throws
         -> Operations.listFailureWindows.Output
     {
-        _ = try RequestIdentity.require(.reader)
         let page = try await controlPlane.failureWindows(
             hub: input.query.hub, open: input.query.open,
             page: try QueryReader.page(limit: input.query.limit, cursor: input.query.cursor))
@@ -134,7 +130,6 @@ struct GeneratedAPI: APIProtocol {
     func listFailoverEvents(_ input: Operations.listFailoverEvents.Input) async throws
         -> Operations.listFailoverEvents.Output
     {
-        _ = try RequestIdentity.require(.reader)
         let page = try await controlPlane.failoverEvents(
             deployment: input.query.deployment,
             page: try QueryReader.page(limit: input.query.limit, cursor: input.query.cursor))
@@ -143,7 +138,6 @@ struct GeneratedAPI: APIProtocol {
 
     func getFailoverEvent(_ input: Operations.getFailoverEvent.Input) async throws -> Operations.getFailoverEvent.Output
     {
-        _ = try RequestIdentity.require(.reader)
         guard let event = try await controlPlane.failoverEvent(id: input.path.id) else {
             throw Problem.notFound("no failover event with id \(input.path.id)")
         }
@@ -151,7 +145,6 @@ struct GeneratedAPI: APIProtocol {
     }
 
     func listCommands(_ input: Operations.listCommands.Input) async throws -> Operations.listCommands.Output {
-        _ = try RequestIdentity.require(.reader)
         let page = try await controlPlane.commands(
             status: input.query.status?.rawValue, deployment: input.query.deployment,
             page: try QueryReader.page(limit: input.query.limit, cursor: input.query.cursor))
@@ -159,7 +152,6 @@ struct GeneratedAPI: APIProtocol {
     }
 
     func listAlerts(_ input: Operations.listAlerts.Input) async throws -> Operations.listAlerts.Output {
-        _ = try RequestIdentity.require(.reader)
         var query = AlertQuery()
         query.hub = input.query.hub
         query.deployment = input.query.deployment
@@ -172,7 +164,6 @@ struct GeneratedAPI: APIProtocol {
     }
 
     func getAlert(_ input: Operations.getAlert.Input) async throws -> Operations.getAlert.Output {
-        _ = try RequestIdentity.require(.reader)
         guard let alert = try await alerts.get(id: input.path.id) else {
             throw Problem.notFound("no alert with id \(input.path.id)")
         }
@@ -180,7 +171,6 @@ struct GeneratedAPI: APIProtocol {
     }
 
     func listJobs(_ input: Operations.listJobs.Input) async throws -> Operations.listJobs.Output {
-        _ = try RequestIdentity.require(.reader)
         let page = try await jobs.jobs(
             status: Self.choice(input.query.status?.rawValue, as: JobStatus.self), hub: input.query.hub,
             page: try QueryReader.page(limit: input.query.limit, cursor: input.query.cursor))
@@ -188,7 +178,6 @@ struct GeneratedAPI: APIProtocol {
     }
 
     func getJob(_ input: Operations.getJob.Input) async throws -> Operations.getJob.Output {
-        _ = try RequestIdentity.require(.reader)
         guard let job = try await jobs.job(idOrExternalId: input.path.id) else {
             throw Problem.notFound("no job \(input.path.id)")
         }
@@ -198,7 +187,6 @@ struct GeneratedAPI: APIProtocol {
     func listResubmissions(_ input: Operations.listResubmissions.Input) async throws
         -> Operations.listResubmissions.Output
     {
-        _ = try RequestIdentity.require(.reader)
         let page = try await jobs.resubmissions(
             status: Self.choice(input.query.status?.rawValue, as: ResubmissionStatus.self),
             page: try QueryReader.page(limit: input.query.limit, cursor: input.query.cursor))
@@ -206,7 +194,6 @@ struct GeneratedAPI: APIProtocol {
     }
 
     func listEvents(_ input: Operations.listEvents.Input) async throws -> Operations.listEvents.Output {
-        _ = try RequestIdentity.require(.reader)
         var query = EventQuery()
         query.types = input.query._type.map { $0.split(separator: ",").map(String.init) } ?? []
         query.deployment = input.query.deployment
@@ -222,7 +209,6 @@ struct GeneratedAPI: APIProtocol {
     func claimResubmissions(_ input: Operations.claimResubmissions.Input) async throws
         -> Operations.claimResubmissions.Output
     {
-        _ = try RequestIdentity.require(.operator)
         guard case .json(let body) = input.body else { throw Problem.badRequest("the body must be JSON") }
         let limit = body.limit ?? 1
         guard (1...100).contains(limit) else {
@@ -237,7 +223,6 @@ struct GeneratedAPI: APIProtocol {
     func heartbeatResubmission(_ input: Operations.heartbeatResubmission.Input) async throws
         -> Operations.heartbeatResubmission.Output
     {
-        _ = try RequestIdentity.require(.operator)
         guard case .json(let body) = input.body else { throw Problem.badRequest("the body must be JSON") }
         let item = try await jobs.heartbeat(
             id: input.path.id, worker: try Self.text(body.worker, field: "worker", maximum: Self.maximumName),
@@ -248,7 +233,6 @@ struct GeneratedAPI: APIProtocol {
     func completeResubmission(_ input: Operations.completeResubmission.Input) async throws
         -> Operations.completeResubmission.Output
     {
-        _ = try RequestIdentity.require(.operator)
         guard case .json(let body) = input.body else { throw Problem.badRequest("the body must be JSON") }
         let item = try await jobs.complete(
             id: input.path.id, worker: try Self.text(body.worker, field: "worker", maximum: Self.maximumName),
@@ -259,7 +243,6 @@ struct GeneratedAPI: APIProtocol {
 
     func failResubmission(_ input: Operations.failResubmission.Input) async throws -> Operations.failResubmission.Output
     {
-        _ = try RequestIdentity.require(.operator)
         guard case .json(let body) = input.body else { throw Problem.badRequest("the body must be JSON") }
         let item = try await jobs.fail(
             id: input.path.id, worker: try Self.text(body.worker, field: "worker", maximum: Self.maximumName),
@@ -270,7 +253,7 @@ struct GeneratedAPI: APIProtocol {
     func retryResubmission(_ input: Operations.retryResubmission.Input) async throws
         -> Operations.retryResubmission.Output
     {
-        let token = try RequestIdentity.require(.operator)
+        let token = try RequestIdentity.caller()
         var targetHub: String?
         if case .json(let body)? = input.body {
             targetHub = try Self.optionalText(body.targetHub, field: "targetHub", maximum: Self.maximumName)
@@ -283,7 +266,7 @@ struct GeneratedAPI: APIProtocol {
     func cancelResubmission(_ input: Operations.cancelResubmission.Input) async throws
         -> Operations.cancelResubmission.Output
     {
-        let token = try RequestIdentity.require(.operator)
+        let token = try RequestIdentity.caller()
         var reason: String?
         if case .json(let body)? = input.body {
             reason = try Self.optionalText(body.reason, field: "reason", maximum: Self.maximumReason)
@@ -297,7 +280,7 @@ struct GeneratedAPI: APIProtocol {
     func operate(_ action: OperatorAction, id: String, body: Components.RequestBodies.OperatorAction) async throws
         -> OperatorOutcome
     {
-        let token = try RequestIdentity.require(.operator)
+        let token = try RequestIdentity.caller()
         guard case .json(let payload) = body else { throw Problem.badRequest("the body must be JSON") }
         let reason = payload.reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !reason.isEmpty else {
@@ -360,7 +343,7 @@ struct GeneratedAPI: APIProtocol {
     func acknowledgeCommand(_ input: Operations.acknowledgeCommand.Input) async throws
         -> Operations.acknowledgeCommand.Output
     {
-        let token = try RequestIdentity.require(.operator)
+        let token = try RequestIdentity.caller()
         guard case .json(let payload) = input.body else { throw Problem.badRequest("the body must be JSON") }
         guard let outcome = CommandAckOutcome(rawValue: payload.outcome.rawValue) else {
             throw Problem.unprocessable("outcome must be succeeded or failed", field: "outcome")
