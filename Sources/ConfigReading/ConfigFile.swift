@@ -322,19 +322,29 @@ public final class ConfigReader {
         return secret(node, minimumBytes: minimumBytes, required: required)
     }
 
-    /// An absolute `https` URL, or `http` where `allowPlainHTTP` says so.
+    /// An absolute `https` URL; plain `http` only to a loopback host (the traffic never leaves the
+    /// machine, so nothing can read it on the way) or where `allowPlainHTTP` says so.
     public func checkURL(_ url: String, at path: String, allowPlainHTTP: Bool = false) {
-        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), parsed.host?.isEmpty == false
+        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), let host = parsed.host,
+            !host.isEmpty
         else {
             problem(path, "expected an absolute https URL, found \"\(url)\"")
             return
         }
-        if scheme == "https" || (scheme == "http" && allowPlainHTTP) { return }
+        if scheme == "https" || (scheme == "http" && (allowPlainHTTP || Self.isLoopback(host))) { return }
         problem(
             path,
             scheme == "http"
-                ? "plain http is refused; use https, or set allowPlainHTTP: true for this receiver"
+                ? "plain http is refused beyond loopback; use https, or set allowPlainHTTP: true for this receiver"
                 : "expected an https URL, found \"\(url)\"")
+    }
+
+    /// `localhost`, 127.0.0.0/8 and `::1`.
+    static func isLoopback(_ host: String) -> Bool {
+        let host = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        if host == "localhost" || host == "::1" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
     }
 
     public func choice<T: RawRepresentable & CaseIterable>(_ parent: ConfigNode, _ key: String, default fallback: T?)

@@ -171,6 +171,9 @@ struct HardeningTrustTests {
         let optedOut = plain.replacingOccurrences(
             of: "secret: \"\(secret)\" }", with: "secret: \"\(secret)\", allowPlainHTTP: true }")
         #expect(problems(optedOut).isEmpty)
+        // Loopback traffic never leaves the machine: plain http to it needs no opt-out.
+        let loopback = plain.replacingOccurrences(of: "http://receiver.example", with: "http://127.0.0.1:9000")
+        #expect(problems(loopback).isEmpty)
         let ftp = plain.replacingOccurrences(of: "http://receiver", with: "ftp://receiver")
         #expect(problems(ftp).contains { $0.hasPrefix("deployments[0].commandWebhook.url") })
         let jwks = base.yaml.replacingOccurrences(
