@@ -121,7 +121,7 @@ extension ConfigReader {
                     checkURL(settings.jwks, at: jwks.path)
                 }
                 settings.jwksRefresh = duration(
-                    secure, "jwksRefresh", default: settings.jwksRefresh, range: 60...86_400)
+                    secure, "jwksRefresh", default: settings.jwksRefresh, range: 1...86_400)
                 settings.allowedSubscriptions = strings(secure, "allowedSubscriptions").map { $0.lowercased() }
                 configuration.auth.secureWebhook = settings
             }
