@@ -60,7 +60,7 @@ public final class StandbyMetrics: Sendable {
                 "standby_failover_events", [("deployment", deployment), ("trigger", trigger), ("kind", kind)],
                 Double(count))
         }
-        for status in ["pending", "delivered", "succeeded", "failed", "dry_run", "superseded"] {
+        for status in CommandStatus.allCases.map(\.rawValue) {
             gauge(
                 "standby_commands", [("status", status)],
                 Double(snapshot.commands.first { $0.status == status }?.count ?? 0))

@@ -26,7 +26,7 @@ struct ControlSession {
     private var touchedDeployments: [String] = []
     private var windows: [String: FailureWindow] = [:]
     private var plans: [(plan: FailoverPlan, superseding: String?)] = []
-    private var settledEvents: [(id: String, status: String)] = []
+    private var settledEvents: [(id: String, status: FailoverEventStatus)] = []
     private var events: [EventDraft] = []
 
     init(db: Database, chain: EventChain, topology: Topology, ids: any IDSource, now: Date) {
@@ -282,7 +282,7 @@ struct ControlSession {
                             data: .object([
                                 "commandId": .string(command.id), "failoverEventId": .string(plan.id),
                                 "kind": .string(command.kind.rawValue),
-                                "status": .string(plan.dryRun ? "dry_run" : "pending"),
+                                "status": .string(CommandStatus.initial(dryRun: plan.dryRun).rawValue),
                             ])))
                 }
             case .hold(let reason):
@@ -314,19 +314,19 @@ struct ControlSession {
                 arguments: [commandId])
         else { throw StoreError.notFound("command \(commandId)") }
         let status: String = row["status"]
-        switch status {
-        case "succeeded", "failed":
+        switch CommandStatus(rawValue: status) {
+        case .succeeded, .failed:
             guard row["ack_outcome"] == outcome.rawValue else {
                 throw StoreError.conflict("command \(commandId) was already acknowledged as \(status)")
             }
             try db.cachedStatement(sql: "UPDATE commands SET ack_duplicates = ack_duplicates + 1 WHERE id = ?").execute(
                 arguments: [commandId])
             return
-        case "dry_run":
+        case .dryRun:
             throw StoreError.conflict("command \(commandId) was recorded in dry-run mode and is never dispatched")
-        case "superseded":
+        case .superseded:
             throw StoreError.conflict("command \(commandId) was superseded by a later failover")
-        default:
+        case .pending, .delivered, nil:
             break
         }
         let at = Timestamp.format(now)
@@ -347,24 +347,24 @@ struct ControlSession {
                 ])))
         let statuses = try String.fetchAll(
             try db.cachedStatement(sql: "SELECT status FROM commands WHERE failover_event_id = ?"), arguments: [eventId]
-        )
-        let settled: String?
-        if statuses.contains("failed") {
-            settled = "failed"
-        } else if statuses.allSatisfy({ $0 == "succeeded" }) {
-            settled = "completed"
+        ).map(CommandStatus.init(rawValue:))
+        let settled: FailoverEventStatus?
+        if statuses.contains(.failed) {
+            settled = .failed
+        } else if statuses.allSatisfy({ $0 == .succeeded }) {
+            settled = .completed
         } else {
             settled = nil
         }
         guard let settled,
             try String.fetchOne(
                 try db.cachedStatement(sql: "SELECT status FROM failover_events WHERE id = ?"), arguments: [eventId])
-                == "open"
+                == FailoverEventStatus.open.rawValue
         else { return }
         settledEvents.append((eventId, settled))
         events.append(
             EventDraft(
-                type: "failover.\(settled)", at: now, deploymentId: deploymentId, actor: actor,
+                type: "failover.\(settled.rawValue)", at: now, deploymentId: deploymentId, actor: actor,
                 data: .object(["failoverEventId": .string(eventId)])))
         if let deployment = topology.deployment(deploymentId) {
             var state = try deploymentState(deployment)
@@ -427,7 +427,7 @@ struct ControlSession {
         for (eventId, status) in settledEvents {
             try db.cachedStatement(
                 sql: "UPDATE failover_events SET status = ?, settled_at = ? WHERE id = ? AND status = 'open'"
-            ).execute(arguments: [status, at, eventId])
+            ).execute(arguments: [status.rawValue, at, eventId])
         }
         for (plan, superseding) in plans {
             if let superseding {
@@ -442,7 +442,7 @@ struct ControlSession {
                         """
                 ).execute(arguments: [at, superseding])
             }
-            let status = plan.commands.isEmpty ? "recorded" : (plan.dryRun ? "dry_run" : "open")
+            let status: FailoverEventStatus = plan.commands.isEmpty ? .recorded : (plan.dryRun ? .dryRun : .open)
             try db.cachedStatement(
                 sql: """
                     INSERT INTO failover_events
@@ -453,7 +453,7 @@ struct ControlSession {
             ).execute(arguments: [
                 plan.id, plan.deploymentId, plan.kind.rawValue, plan.trigger.rawValue, plan.fromHub, plan.toHub,
                 plan.reason, plan.rule, JSONValue.strings(plan.evidence).canonicalString(), plan.actor, plan.dryRun,
-                status, at, status == "open" ? nil : at,
+                status.rawValue, at, status == .open ? nil : at,
             ])
             for (position, command) in plan.commands.enumerated() {
                 try db.cachedStatement(
@@ -467,7 +467,7 @@ struct ControlSession {
                     command.id, plan.deploymentId, plan.id, position, command.kind.rawValue, command.hub,
                     command.fromHub, command.toHub,
                     JSONValue.object(command.parameters.mapValues(JSONValue.string)).canonicalString(),
-                    plan.dryRun ? "dry_run" : "pending", at, at, plan.dryRun ? nil : at,
+                    CommandStatus.initial(dryRun: plan.dryRun).rawValue, at, at, plan.dryRun ? nil : at,
                 ])
             }
             try JobQueue.interrupt(for: plan, in: db, chain: chain, ids: ids, now: now, maxAttempts: maxAttempts)

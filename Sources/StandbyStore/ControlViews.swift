@@ -156,3 +156,27 @@ public enum OperatorOutcome: Sendable {
     case moved(FailoverEventView)
     case updated(DeploymentView)
 }
+
+/// A command's place in the outbox: the values of `commands.status`.
+public enum CommandStatus: String, Sendable, Codable, CaseIterable {
+    case pending
+    case delivered
+    case succeeded
+    case failed
+    case dryRun = "dry_run"
+    case superseded
+
+    /// The status a new command of `plan` starts in.
+    static func initial(dryRun: Bool) -> CommandStatus { dryRun ? .dryRun : .pending }
+}
+
+/// Where a failover event stands: the values of `failover_events.status`.
+public enum FailoverEventStatus: String, Sendable, Codable, CaseIterable {
+    case open
+    case completed
+    case failed
+    case superseded
+    /// An event without commands (a single-region outage): nothing to wait for.
+    case recorded
+    case dryRun = "dry_run"
+}
