@@ -57,20 +57,9 @@ final class TargetServer: Sendable {
 
 /// A port nothing listens on (bound, read, released).
 func unusedPort() -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-            bind(descriptor, pointer, length)
-            return getsockname(descriptor, pointer, &length)
-        }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
+    let listener = TCPListener()
+    defer { listener.close() }
+    return listener.port
 }
 
 /// A listening TCP socket that never accepts: the kernel completes connections to it by itself, so a
