@@ -125,7 +125,10 @@ public final class SecureWebhookVerifier: Sendable {
         enum Plan {
             case cached(JWTKeyCollection)
             case refresh(Task<KeySet, any Error>)
-            case refuse(String)
+            /// The key set is known and recent, and does not hold this kid.
+            case unknownKey
+            /// No key set could be loaded, and the next fetch is not due yet.
+            case unavailable
         }
         let plan: Plan = state.withLock { state in
             let stale = state.loadedAt.map { now.timeIntervalSince($0) >= settings.jwksRefresh } ?? true
@@ -136,13 +139,11 @@ public final class SecureWebhookVerifier: Sendable {
                 return .cached(cached)
             }
             if let running = state.refresh { return .refresh(running) }
-            guard mayFetch else {
-                return .refuse(state.keySet == nil ? "the signing keys (JWKS) cannot be loaded; retrying later" : "")
-            }
+            guard mayFetch else { return state.keySet == nil ? .unavailable : .unknownKey }
             if state.keySet != nil, !stale,
                 let last = state.lastForcedRefresh, now.timeIntervalSince(last) < Self.forcedRefreshInterval
             {
-                return .refuse("")
+                return .unknownKey
             }
             if state.keySet != nil { state.lastForcedRefresh = now }
             return .refresh(startRefresh(&state, now: now))
@@ -156,9 +157,10 @@ public final class SecureWebhookVerifier: Sendable {
             } catch {
                 throw Rejection(description: "the signing keys (JWKS) cannot be loaded")
             }
-        case .refuse(let reason):
-            if reason.isEmpty { return nil }
-            throw Rejection(description: reason)
+        case .unknownKey:
+            return nil
+        case .unavailable:
+            throw Rejection(description: "the signing keys (JWKS) cannot be loaded; retrying later")
         }
     }
 
