@@ -120,7 +120,7 @@ public func buildRouter(components: StandbyComponents) throws -> Router<StandbyR
     HealthController(database: components.database, readiness: components.readiness, timeSource: components.timeSource)
         .register(on: router)
     let ingest = AlertIngest(
-        topology: configuration.topology, alerts: components.alerts, controlPlane: components.controlPlane,
+        topology: configuration.topology, controlPlane: components.controlPlane,
         timeSource: components.timeSource, ids: components.ids, metrics: components.metrics)
     let secureWebhook = configuration.auth.secureWebhook.map {
         SecureWebhookVerifier(settings: $0, logger: Logger(label: "standby.secure-webhook"))

@@ -100,7 +100,6 @@ struct WebhookController {
 /// The shell around the decoder and the store: classify, match hubs, commit.
 struct AlertIngest: Sendable {
     let topology: Topology
-    let alerts: any AlertRepository
     let controlPlane: ControlPlane
     let timeSource: any TimeSource
     let ids: any IDSource
@@ -120,8 +119,7 @@ struct AlertIngest: Sendable {
     }
 
     func store(_ delivery: IncomingDelivery, content: DeliveryContent) async throws -> IngestResult {
-        let hook = controlPlane.alertHook(now: delivery.receivedAt)
-        let result = try await alerts.ingest(delivery, content: content, extra: hook)
+        let result = try await controlPlane.ingest(delivery, content: content)
         let schema: String
         switch content {
         case .alert(let alert, _): schema = alert.schema.rawValue

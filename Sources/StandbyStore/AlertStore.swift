@@ -113,14 +113,9 @@ public struct AlertView: Sendable, Hashable, Codable {
     public var rawBase64: String?
 }
 
-/// Stores webhook deliveries and the alerts derived from them.
+/// Reads the webhook deliveries and the alerts derived from them (`ControlPlane.ingest` stores
+/// them, with the signals they cause).
 public protocol AlertRepository: Sendable {
-    /// Stores the raw delivery and its derived alert in one committed transaction, appending the
-    /// history events. `extra` runs inside the same transaction (health tracking and decisions).
-    func ingest(
-        _ delivery: IncomingDelivery, content: DeliveryContent,
-        extra: (@Sendable (WriteBatch, IngestResult) throws -> Void)?
-    ) async throws -> IngestResult
     func list(_ query: AlertQuery) async throws -> Page<AlertView>
     func get(id: String) async throws -> AlertView?
 }
@@ -134,33 +129,7 @@ public struct SQLiteAlertRepository: AlertRepository {
         self.ids = ids
     }
 
-    public func ingest(
-        _ delivery: IncomingDelivery, content: DeliveryContent,
-        extra: (@Sendable (WriteBatch, IngestResult) throws -> Void)? = nil
-    ) async throws -> IngestResult {
-        try await database.groupCommit.write { (batch: WriteBatch) in
-            let db = batch.db
-            let result = try Self.ingest(delivery, content: content, in: db, chain: database.chain, ids: ids)
-            guard let extra else { return result }
-            // The raw delivery is kept even if deciding on it fails for any reason but storage
-            // trouble (which fails the whole write, so that Azure retries): a bug must not lose input.
-            do {
-                try db.withinSavepoint { try extra(batch, result) }
-            } catch {
-                let classified = StoreError.classify(error)
-                if case StoreError.unavailable = classified { throw classified }
-                try database.chain.append(
-                    EventDraft(
-                        type: "delivery.processing_failed", at: delivery.receivedAt, actor: "standby",
-                        data: .object([
-                            "deliveryId": .string(delivery.id), "alertId": .string(result.alertId),
-                            "error": .string(String(describing: error)),
-                        ])), in: db)
-            }
-            return result
-        }
-    }
-
+    /// Stores the raw delivery and its alert inside the caller's write, with their history events.
     static func ingest(
         _ delivery: IncomingDelivery, content: DeliveryContent, in db: Database, chain: EventChain, ids: any IDSource
     ) throws -> IngestResult {

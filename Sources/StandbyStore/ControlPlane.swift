@@ -68,21 +68,44 @@ public final class ControlPlane: Sendable {
         }
     }
 
-    /// Runs inside the webhook's write: turns a stored alert into Azure signals for the hubs it
-    /// concerns. The engine decides once for the group-commit batch, before it commits.
-    public func alertHook(now: Date) -> @Sendable (WriteBatch, IngestResult) throws -> Void {
-        { [topology] batch, result in
-            guard let alert = result.alert, !result.hubs.isEmpty else { return }
-            try self.withBatchSession(batch, now: now, inputs: ["delivery:\(result.deliveryId)"]) { session in
-                for hub in result.hubs {
-                    guard let deployment = topology.deployment(hub.deploymentId),
-                        let definition = deployment.hub(hub.hubId)
-                    else { continue }
-                    let signal = AzureSignal.from(
-                        alert, alertId: result.alertId, hub: definition, policy: deployment.policy, receivedAt: now)
-                    try session.apply(signal, to: hub)
+    /// Ingests one webhook delivery, raw first: the delivery and its alert are stored, then the
+    /// alert's signals are applied to the hubs it concerns, in the same group-commit write (the
+    /// engine decides once for the batch, before it commits). Processing that fails for any reason
+    /// but storage trouble leaves the raw delivery stored and the failure in the history; storage
+    /// trouble fails the whole write, so that Azure retries.
+    public func ingest(_ delivery: IncomingDelivery, content: DeliveryContent) async throws -> IngestResult {
+        let now = delivery.receivedAt
+        return try await database.groupCommit.write { [topology, ids, database] (batch: WriteBatch) in
+            let db = batch.db
+            let result = try SQLiteAlertRepository.ingest(
+                delivery, content: content, in: db, chain: database.chain, ids: ids)
+            guard let alert = result.alert, !result.hubs.isEmpty else { return result }
+            do {
+                try db.withinSavepoint {
+                    try self.withBatchSession(batch, now: now, inputs: ["delivery:\(result.deliveryId)"]) { session in
+                        for hub in result.hubs {
+                            guard let deployment = topology.deployment(hub.deploymentId),
+                                let definition = deployment.hub(hub.hubId)
+                            else { continue }
+                            let signal = AzureSignal.from(
+                                alert, alertId: result.alertId, hub: definition, policy: deployment.policy,
+                                receivedAt: now)
+                            try session.apply(signal, to: hub)
+                        }
+                    }
                 }
+            } catch {
+                let classified = StoreError.classify(error)
+                if case StoreError.unavailable = classified { throw classified }
+                try database.chain.append(
+                    EventDraft(
+                        type: "delivery.processing_failed", at: delivery.receivedAt, actor: "standby",
+                        data: .object([
+                            "deliveryId": .string(delivery.id), "alertId": .string(result.alertId),
+                            "error": .string(String(describing: error)),
+                        ])), in: db)
             }
+            return result
         }
     }
 

@@ -174,7 +174,7 @@ public protocol BatchParticipant: AnyObject {
 /// One batch of the group-commit writer: its database connection (inside the shared transaction)
 /// and its participants. Confined to the writer's transaction, hence unchecked.
 public final class WriteBatch: @unchecked Sendable {
-    public let db: Database
+    let db: Database
     public let isolated: Bool
     private var participants: [(key: ObjectIdentifier, participant: any BatchParticipant)] = []
     private var participantsBeforeWrite = 0

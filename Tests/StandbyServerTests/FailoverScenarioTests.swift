@@ -561,6 +561,36 @@ struct ConcurrentFailoverTests {
 
 @Suite("Raw first for signals")
 struct SignalProcessingFailureTests {
+    @Test("a delivery whose signals cannot be processed is still stored and answered; the failure is in the history")
+    func unprocessableDeliveryIsKept() async throws {
+        let standby = TestStandby()
+        try await standby.live { client, components in
+            // A hub state this build cannot read: applying the alert's signal to it fails.
+            try await components.database.pool.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO hub_health (deployment_id, hub_id, health, state, revision, updated_at)
+                        VALUES ('foundry-prod', 'eastus-hub', 'up', 'not json', 'corrupt', ?)
+                        """,
+                    arguments: [Timestamp.format(standby.time.now())])
+            }
+            let body = try Fixtures.data("test-action-metric-static.json")
+            let response = try await client.postWebhook(body)
+            #expect(response.status == .ok)
+            let deliveryId = try #require(response.json["deliveryId"]?.stringValue)
+            let (stored, failure) = try await components.database.pool.read { db in
+                (
+                    try Data.fetchOne(db, sql: "SELECT body FROM deliveries WHERE id = ?", arguments: [deliveryId]),
+                    try String.fetchOne(db, sql: "SELECT data FROM events WHERE type = 'delivery.processing_failed'")
+                )
+            }
+            #expect(stored == body)
+            let data = try #require(failure.flatMap(JSONValue.parse))
+            #expect(data["deliveryId"] == .string(deliveryId))
+            #expect(try await components.history.verify(anchorKey: nil) > 0)
+        }
+    }
+
     @Test("a report whose signal cannot be processed is still stored, and the failure names it in the history")
     func unprocessableSignalIsKept() async throws {
         let standby = TestStandby()
