@@ -1,6 +1,7 @@
 import HTTPTypes
 import NIOCore
 import NIOHTTPTypes
+import StandbyPrimitives
 
 /// Guards every connection, below every route (generated or hand-written), against clients that
 /// hold sockets open or send more than Standby will read:
@@ -135,9 +136,12 @@ final class RequestGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func refuse(_ context: ChannelHandlerContext, status: HTTPResponse.Status, slug: String, detail: String) {
         cancelDeadline()
         refused = true
+        // The same document `Problem` renders, written here because no route (and no Request) is involved.
         let body = ByteBuffer(
-            string: #"{"detail":"\#(detail)","status":\#(status.code),"title":"\#(status.reasonPhrase)","#
-                + #""type":"https://standby.dev/problems/\#(slug)"}"#)
+            bytes: JSONValue.object([
+                "type": .string("https://standby.dev/problems/\(slug)"), "title": .string(status.reasonPhrase),
+                "status": .number(Double(status.code)), "detail": .string(detail),
+            ]).canonicalBytes())
         let head = HTTPResponse(
             status: status,
             headerFields: [

@@ -212,10 +212,8 @@ public struct AuditVerifier: Sendable {
     }
 
     public mutating func check(_ event: EventRecord) throws(Failure) {
-        let body = EventLog.canonicalBody(
-            seq: event.seq, at: event.at, type: event.type, deploymentId: event.deploymentId, hub: event.hub,
-            actor: event.actor, data: event.data)
-        if constantTimeEqual(EventLog.chainHash(prevHash: event.prevHash, body: body), event.hash) {
+        let body = event.canonicalBody
+        if event.hasPlainLink(body: body) {
             if keyed > 0 {
                 throw Failure(
                     seq: event.seq,
@@ -402,12 +400,7 @@ public final class EventHistory: Sendable {
             try database.pool.write { db in
                 let head = try Row.fetchOne(db, sql: "SELECT * FROM events ORDER BY seq DESC LIMIT 1").map(
                     EventLog.record)
-                let headIsUnkeyed = head.map { event in
-                    let body = EventLog.canonicalBody(
-                        seq: event.seq, at: event.at, type: event.type, deploymentId: event.deploymentId,
-                        hub: event.hub, actor: event.actor, data: event.data)
-                    return constantTimeEqual(EventLog.chainHash(prevHash: event.prevHash, body: body), event.hash)
-                }
+                let headIsUnkeyed = head.map { $0.hasPlainLink(body: $0.canonicalBody) }
                 guard database.chain.isKeyed else {
                     if headIsUnkeyed == false {
                         throw StoreError.keyRequired(

@@ -60,6 +60,19 @@ public struct EventChain: Sendable {
     }
 }
 
+extension EventRecord {
+    /// The bytes its hash covers.
+    var canonicalBody: Data {
+        EventLog.canonicalBody(
+            seq: seq, at: at, type: type, deploymentId: deploymentId, hub: hub, actor: actor, data: data)
+    }
+
+    /// Whether its hash is the plain SHA-256 link (written without a chain key) of its content.
+    func hasPlainLink(body: Data) -> Bool {
+        constantTimeEqual(EventLog.chainHash(prevHash: prevHash, body: body), hash)
+    }
+}
+
 /// The append-only, hash-chained event history. Appends happen inside the caller's write
 /// transaction, so an event exists exactly when the change it describes was committed.
 public enum EventLog {
