@@ -53,9 +53,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
-            name: "StandbyStore",
+            name: "StandbyApp",
             dependencies: [
                 "StandbyCore", "StandbyPrimitives",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "StandbyStore",
+            dependencies: [
+                "StandbyApp", "StandbyCore", "StandbyPrimitives",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -69,6 +77,7 @@ let package = Package(
                 "StandbyCore", "StandbyPrimitives",
                 "ConfigReading",
                 "AzureMonitor",
+                "StandbyApp",
                 "StandbyStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -113,6 +122,7 @@ let package = Package(
                 "StandbyProbe",
                 "ConfigReading",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                "StandbyApp",
                 "StandbyStore",
                 "StandbyCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -150,7 +160,7 @@ let package = Package(
         .testTarget(
             name: "StandbyStoreTests",
             dependencies: [
-                "StandbyStore", "StandbyCore", "StandbyPrimitives", "StandbyTestSupport",
+                "StandbyApp", "StandbyStore", "StandbyCore", "StandbyPrimitives", "StandbyTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
@@ -161,6 +171,7 @@ let package = Package(
                 "StandbyServer",
                 "StandbyProbe",
                 "ConfigReading",
+                "StandbyApp",
                 "StandbyStore",
                 "StandbyCore", "StandbyPrimitives",
                 "AzureMonitor",

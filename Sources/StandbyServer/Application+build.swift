@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import OpenAPIHummingbird
 import ServiceLifecycle
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
 import StandbyStore
@@ -13,6 +14,8 @@ import StandbyStore
 public struct StandbyComponents: Sendable {
     public let configuration: StandbyConfiguration
     public let database: StandbyDatabase
+    /// The control plane's storage (the SQLite adapter over `database`).
+    public let store: any ControlStore
     public let alerts: any AlertRepository
     public let controlPlane: ControlPlane
     public let jobs: JobQueue
@@ -38,11 +41,13 @@ public struct StandbyComponents: Sendable {
         try database.migrate()
         try EventHistory(database: database).prepareChain(now: timeSource.now())
         alerts = SQLiteAlertRepository(database: database, ids: ids)
+        let store = SQLiteControlStore(database: database)
+        self.store = store
         controlPlane = ControlPlane(
-            database: database, topology: configuration.topology, ids: ids,
+            store: store, topology: configuration.topology, ids: ids,
             resubmissionAttempts: configuration.resubmissions.maxAttempts)
         jobs = JobQueue(
-            database: database, topology: configuration.topology, settings: configuration.resubmissions, ids: ids)
+            store: store, topology: configuration.topology, settings: configuration.resubmissions, ids: ids)
         history = EventHistory(database: database)
         readiness = Readiness()
     }
@@ -52,15 +57,15 @@ extension StandbyComponents {
     /// History records which configuration a process started with (by hash: it holds no secrets).
     public func recordConfigLoaded(file: String, fileSHA256: String) async throws {
         let topology = configuration.topology
-        _ = try await database.groupCommit.write { [database, timeSource] db in
-            try database.chain.append(
+        try await store.write { [timeSource] transaction in
+            try transaction.append(
                 EventDraft(
                     type: "config.loaded", at: timeSource.now(), actor: "standby",
                     data: .object([
                         "file": .string(file), "sha256": .string(fileSHA256),
                         "deployments": .strings(topology.deployments.map(\.id)),
                         "hubs": .number(Double(topology.deployments.reduce(0) { $0 + $1.hubs.count })),
-                    ])), in: db)
+                    ])))
         }
     }
 }
@@ -117,7 +122,7 @@ public func buildRouter(components: StandbyComponents) throws -> Router<StandbyR
             status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: EmbeddedOpenAPI.yaml + "\n")))
     }
-    HealthController(database: components.database, readiness: components.readiness, timeSource: components.timeSource)
+    HealthController(store: components.store, readiness: components.readiness, timeSource: components.timeSource)
         .register(on: router)
     let ingest = AlertIngest(
         topology: configuration.topology, controlPlane: components.controlPlane,

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Prometheus
 import ServiceLifecycle
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
 import StandbyStore

@@ -1,7 +1,7 @@
 import Logging
 import ServiceLifecycle
+import StandbyApp
 import StandbyCore
-import StandbyStore
 
 /// The services that run beside the HTTP server, each in a file of its own: the decision ticker
 /// (time-based rules), the lease reaper (expired resubmission leases), the command dispatcher (push

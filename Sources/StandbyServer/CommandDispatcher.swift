@@ -6,9 +6,9 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
-import StandbyStore
 
 /// Pushes new commands to each deployment's `commandWebhook`, signed, in order within a failover
 /// event, retrying with backoff. The outbox table is the source of truth, so delivery resumes after

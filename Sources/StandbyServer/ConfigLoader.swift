@@ -2,6 +2,7 @@ import ConfigReading
 import Crypto
 import Foundation
 import Logging
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
 import StandbyStore

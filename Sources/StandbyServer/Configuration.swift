@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
 import StandbyStore

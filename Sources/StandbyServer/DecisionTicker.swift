@@ -1,9 +1,9 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
-import StandbyStore
 
 /// Re-evaluates the time-based rules (staleness, failback stability, cooldown expiry) every second.
 public struct DecisionTicker: Service {

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
 import StandbyStore

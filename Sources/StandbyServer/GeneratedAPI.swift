@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import OpenAPIRuntime
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
 import StandbyStore
@@ -146,7 +147,8 @@ struct GeneratedAPI: APIProtocol {
 
     func listCommands(_ input: Operations.listCommands.Input) async throws -> Operations.listCommands.Output {
         let page = try await controlPlane.commands(
-            status: input.query.status?.rawValue, deployment: input.query.deployment,
+            status: input.query.status.flatMap { CommandStatus(rawValue: $0.rawValue) },
+            deployment: input.query.deployment,
             page: try QueryReader.page(limit: input.query.limit, cursor: input.query.cursor))
         return .ok(.init(body: .json(try Self.bridge(page))))
     }

@@ -1,8 +1,8 @@
 import Foundation
 import Hummingbird
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
-import StandbyStore
 import Synchronization
 
 /// Whether the process should receive traffic. It turns false when shutdown begins, before the
@@ -16,7 +16,7 @@ public final class Readiness: Sendable {
 
 /// `GET /healthz` (the process answers) and `GET /readyz` (the database takes writes and is migrated).
 struct HealthController {
-    let database: StandbyDatabase
+    let store: any ControlStore
     let readiness: Readiness
     let timeSource: any TimeSource
 
@@ -32,7 +32,7 @@ struct HealthController {
                     .serviceUnavailable, "shutting-down", title: "Standby is shutting down",
                     headers: [.retryAfter: "5"])
             }
-            try await database.checkReady(now: timeSource.now())
+            try await store.checkReady(now: timeSource.now())
             return Status(status: "ready")
         }
     }

@@ -1,9 +1,9 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
-import StandbyStore
 
 /// `POST /v1/health-reports`: the application layer's own probes of each hub.
 struct HealthReportsController {

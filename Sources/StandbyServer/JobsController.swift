@@ -2,9 +2,9 @@ import Foundation
 import Hummingbird
 import NIOCore
 import ServiceLifecycle
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
-import StandbyStore
 
 /// Registering and updating training jobs (`POST /v1/jobs`, `PATCH /v1/jobs/{id}`); reading them
 /// and the resubmission queue are served by the generated API.

@@ -1,8 +1,8 @@
 import Foundation
 import ServiceLifecycle
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
-import StandbyStore
 
 /// Returns expired leases to the queue even when no worker is claiming.
 public struct LeaseReaper: Service {

@@ -4,9 +4,9 @@ import Hummingbird
 import Logging
 import NIOCore
 import OpenAPIRuntime
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
-import StandbyStore
 
 /// An RFC 9457 problem: every error Standby answers with is one of these, rendered here and only here.
 public struct Problem: HTTPResponseError, Sendable {

@@ -1,8 +1,8 @@
 import Foundation
 import Hummingbird
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
-import StandbyStore
 
 /// Reads query parameters, answering a precise 400 naming the parameter when one is wrong.
 struct QueryReader {

@@ -5,9 +5,9 @@ import Logging
 import Metrics
 import NIOCore
 import Prometheus
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
-import StandbyStore
 import Synchronization
 
 /// Standby's metrics: one Prometheus registry per running instance, fed through swift-metrics

@@ -3,9 +3,9 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
-import StandbyStore
 
 /// `POST /webhooks/azure-monitor`: where Azure Monitor action groups deliver alerts.
 struct WebhookController {

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Metrics
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
 import Synchronization
@@ -36,6 +37,8 @@ public final class StandbyDatabase: Sendable {
     public let storageHealth: StorageHealth
     /// How the history this process appends is chained (keyed with `audit.chainKey` or not).
     public let chain: EventChain
+    /// Decoded hub states of this process, trusted while their stored revision matches.
+    let hubStates = HubStateCache()
 
     /// Opens (creating if needed) the database file and its folder. Does not migrate.
     public init(settings: DatabaseSettings, chainKey: Secret? = nil, metricsFactory: (any MetricsFactory)? = nil) throws
@@ -51,7 +54,11 @@ public final class StandbyDatabase: Sendable {
         pool = try StoreError.mapping { try DatabasePool(path: settings.path, configuration: configuration) }
         let health = StorageHealth()
         storageHealth = health
-        groupCommit = GroupCommitWriter(pool: pool, health: health, metricsFactory: metricsFactory)
+        let chain = chain
+        let hubStates = hubStates
+        groupCommit = GroupCommitWriter(pool: pool, health: health, metricsFactory: metricsFactory) { db in
+            SQLiteTransaction(db: db, chain: chain, hubStates: hubStates)
+        }
         // GRDB switches the writer to synchronous=NORMAL when it enables WAL, after any
         // prepareDatabase hook; set the configured level on the writer connection afterwards.
         let synchronous = settings.synchronous.rawValue.uppercased()

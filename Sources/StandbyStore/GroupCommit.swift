@@ -1,16 +1,17 @@
 import Foundation
 import GRDB
 import Metrics
+import StandbyApp
 import Synchronization
 
 /// Group commit: concurrent writes share one SQLite transaction, so that `synchronous=FULL`
 /// (one fsync per commit) does not cap throughput at the disk's commit rate.
 ///
 /// Each write runs in its own savepoint inside the shared transaction: one that throws is rolled
-/// back alone and fails alone, its batch-mates commit. Writes may also share work through the
-/// batch's participants (the control plane's tracker state, saved once per batch rather than once
-/// per write); if that shared work fails, the batch is run again one write per transaction, so a
-/// bad write still fails alone. Every caller is resumed only after the transaction holding its
+/// back alone and fails alone, its batch-mates commit. Writes also share the batch's
+/// `SharedUnitsOfWork` (the control plane's tracker state, saved once per batch rather than once
+/// per write); if finishing that shared work fails, the batch is run again one write per
+/// transaction, so a bad write still fails alone. Every caller is resumed only after the transaction holding its
 /// write has committed, so a 2xx still means "on disk".
 public final class GroupCommitWriter: Sendable {
     private let pool: DatabasePool
@@ -34,12 +35,16 @@ public final class GroupCommitWriter: Sendable {
     private let batchSize: Recorder?
 
     private let health: StorageHealth?
+    /// The transaction each batch's units of work see.
+    private let transaction: @Sendable (Database) -> any ControlTransaction
 
     init(
         pool: DatabasePool, health: StorageHealth? = nil, maximumBatch: Int = 512,
-        metricsFactory: (any MetricsFactory)? = nil
+        metricsFactory: (any MetricsFactory)? = nil,
+        transaction: @escaping @Sendable (Database) -> any ControlTransaction
     ) {
         self.pool = pool
+        self.transaction = transaction
         self.health = health
         maximumBulkWeight = 128
         self.maximumBatch = maximumBatch
@@ -125,7 +130,8 @@ public final class GroupCommitWriter: Sendable {
     private func commit(_ items: [any PendingWrite], isolated: Bool) throws {
         try StoreError.mapping {
             try pool.write { db in
-                let batch = WriteBatch(db: db, isolated: isolated)
+                let batch = WriteBatch(
+                    db: db, units: SharedUnitsOfWork(transaction: transaction(db), isolated: isolated))
                 for item in items {
                     batch.beginWrite()
                     do {
@@ -148,67 +154,26 @@ public final class GroupCommitWriter: Sendable {
     }
 }
 
-/// Which queue of the group-commit writer a write waits in.
-public enum WriteLane: Sendable {
-    /// Small writes whose caller waits (webhook deliveries, single reports): first in every batch.
-    case interactive
-    /// Parts of large writes: bounded per transaction by their weight.
-    case bulk
-}
-
 /// The batch's shared work failed; each write is then run again alone, where its own error is reported.
 private struct SharedWorkFailure: Error {}
 
-/// Work that the writes of one batch share, kept in memory during the batch and written once
-/// before it commits.
-public protocol BatchParticipant: AnyObject {
-    /// Called before each write of the batch, so that a write that fails can be undone.
-    func beginWrite()
-    /// Undoes what the current write changed since `beginWrite()`.
-    func rollbackWrite()
-    /// Writes the shared work, inside the batch's transaction. `isolated` is true when the batch
-    /// holds a single write: a failure here can then only be that write's.
-    func flush(_ db: Database, isolated: Bool) throws
-}
-
 /// One batch of the group-commit writer: its database connection (inside the shared transaction)
-/// and its participants. Confined to the writer's transaction, hence unchecked.
+/// and the units of work its writes share. Confined to the writer's transaction, hence unchecked.
 public final class WriteBatch: @unchecked Sendable {
     let db: Database
-    public let isolated: Bool
-    private var participants: [(key: ObjectIdentifier, participant: any BatchParticipant)] = []
-    private var participantsBeforeWrite = 0
+    public let units: SharedUnitsOfWork
+    public var isolated: Bool { units.isolated }
 
-    init(db: Database, isolated: Bool) {
+    init(db: Database, units: SharedUnitsOfWork) {
         self.db = db
-        self.isolated = isolated
+        self.units = units
     }
 
-    /// The participant `owner` keeps in this batch, made on first use.
-    public func participant<P: BatchParticipant>(of owner: AnyObject, make: () throws -> P) rethrows -> P {
-        let key = ObjectIdentifier(owner)
-        if let existing = participants.first(where: { $0.key == key }), let participant = existing.participant as? P {
-            return participant
-        }
-        let participant = try make()
-        participants.append((key, participant))
-        return participant
-    }
+    func beginWrite() { units.beginUnit() }
 
-    func beginWrite() {
-        participantsBeforeWrite = participants.count
-        for entry in participants { entry.participant.beginWrite() }
-    }
+    func rollbackWrite() { units.undoUnit() }
 
-    func rollbackWrite() {
-        // A participant made by the failed write has nothing that outlives it.
-        participants.removeLast(participants.count - participantsBeforeWrite)
-        for entry in participants { entry.participant.rollbackWrite() }
-    }
-
-    func flush() throws {
-        for entry in participants { try entry.participant.flush(db, isolated: isolated) }
-    }
+    func flush() throws { try units.finish() }
 }
 
 private protocol PendingWrite: Sendable {

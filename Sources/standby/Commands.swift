@@ -3,6 +3,7 @@ import ConfigReading
 import Foundation
 import Logging
 import ServiceLifecycle
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
 import StandbyProbe

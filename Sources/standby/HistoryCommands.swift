@@ -1,6 +1,7 @@
 import ArgumentParser
 import Crypto
 import Foundation
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
 import StandbyServer

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import StandbyApp
 import StandbyStore
 import StandbyTestSupport
 import Testing

@@ -1,4 +1,5 @@
 import Foundation
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
 import StandbyServer

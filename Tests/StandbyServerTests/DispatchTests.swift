@@ -7,6 +7,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
 import StandbyServer

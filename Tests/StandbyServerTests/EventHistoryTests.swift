@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import HTTPTypes
 import HummingbirdTesting
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
 import StandbyServer

@@ -5,6 +5,7 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import NIOHTTP1
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
 import StandbyServer

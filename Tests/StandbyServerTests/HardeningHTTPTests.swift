@@ -9,6 +9,7 @@ import StandbyTestSupport
 import Synchronization
 import Testing
 
+@testable import StandbyApp
 @testable import StandbyServer
 @testable import StandbyStore
 

@@ -10,6 +10,7 @@ import HummingbirdTesting
 import JWTKit
 import Logging
 import NIOCore
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
 import StandbyTestSupport
@@ -292,7 +293,7 @@ struct HardeningTrustTests {
                 try String.fetchOne(db, sql: "SELECT hash FROM events WHERE seq = ?", arguments: [seq - 1])
                 ?? EventLog.genesisHash
             for row in try Row.fetchAll(db, sql: "SELECT * FROM events WHERE seq >= ? ORDER BY seq", arguments: [seq]) {
-                let event = EventLog.record(row)
+                let event = EventsTable.record(row)
                 let body = EventLog.canonicalBody(
                     seq: event.seq, at: event.at, type: event.type, deploymentId: event.deploymentId, hub: event.hub,
                     actor: event.actor, data: event.data)

@@ -9,6 +9,7 @@ import StandbyTestSupport
 import Synchronization
 import Testing
 
+@testable import StandbyApp
 @testable import StandbyStore
 
 @Suite("Training jobs and the resubmission queue")
@@ -248,12 +249,14 @@ struct ResubmissionTests {
             commands: [], interruptedHubs: ["eastus-hub"], resubmitTo: "westus-hub", decidedAt: standby.time.now())
         try await database.pool.write { db in
             try db.execute(sql: "UPDATE training_jobs SET status = 'running' WHERE id = ?", arguments: [jobId])
-            try JobQueue.interrupt(
-                for: replay, in: db, chain: .unkeyed, ids: TimeOrderedIDSource(), now: standby.time.now(),
-                maxAttempts: 5)
-            try JobQueue.interrupt(
-                for: replay, in: db, chain: .unkeyed, ids: TimeOrderedIDSource(), now: standby.time.now(),
-                maxAttempts: 5)
+            let transaction = database.transaction(db)
+            for _ in 0..<2 {
+                var events: [EventDraft] = []
+                try JobQueue.interrupt(
+                    for: replay, in: transaction, ids: TimeOrderedIDSource(), now: standby.time.now(),
+                    maxAttempts: 5, events: &events)
+                for event in events { try transaction.append(event) }
+            }
         }
         let (count, queuedEvents) = try await database.pool.read { db in
             (

@@ -7,6 +7,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import NIOHTTP1
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
 import StandbyServer

@@ -3,6 +3,7 @@ import GRDB
 import HTTPTypes
 import HummingbirdTesting
 import NIOCore
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
 import StandbyServer

@@ -1,3 +1,4 @@
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
 import Testing

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
 import StandbyTestSupport
@@ -66,62 +67,70 @@ struct GroupCommitTests {
     }
 }
 
-/// Counts writes in memory and inserts them once per batch; refuses to flush a batch holding a poisoned write.
-final class SharedCounter: BatchParticipant {
-    var values: [Int] = []
-    private var beforeWrite: [Int] = []
-    static let poison = 13
-
-    func beginWrite() { beforeWrite = values }
-    func rollbackWrite() { values = beforeWrite }
-    func flush(_ db: Database, isolated: Bool) throws {
-        if values.contains(Self.poison) { throw Refused() }
-        for value in values {
-            try EventChain.unkeyed.append(
-                EventDraft(
-                    type: "shared", at: Date(timeIntervalSince1970: 0), actor: "t", data: .number(Double(value))),
-                in: db)
-        }
-    }
-}
-
-final class SharedCounterOwner: Sendable {}
-
 @Suite("Group commit: shared work")
 struct GroupCommitSharedWorkTests {
     @Test(
-        "shared work is written once per batch; when it fails, each write is retried alone and only the culprit fails")
+        "reports committed together share one control session; when saving it fails, each runs alone, and only the culprit's processing fails, its report still kept"
+    )
     func sharedWorkFailureIsolatesTheCulprit() async throws {
         let folder = TemporaryFolder()
         let database = try StandbyDatabase(settings: DatabaseSettings(path: folder.path("standby.sqlite")))
         try database.migrate()
-        let owner = SharedCounterOwner()
-        let writes = 120
-        let succeeded = await concurrentWrites(writes) { index in
-            try await database.groupCommit.write { (batch: WriteBatch) in
-                try EventChain.unkeyed.append(
-                    EventDraft(
-                        type: "own", at: Date(timeIntervalSince1970: 0), actor: "t", data: .number(Double(index))),
-                    in: batch.db)
-                batch.participant(of: owner) { SharedCounter() }.values.append(index)
-                // A write that fails on its own is undone in the shared work too.
-                if index % 10 == 7 { throw Refused() }
-            }
+        // The culprit: the store refuses to save a failure window of deployment d7.
+        try await database.pool.write { db in
+            try db.execute(
+                sql: """
+                    CREATE TRIGGER poison BEFORE INSERT ON failure_windows WHEN NEW.deployment_id = 'd7'
+                    BEGIN SELECT RAISE(ABORT, 'poisoned window'); END
+                    """)
         }
-        let expected = Set((0..<writes).filter { $0 % 10 != 7 && $0 != SharedCounter.poison })
-        #expect(succeeded == expected)
-        let (own, shared, seqs) = try await database.pool.read { db in
+        // Hub ids are unique across deployments, as the configuration requires.
+        let deployments = (0..<12).map { index in
+            DeploymentDefinition(
+                id: "d\(index)", pattern: .activePassive,
+                hubs: [
+                    HubDefinition(
+                        id: "east\(index)", region: "eastus", regionName: "East US", role: .primary, endpoint: "",
+                        resources: []),
+                    HubDefinition(
+                        id: "west\(index)", region: "westus", regionName: "West US", role: .secondary, endpoint: "",
+                        resources: []),
+                ], policy: Policy())
+        }
+        let plane = ControlPlane(
+            store: SQLiteControlStore(database: database), topology: Topology(deployments: deployments))
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        // Hold the writer, so that every report below queues up and they share one transaction.
+        let gate = DispatchSemaphore(value: 0)
+        async let blocker: Void = database.groupCommit.write { (_: WriteBatch) in gate.wait() }
+        try await Task.sleep(for: .milliseconds(100))
+        Task {
+            try await Task.sleep(for: .milliseconds(300))
+            gate.signal()
+        }
+        let succeeded = await concurrentWrites(deployments.count) { index in
+            _ = try await plane.recordReports(
+                [
+                    HealthReportInput(
+                        id: "r\(index)", deploymentId: "d\(index)", hubId: "east\(index)", source: "probe",
+                        outcome: .failure,
+                        observedAt: now, latencyMs: nil, statusCode: nil, detail: nil)
+                ], actor: "test", now: now)
+        }
+        try await blocker
+        // Every report is stored and answered: the culprit's processing failure is its own.
+        #expect(succeeded == Set(0..<deployments.count))
+        let (reports, windows, failures) = try await database.pool.read { db in
             (
-                try Double.fetchAll(db, sql: "SELECT data FROM events WHERE type = 'own'").map { Int($0) },
-                try Double.fetchAll(db, sql: "SELECT data FROM events WHERE type = 'shared'").map { Int($0) },
-                try Int64.fetchAll(db, sql: "SELECT seq FROM events ORDER BY seq")
+                try String.fetchAll(db, sql: "SELECT id FROM health_reports ORDER BY id"),
+                try String.fetchAll(db, sql: "SELECT deployment_id FROM failure_windows"),
+                try String.fetchAll(db, sql: "SELECT data FROM events WHERE type = 'signal.processing_failed'")
             )
         }
-        #expect(Set(own) == expected)
-        #expect(own.count == expected.count)
-        #expect(Set(shared) == expected)
-        #expect(shared.count == expected.count)
-        #expect(seqs == Array(1...Int64(seqs.count)))
+        #expect(Set(reports) == Set((0..<deployments.count).map { "r\($0)" }))
+        #expect(Set(windows) == Set((0..<deployments.count).filter { $0 != 7 }.map { "d\($0)" }))
+        #expect(failures.count == 1)
+        #expect(failures.first?.contains("report:r7") == true)
     }
 }
 

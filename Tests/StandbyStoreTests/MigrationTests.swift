@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import StandbyApp
 import StandbyCore
 import StandbyPrimitives
 import StandbyTestSupport
@@ -188,7 +189,7 @@ struct EventLogTests {
             }
         }
         let events = try database.pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM events ORDER BY seq").map(EventLog.record)
+            try Row.fetchAll(db, sql: "SELECT * FROM events ORDER BY seq").map(EventsTable.record)
         }
         #expect(events.map(\.seq) == [1, 2, 3])
         var previous = EventLog.genesisHash

@@ -68,6 +68,26 @@ public struct JobView: Sendable, Hashable, Codable {
     public var registeredBy: String
     public var createdAt: String
     public var updatedAt: String
+
+    public init(
+        id: String, externalId: String, deploymentId: String, hub: String, spec: JSONValue, status: JobStatus,
+        priority: Int, submittedAt: String? = nil, interruptedBy: String? = nil, resubmittedFrom: String? = nil,
+        registeredBy: String, createdAt: String, updatedAt: String
+    ) {
+        self.id = id
+        self.externalId = externalId
+        self.deploymentId = deploymentId
+        self.hub = hub
+        self.spec = spec
+        self.status = status
+        self.priority = priority
+        self.submittedAt = submittedAt
+        self.interruptedBy = interruptedBy
+        self.resubmittedFrom = resubmittedFrom
+        self.registeredBy = registeredBy
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
 }
 
 public struct ResubmissionView: Sendable, Hashable, Codable {
@@ -91,6 +111,33 @@ public struct ResubmissionView: Sendable, Hashable, Codable {
     public var updatedAt: String
     /// The job's spec, so that a worker can resubmit it without another call.
     public var spec: JSONValue?
+
+    public init(
+        id: String, jobId: String, externalId: String, failoverEventId: String, deploymentId: String, fromHub: String,
+        targetHub: String? = nil, priority: Int, status: ResubmissionStatus, attempts: Int, maxAttempts: Int,
+        availableAt: String, leaseOwner: String? = nil, leaseExpiresAt: String? = nil, lastError: String? = nil,
+        newJobId: String? = nil, createdAt: String, updatedAt: String, spec: JSONValue? = nil
+    ) {
+        self.id = id
+        self.jobId = jobId
+        self.externalId = externalId
+        self.failoverEventId = failoverEventId
+        self.deploymentId = deploymentId
+        self.fromHub = fromHub
+        self.targetHub = targetHub
+        self.priority = priority
+        self.status = status
+        self.attempts = attempts
+        self.maxAttempts = maxAttempts
+        self.availableAt = availableAt
+        self.leaseOwner = leaseOwner
+        self.leaseExpiresAt = leaseExpiresAt
+        self.lastError = lastError
+        self.newJobId = newJobId
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.spec = spec
+    }
 }
 
 public struct QueueSettings: Sendable, Hashable {

@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 import StandbyCore
 import StandbyPrimitives
 
@@ -37,6 +36,21 @@ public struct EventRecord: Sendable, Hashable, Codable {
     public var data: JSONValue
     public var prevHash: String
     public var hash: String
+
+    public init(
+        seq: Int64, at: String, type: String, deploymentId: String? = nil, hub: String? = nil, actor: String,
+        data: JSONValue, prevHash: String, hash: String
+    ) {
+        self.seq = seq
+        self.at = at
+        self.type = type
+        self.deploymentId = deploymentId
+        self.hub = hub
+        self.actor = actor
+        self.data = data
+        self.prevHash = prevHash
+        self.hash = hash
+    }
 }
 
 /// How this process chains the events it appends: keyed (HMAC-SHA256 under `audit.chainKey`) or
@@ -52,29 +66,23 @@ public struct EventChain: Sendable {
     }
 
     public var isKeyed: Bool { key != nil }
-
-    /// Appends `draft` inside the caller's write transaction; returns its seq.
-    @discardableResult
-    public func append(_ draft: EventDraft, in db: Database) throws -> Int64 {
-        try EventLog.append(draft, in: db, key: key)
-    }
 }
 
 extension EventRecord {
     /// The bytes its hash covers.
-    var canonicalBody: Data {
+    public var canonicalBody: Data {
         EventLog.canonicalBody(
             seq: seq, at: at, type: type, deploymentId: deploymentId, hub: hub, actor: actor, data: data)
     }
 
     /// Whether its hash is the plain SHA-256 link (written without a chain key) of its content.
-    func hasPlainLink(body: Data) -> Bool {
+    public func hasPlainLink(body: Data) -> Bool {
         constantTimeEqual(EventLog.chainHash(prevHash: prevHash, body: body), hash)
     }
 }
 
-/// The append-only, hash-chained event history. Appends happen inside the caller's write
-/// transaction, so an event exists exactly when the change it describes was committed.
+/// How events are chained: the canonical bytes an event's hash covers and the two kinds of link.
+/// Every store appends with these, inside the write transaction of the change an event describes.
 public enum EventLog {
     public static let genesisHash = String(repeating: "0", count: 64)
 
@@ -144,55 +152,66 @@ public enum EventLog {
     /// chained with `chainMAC`, the events before it (written without a key) with `chainHash`.
     public static let keyedBoundaryType = "history.keyed"
 
-    @discardableResult
-    static func append(_ draft: EventDraft, in db: Database, key: SymmetricKey?) throws -> Int64 {
-        // After a prune removed every event, the chain continues from the anchor.
-        let (lastSeq, prevHash) =
-            try chainHead(try db.cachedStatement(sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"))
-            ?? chainHead(try db.cachedStatement(sql: "SELECT seq, hash FROM event_anchors ORDER BY seq DESC LIMIT 1"))
-            ?? (0, genesisHash)
-        let seq = lastSeq + 1
-        let at = Timestamp.format(draft.at)
-        let data = draft.data.canonicalBytes()
-        let body = canonicalBody(
-            seq: seq, at: at, type: draft.type, deploymentId: draft.deploymentId, hub: draft.hub,
-            actor: draft.actor, canonicalData: data)
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO events (seq, at, type, deployment_id, hub, actor, data, prev_hash, hash)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """
-        ).execute(arguments: [
-            seq, at, draft.type, draft.deploymentId, draft.hub, draft.actor, String(decoding: data, as: UTF8.self),
-            prevHash,
-            key.map { chainMAC(key: $0, prevHash: prevHash, body: body) }
-                ?? chainHash(prevHash: prevHash, body: body),
-        ])
-        return seq
-    }
-
-    /// Reads the row in place, by position: this runs for every event appended. The row is a view
-    /// of the statement, which the cursor resets when it goes, hence the cursor's extended lifetime.
-    private static func chainHead(_ statement: Statement) throws -> (seq: Int64, hash: String)? {
-        let cursor = try Row.fetchCursor(statement)
-        return try withExtendedLifetime(cursor) {
-            guard let row = try cursor.next() else { return nil }
-            return (row[0], row[1])
-        }
-    }
-
-    static func record(_ row: Row) -> EventRecord {
-        let dataText: String = row["data"]
-        return EventRecord(
-            seq: row["seq"], at: row["at"], type: row["type"], deploymentId: row["deployment_id"], hub: row["hub"],
-            actor: row["actor"], data: JSONValue.parse(dataText) ?? .string(dataText), prevHash: row["prev_hash"],
-            hash: row["hash"])
-    }
 }
 
 extension Data {
     /// Lower-case hex SHA-256 of these bytes.
     public var sha256Hex: String {
         hexString(SHA256.hash(data: self))
+    }
+}
+
+extension EventChain {
+    /// An event ready to store: `draft` numbered `seq` and linked to `prevHash`.
+    public func link(_ draft: EventDraft, seq: Int64, prevHash: String) -> EventRecord.Stored {
+        let at = Timestamp.format(draft.at)
+        let data = draft.data.canonicalBytes()
+        let body = EventLog.canonicalBody(
+            seq: seq, at: at, type: draft.type, deploymentId: draft.deploymentId, hub: draft.hub,
+            actor: draft.actor, canonicalData: data)
+        let hash =
+            key.map { EventLog.chainMAC(key: $0, prevHash: prevHash, body: body) }
+            ?? EventLog.chainHash(prevHash: prevHash, body: body)
+        return EventRecord.Stored(
+            seq: seq, at: at, type: draft.type, deploymentId: draft.deploymentId, hub: draft.hub, actor: draft.actor,
+            data: String(decoding: data, as: UTF8.self), prevHash: prevHash, hash: hash)
+    }
+}
+
+extension EventRecord {
+    /// An event's columns as a store writes them (`data` as canonical JSON text).
+    public struct Stored: Sendable, Hashable {
+        public var seq: Int64
+        public var at: String
+        public var type: String
+        public var deploymentId: String?
+        public var hub: String?
+        public var actor: String
+        public var data: String
+        public var prevHash: String
+        public var hash: String
+
+        public init(
+            seq: Int64, at: String, type: String, deploymentId: String? = nil, hub: String? = nil, actor: String,
+            data: String, prevHash: String, hash: String
+        ) {
+            self.seq = seq
+            self.at = at
+            self.type = type
+            self.deploymentId = deploymentId
+            self.hub = hub
+            self.actor = actor
+            self.data = data
+            self.prevHash = prevHash
+            self.hash = hash
+        }
+    }
+
+    /// Reads a stored event back; `data` that is not JSON (never written so) is kept as a string.
+    public init(stored: Stored) {
+        self.init(
+            seq: stored.seq, at: stored.at, type: stored.type, deploymentId: stored.deploymentId, hub: stored.hub,
+            actor: stored.actor, data: JSONValue.parse(stored.data) ?? .string(stored.data), prevHash: stored.prevHash,
+            hash: stored.hash)
     }
 }

@@ -45,6 +45,16 @@ public struct ReportReceipt: Sendable, Hashable, Codable {
             "status": .string(status),
         ])
     }
+
+    public init(
+        id: String, hub: String, source: String, observedAt: String, status: String
+    ) {
+        self.id = id
+        self.hub = hub
+        self.source = source
+        self.observedAt = observedAt
+        self.status = status
+    }
 }
 
 public struct SourceView: Sendable, Hashable, Codable {
@@ -57,6 +67,22 @@ public struct SourceView: Sendable, Hashable, Codable {
     public var rule: String?
     public var label: String?
     public var evidence: String?
+
+    public init(
+        source: String, kind: String, state: SourceState, lastObservedAt: String? = nil,
+        consecutiveFailures: Int? = nil, consecutiveSuccesses: Int? = nil, rule: String? = nil, label: String? = nil,
+        evidence: String? = nil
+    ) {
+        self.source = source
+        self.kind = kind
+        self.state = state
+        self.lastObservedAt = lastObservedAt
+        self.consecutiveFailures = consecutiveFailures
+        self.consecutiveSuccesses = consecutiveSuccesses
+        self.rule = rule
+        self.label = label
+        self.evidence = evidence
+    }
 }
 
 public struct FailureWindowView: Sendable, Hashable, Codable {
@@ -72,6 +98,25 @@ public struct FailureWindowView: Sendable, Hashable, Codable {
     public var evidence: [String]
     public var declaredDownAt: String?
     public var closedAt: String?
+
+    public init(
+        id: String, deploymentId: String, hubId: String, open: Bool, openedAt: String, firstFailureAt: String,
+        lastFailureAt: String, failureCount: Int, sources: [String], evidence: [String], declaredDownAt: String? = nil,
+        closedAt: String? = nil
+    ) {
+        self.id = id
+        self.deploymentId = deploymentId
+        self.hubId = hubId
+        self.open = open
+        self.openedAt = openedAt
+        self.firstFailureAt = firstFailureAt
+        self.lastFailureAt = lastFailureAt
+        self.failureCount = failureCount
+        self.sources = sources
+        self.evidence = evidence
+        self.declaredDownAt = declaredDownAt
+        self.closedAt = closedAt
+    }
 }
 
 public struct HubView: Sendable, Hashable, Codable {
@@ -85,6 +130,22 @@ public struct HubView: Sendable, Hashable, Codable {
     public var healthSince: String?
     public var sources: [SourceView]
     public var openWindow: FailureWindowView?
+
+    public init(
+        id: String, region: String, regionName: String, role: HubRole, endpoint: String, serving: Bool,
+        health: HubHealth, healthSince: String? = nil, sources: [SourceView], openWindow: FailureWindowView? = nil
+    ) {
+        self.id = id
+        self.region = region
+        self.regionName = regionName
+        self.role = role
+        self.endpoint = endpoint
+        self.serving = serving
+        self.health = health
+        self.healthSince = healthSince
+        self.sources = sources
+        self.openWindow = openWindow
+    }
 }
 
 public struct AutomationView: Sendable, Hashable, Codable {
@@ -97,6 +158,20 @@ public struct AutomationView: Sendable, Hashable, Codable {
     public var openFailoverEventId: String?
     public var automaticMovesLastHour: Int
     public var lastMoveAt: String?
+
+    public init(
+        state: String, reason: String? = nil, paused: Bool, dryRun: Bool, failbackReady: Bool,
+        openFailoverEventId: String? = nil, automaticMovesLastHour: Int, lastMoveAt: String? = nil
+    ) {
+        self.state = state
+        self.reason = reason
+        self.paused = paused
+        self.dryRun = dryRun
+        self.failbackReady = failbackReady
+        self.openFailoverEventId = openFailoverEventId
+        self.automaticMovesLastHour = automaticMovesLastHour
+        self.lastMoveAt = lastMoveAt
+    }
 }
 
 public struct CommandView: Sendable, Hashable, Codable {
@@ -109,7 +184,7 @@ public struct CommandView: Sendable, Hashable, Codable {
     public var fromHub: String?
     public var toHub: String?
     public var parameters: [String: String]
-    public var status: String
+    public var status: CommandStatus
     public var createdAt: String
     public var updatedAt: String
     public var ackOutcome: String?
@@ -118,6 +193,32 @@ public struct CommandView: Sendable, Hashable, Codable {
     public var ackedAt: String?
     public var deliveryAttempts: Int
     public var lastError: String?
+
+    public init(
+        id: String, deploymentId: String, failoverEventId: String, position: Int, kind: String, hub: String,
+        fromHub: String? = nil, toHub: String? = nil, parameters: [String: String], status: CommandStatus,
+        createdAt: String, updatedAt: String, ackOutcome: String? = nil, ackDetail: String? = nil,
+        ackActor: String? = nil, ackedAt: String? = nil, deliveryAttempts: Int, lastError: String? = nil
+    ) {
+        self.id = id
+        self.deploymentId = deploymentId
+        self.failoverEventId = failoverEventId
+        self.position = position
+        self.kind = kind
+        self.hub = hub
+        self.fromHub = fromHub
+        self.toHub = toHub
+        self.parameters = parameters
+        self.status = status
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.ackOutcome = ackOutcome
+        self.ackDetail = ackDetail
+        self.ackActor = ackActor
+        self.ackedAt = ackedAt
+        self.deliveryAttempts = deliveryAttempts
+        self.lastError = lastError
+    }
 }
 
 public struct FailoverEventView: Sendable, Hashable, Codable {
@@ -132,10 +233,32 @@ public struct FailoverEventView: Sendable, Hashable, Codable {
     public var evidence: [String]
     public var actor: String
     public var dryRun: Bool
-    public var status: String
+    public var status: FailoverEventStatus
     public var createdAt: String
     public var settledAt: String?
     public var commands: [CommandView]
+
+    public init(
+        id: String, deploymentId: String, kind: String, trigger: String, fromHub: String? = nil, toHub: String? = nil,
+        reason: String, rule: String, evidence: [String], actor: String, dryRun: Bool, status: FailoverEventStatus,
+        createdAt: String, settledAt: String? = nil, commands: [CommandView]
+    ) {
+        self.id = id
+        self.deploymentId = deploymentId
+        self.kind = kind
+        self.trigger = trigger
+        self.fromHub = fromHub
+        self.toHub = toHub
+        self.reason = reason
+        self.rule = rule
+        self.evidence = evidence
+        self.actor = actor
+        self.dryRun = dryRun
+        self.status = status
+        self.createdAt = createdAt
+        self.settledAt = settledAt
+        self.commands = commands
+    }
 }
 
 public struct DeploymentView: Sendable, Hashable, Codable {
@@ -145,6 +268,18 @@ public struct DeploymentView: Sendable, Hashable, Codable {
     public var automation: AutomationView
     public var hubs: [HubView]
     public var lastFailover: FailoverEventView?
+
+    public init(
+        id: String, pattern: DeploymentPattern, serving: [String], automation: AutomationView, hubs: [HubView],
+        lastFailover: FailoverEventView? = nil
+    ) {
+        self.id = id
+        self.pattern = pattern
+        self.serving = serving
+        self.automation = automation
+        self.hubs = hubs
+        self.lastFailover = lastFailover
+    }
 }
 
 public enum CommandAckOutcome: String, Sendable, Codable, CaseIterable {
@@ -167,7 +302,7 @@ public enum CommandStatus: String, Sendable, Codable, CaseIterable {
     case superseded
 
     /// The status a new command of `plan` starts in.
-    static func initial(dryRun: Bool) -> CommandStatus { dryRun ? .dryRun : .pending }
+    public static func initial(dryRun: Bool) -> CommandStatus { dryRun ? .dryRun : .pending }
 }
 
 /// Where a failover event stands: the values of `failover_events.status`.
@@ -179,4 +314,9 @@ public enum FailoverEventStatus: String, Sendable, Codable, CaseIterable {
     /// An event without commands (a single-region outage): nothing to wait for.
     case recorded
     case dryRun = "dry_run"
+
+    /// The status a newly decided plan is recorded in.
+    public static func initial(for plan: FailoverPlan) -> FailoverEventStatus {
+        plan.commands.isEmpty ? .recorded : (plan.dryRun ? .dryRun : .open)
+    }
 }

@@ -1,23 +1,19 @@
 import Foundation
-import GRDB
 import StandbyCore
 import StandbyPrimitives
-import Synchronization
 
-/// One transaction's worth of control-plane work: loads tracker and engine state on demand, applies
-/// the pure core, and collects what must be written. `save()` writes it all; a rehearsal (the
+/// One unit of work's worth of control-plane work: loads tracker and engine state on demand,
+/// applies the pure core, and collects what must be written. `save(in:)` writes it all; a rehearsal (the
 /// read-only tick check) just looks at `hasChanges`.
 struct ControlSession {
-    let db: Database
-    let chain: EventChain
+    /// Where state is loaded from: the unit of work's transaction, or a snapshot for a rehearsal.
+    let reads: any ControlReads
     let topology: Topology
     let ids: any IDSource
     /// The latest time any of the session's signals were received at.
     var now: Date
     /// For the resubmissions a move queues.
     var maxAttempts = QueueSettings().maxAttempts
-    /// Decoded hub states of this process, trusted while their stored revision matches.
-    var cache: HubStateCache?
 
     private var hubStates: [HubReference: HubHealthState] = [:]
     private var dirtyHubs: Set<HubReference> = []
@@ -29,9 +25,8 @@ struct ControlSession {
     private var settledEvents: [(id: String, status: FailoverEventStatus)] = []
     private var events: [EventDraft] = []
 
-    init(db: Database, chain: EventChain, topology: Topology, ids: any IDSource, now: Date) {
-        self.db = db
-        self.chain = chain
+    init(reads: any ControlReads, topology: Topology, ids: any IDSource, now: Date) {
+        self.reads = reads
         self.topology = topology
         self.ids = ids
         self.now = now
@@ -41,30 +36,14 @@ struct ControlSession {
 
     // MARK: Loading
 
-    static func loadHubState(_ hub: HubReference, db: Database, cache: HubStateCache? = nil) throws -> HubHealthState {
-        guard
-            let revision = try String.fetchOne(
-                try db.cachedStatement(sql: "SELECT revision FROM hub_health WHERE deployment_id = ? AND hub_id = ?"),
-                arguments: [hub.deploymentId, hub.hubId])
-        else { return HubHealthState(deploymentId: hub.deploymentId, hubId: hub.hubId) }
-        if let cached = cache?.state(for: hub, revision: revision) { return cached }
-        let text =
-            try String.fetchOne(
-                try db.cachedStatement(sql: "SELECT state FROM hub_health WHERE deployment_id = ? AND hub_id = ?"),
-                arguments: [hub.deploymentId, hub.hubId]) ?? "{}"
-        let state = try JSONDecoder().decode(HubHealthState.self, from: Data(text.utf8))
-        cache?.store(state, for: hub, revision: revision)
-        return state
-    }
-
-    static func loadDeploymentState(_ deployment: DeploymentDefinition, db: Database) throws -> DeploymentState {
-        guard
-            let text = try String.fetchOne(
-                try db.cachedStatement(sql: "SELECT state FROM deployment_state WHERE deployment_id = ?"),
-                arguments: [deployment.id])
-        else { return DeploymentState.initial(for: deployment) }
-        var state = try JSONDecoder().decode(DeploymentState.self, from: Data(text.utf8))
-        // A hub removed from the file can no longer serve.
+    /// A deployment's routing state: the stored one, or its initial state. A hub removed from the
+    /// file can no longer serve.
+    static func loadDeploymentState(_ deployment: DeploymentDefinition, from reads: any ControlReads) throws
+        -> DeploymentState
+    {
+        guard var state = try reads.deploymentState(deployment.id) else {
+            return DeploymentState.initial(for: deployment)
+        }
         state.serving = state.serving.filter { deployment.hub($0) != nil }
         if state.serving.isEmpty { state.serving = DeploymentState.initial(for: deployment).serving }
         return state
@@ -72,14 +51,14 @@ struct ControlSession {
 
     private mutating func hubState(_ hub: HubReference) throws -> HubHealthState {
         if let state = hubStates[hub] { return state }
-        let state = try Self.loadHubState(hub, db: db, cache: cache)
+        let state = try reads.hubState(hub)
         hubStates[hub] = state
         return state
     }
 
     private mutating func deploymentState(_ deployment: DeploymentDefinition) throws -> DeploymentState {
         if let state = deploymentStates[deployment.id] { return state }
-        let state = try Self.loadDeploymentState(deployment, db: db)
+        let state = try Self.loadDeploymentState(deployment, from: reads)
         deploymentStates[deployment.id] = state
         loadedDeploymentStates[deployment.id] = state
         return state
@@ -91,24 +70,10 @@ struct ControlSession {
 
     // MARK: Signals
 
-    mutating func record(_ report: HealthReportInput, actor: String) throws -> ReportReceipt {
-        // RETURNING gives the stored report's id: this one's when new, the first one's for a duplicate.
-        let storedId =
-            try String.fetchOne(
-                try db.cachedStatement(
-                    sql: """
-                        INSERT INTO health_reports
-                            (id, deployment_id, hub_id, source, outcome, observed_at, received_at, latency_ms, status_code,
-                             detail, actor)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        ON CONFLICT (hub_id, source, observed_at) DO UPDATE SET duplicate_count = duplicate_count + 1
-                        RETURNING id
-                        """),
-                arguments: [
-                    report.id, report.deploymentId, report.hubId, report.source, report.outcome.rawValue,
-                    Timestamp.format(report.observedAt), Timestamp.format(now), report.latencyMs, report.statusCode,
-                    report.detail, actor,
-                ]) ?? report.id
+    mutating func record(_ report: HealthReportInput, actor: String, in transaction: any ControlTransaction) throws
+        -> ReportReceipt
+    {
+        let storedId = try transaction.storeReport(report, receivedAt: now, actor: actor)
         let receipt = ReportReceipt(
             id: storedId, hub: report.hubId, source: report.source, observedAt: Timestamp.format(report.observedAt),
             status: storedId == report.id ? "accepted" : "duplicate")
@@ -220,14 +185,14 @@ struct ControlSession {
         for deployment in topology.deployments { try decide(deployment) }
     }
 
-    mutating func decideAndSave() throws {
+    mutating func decideAndSave(in transaction: any ControlTransaction) throws {
         for deploymentId in touchedDeployments {
             if let deployment = topology.deployment(deploymentId) {
                 try refresh(deployment)
                 try decide(deployment)
             }
         }
-        try save()
+        try save(in: transaction)
     }
 
     mutating func operatorAction(_ request: OperatorRequest, on deployment: DeploymentDefinition) throws -> String? {
@@ -306,48 +271,39 @@ struct ControlSession {
 
     // MARK: Acknowledgements
 
-    mutating func acknowledge(commandId: String, outcome: CommandAckOutcome, detail: String?, actor: String) throws {
-        guard
-            let row = try Row.fetchOne(
-                try db.cachedStatement(
-                    sql: "SELECT status, ack_outcome, failover_event_id, deployment_id, hub FROM commands WHERE id = ?"),
-                arguments: [commandId])
-        else { throw StoreError.notFound("command \(commandId)") }
-        let status: String = row["status"]
-        switch CommandStatus(rawValue: status) {
+    mutating func acknowledge(
+        commandId: String, outcome: CommandAckOutcome, detail: String?, actor: String,
+        in transaction: any ControlTransaction
+    ) throws {
+        guard let command = try transaction.command(id: commandId) else {
+            throw StoreError.notFound("command \(commandId)")
+        }
+        switch command.status {
         case .succeeded, .failed:
-            guard row["ack_outcome"] == outcome.rawValue else {
-                throw StoreError.conflict("command \(commandId) was already acknowledged as \(status)")
+            guard command.ackOutcome == outcome.rawValue else {
+                throw StoreError.conflict("command \(commandId) was already acknowledged as \(command.status.rawValue)")
             }
-            try db.cachedStatement(sql: "UPDATE commands SET ack_duplicates = ack_duplicates + 1 WHERE id = ?").execute(
-                arguments: [commandId])
+            try transaction.countDuplicateAcknowledgement(commandId: commandId)
             return
         case .dryRun:
             throw StoreError.conflict("command \(commandId) was recorded in dry-run mode and is never dispatched")
         case .superseded:
             throw StoreError.conflict("command \(commandId) was superseded by a later failover")
-        case .pending, .delivered, nil:
+        case .pending, .delivered:
             break
         }
-        let at = Timestamp.format(now)
-        try db.cachedStatement(
-            sql: """
-                UPDATE commands SET status = ?, ack_outcome = ?, ack_detail = ?, ack_actor = ?, acked_at = ?,
-                    updated_at = ? WHERE id = ?
-                """
-        ).execute(arguments: [outcome.rawValue, outcome.rawValue, detail, actor, at, at, commandId])
-        let eventId: String = row["failover_event_id"]
-        let deploymentId: String = row["deployment_id"]
+        try transaction.recordAcknowledgement(
+            commandId: commandId, outcome: outcome, detail: detail, actor: actor, at: now)
+        let eventId = command.failoverEventId
+        let deploymentId = command.deploymentId
         events.append(
             EventDraft(
-                type: "command.acknowledged", at: now, deploymentId: deploymentId, hub: row["hub"], actor: actor,
+                type: "command.acknowledged", at: now, deploymentId: deploymentId, hub: command.hub, actor: actor,
                 data: .object([
                     "commandId": .string(commandId), "failoverEventId": .string(eventId),
                     "outcome": .string(outcome.rawValue), "detail": .optional(detail),
                 ])))
-        let statuses = try String.fetchAll(
-            try db.cachedStatement(sql: "SELECT status FROM commands WHERE failover_event_id = ?"), arguments: [eventId]
-        ).map(CommandStatus.init(rawValue:))
+        let statuses = try transaction.commandStatuses(failoverEventId: eventId)
         let settled: FailoverEventStatus?
         if statuses.contains(.failed) {
             settled = .failed
@@ -356,11 +312,7 @@ struct ControlSession {
         } else {
             settled = nil
         }
-        guard let settled,
-            try String.fetchOne(
-                try db.cachedStatement(sql: "SELECT status FROM failover_events WHERE id = ?"), arguments: [eventId])
-                == FailoverEventStatus.open.rawValue
-        else { return }
+        guard let settled, try transaction.failoverEvent(id: eventId)?.status == .open else { return }
         settledEvents.append((eventId, settled))
         events.append(
             EventDraft(
@@ -376,126 +328,36 @@ struct ControlSession {
 
     // MARK: Writing
 
-    mutating func save() throws {
-        let at = Timestamp.format(now)
-        let encoder = JSONEncoder()
+    /// Writes what the session collected: hub states, routing states, windows, settled and new
+    /// failover events with their commands, the jobs a move interrupts, and the history.
+    mutating func save(in transaction: any ControlTransaction) throws {
         for hub in dirtyHubs.sorted() {
             guard let state = hubStates[hub] else { continue }
-            // A fresh random revision, never reused: a rolled-back write cannot be mistaken for a stored one.
-            let revision = String(UInt64.random(in: 1...UInt64.max), radix: 36)
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO hub_health (deployment_id, hub_id, health, state, revision, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (deployment_id, hub_id) DO UPDATE SET health = excluded.health, state = excluded.state,
-                        revision = excluded.revision, updated_at = excluded.updated_at
-                    """
-            ).execute(arguments: [
-                hub.deploymentId, hub.hubId, state.health.rawValue, state.jsonValue().compactString(), revision, at,
-            ])
-            cache?.store(state, for: hub, revision: revision)
+            try transaction.saveHubState(state, for: hub, at: now)
         }
         for (id, state) in deploymentStates.sorted(by: { $0.key < $1.key }) where state != loadedDeploymentStates[id] {
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO deployment_state (deployment_id, state, updated_at) VALUES (?, ?, ?)
-                    ON CONFLICT (deployment_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at
-                    """
-            ).execute(arguments: [id, String(decoding: try encoder.encode(state), as: UTF8.self), at])
+            try transaction.saveDeploymentState(state, deploymentId: id, at: now)
         }
         for window in windows.values.sorted(by: { $0.openedAt < $1.openedAt }) {
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO failure_windows
-                        (id, deployment_id, hub_id, opened_at, first_failure_at, last_failure_at, failure_count, sources,
-                         evidence, declared_down_at, closed_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (id) DO UPDATE SET first_failure_at = excluded.first_failure_at,
-                        last_failure_at = excluded.last_failure_at, failure_count = excluded.failure_count,
-                        sources = excluded.sources, evidence = excluded.evidence,
-                        declared_down_at = excluded.declared_down_at, closed_at = excluded.closed_at,
-                        updated_at = excluded.updated_at
-                    """
-            ).execute(arguments: [
-                window.id, window.deploymentId, window.hubId, Timestamp.format(window.openedAt),
-                Timestamp.format(window.firstFailureAt), Timestamp.format(window.lastFailureAt), window.failureCount,
-                JSONValue.strings(window.sources).canonicalString(),
-                JSONValue.strings(window.evidence).canonicalString(),
-                window.declaredDownAt.map(Timestamp.format), window.closedAt.map(Timestamp.format), at,
-            ])
+            try transaction.saveFailureWindow(window, at: now)
         }
         for (eventId, status) in settledEvents {
-            try db.cachedStatement(
-                sql: "UPDATE failover_events SET status = ?, settled_at = ? WHERE id = ? AND status = 'open'"
-            ).execute(arguments: [status.rawValue, at, eventId])
+            try transaction.settleFailoverEvent(id: eventId, status: status, at: now)
         }
+        // The jobs a move interrupts come first in the history, as they always have.
+        var interruptions: [EventDraft] = []
         for (plan, superseding) in plans {
-            if let superseding {
-                try db.cachedStatement(
-                    sql:
-                        "UPDATE failover_events SET status = 'superseded', settled_at = ? WHERE id = ? AND status = 'open'"
-                ).execute(arguments: [at, superseding])
-                try db.cachedStatement(
-                    sql: """
-                        UPDATE commands SET status = 'superseded', updated_at = ?
-                        WHERE failover_event_id = ? AND status IN ('pending', 'delivered')
-                        """
-                ).execute(arguments: [at, superseding])
-            }
-            let status: FailoverEventStatus = plan.commands.isEmpty ? .recorded : (plan.dryRun ? .dryRun : .open)
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO failover_events
-                        (id, deployment_id, kind, trigger, from_hub, to_hub, reason, rule, evidence, actor, dry_run, status,
-                         created_at, settled_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """
-            ).execute(arguments: [
-                plan.id, plan.deploymentId, plan.kind.rawValue, plan.trigger.rawValue, plan.fromHub, plan.toHub,
-                plan.reason, plan.rule, JSONValue.strings(plan.evidence).canonicalString(), plan.actor, plan.dryRun,
-                status.rawValue, at, status == .open ? nil : at,
-            ])
-            for (position, command) in plan.commands.enumerated() {
-                try db.cachedStatement(
-                    sql: """
-                        INSERT INTO commands
-                            (id, deployment_id, failover_event_id, position, kind, hub, from_hub, to_hub, parameters,
-                             status, created_at, updated_at, next_attempt_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """
-                ).execute(arguments: [
-                    command.id, plan.deploymentId, plan.id, position, command.kind.rawValue, command.hub,
-                    command.fromHub, command.toHub,
-                    JSONValue.object(command.parameters.mapValues(JSONValue.string)).canonicalString(),
-                    CommandStatus.initial(dryRun: plan.dryRun).rawValue, at, at, plan.dryRun ? nil : at,
-                ])
-            }
-            try JobQueue.interrupt(for: plan, in: db, chain: chain, ids: ids, now: now, maxAttempts: maxAttempts)
+            if let superseding { try transaction.supersedeFailoverEvent(id: superseding, at: now) }
+            try transaction.insertFailoverEvent(plan, status: FailoverEventStatus.initial(for: plan), at: now)
+            try JobQueue.interrupt(
+                for: plan, in: transaction, ids: ids, now: now, maxAttempts: maxAttempts, events: &interruptions)
         }
-        for event in events { try chain.append(event, in: db) }
+        for event in interruptions + events { try transaction.append(event) }
         events = []
         plans = []
         windows = [:]
         settledEvents = []
         dirtyHubs = []
         loadedDeploymentStates = deploymentStates
-    }
-}
-
-/// This process's decoded copies of hub states, each valid for one stored revision.
-public final class HubStateCache: Sendable {
-    private let entries = Mutex<[HubReference: (revision: String, state: HubHealthState)]>([:])
-
-    public init() {}
-
-    func state(for hub: HubReference, revision: String) -> HubHealthState? {
-        entries.withLock { entries in
-            guard let entry = entries[hub], entry.revision == revision else { return nil }
-            return entry.state
-        }
-    }
-
-    func store(_ state: HubHealthState, for hub: HubReference, revision: String) {
-        entries.withLock { $0[hub] = (revision, state) }
     }
 }

@@ -1,0 +1,297 @@
+import Foundation
+import StandbyCore
+import StandbyPrimitives
+
+// The storage ports: what the use cases need from a store, in domain values only. The SQLite
+// adapter (`StandbyStore`) implements them; a second store implements the same contract and runs
+// the same contract suite (`Tests/StandbyStoreTests/StoreContract*`).
+//
+// Contract every implementation keeps:
+// - A unit of work (`write`, `sharedWrite`) is one transaction, or one savepoint of a shared
+//   transaction: all it wrote commits together, or nothing of it does. The call returns only after
+//   the commit is durable, so a 2xx built on its result means "on disk".
+// - Units of work that write the same deployment's state are serialised: the store never runs two
+//   of them at once (SQLite has a single writer; a store with concurrent writers must lock the
+//   deployment, e.g. with a row or advisory lock, before `deploymentState` is read).
+// - Storage trouble (the store cannot take the write now) is thrown as `StoreError.unavailable`,
+//   whatever the driver's error was; every other error is the caller's and left as it is.
+// - Reads see committed data only.
+
+/// The storage of the control plane: its state, its outbox, its jobs and its history.
+public protocol ControlStore: Sendable {
+    /// Runs `work` as one unit of work in a transaction of its own.
+    func write<T: Sendable>(_ work: @escaping @Sendable (any ControlTransaction) throws -> T) async throws -> T
+
+    /// Runs `work` as one unit of work that the store may put in a transaction shared with other
+    /// concurrent units (group commit). Each unit is a savepoint: one that throws is undone alone.
+    /// The units of one transaction share its `SharedUnitsOfWork`, which the store finishes once,
+    /// before the commit; if finishing fails, the store runs each unit again in a transaction of
+    /// its own, so that a failure stays the failing unit's. `bulk` units (parts of large report
+    /// batches) wait behind interactive ones; `weight` is how much work a unit is.
+    func sharedWrite<T: Sendable>(
+        lane: WriteLane, weight: Int, _ work: @escaping @Sendable (SharedUnitsOfWork) throws -> T
+    ) async throws -> T
+
+    /// Runs `work` on a consistent snapshot of committed data.
+    func read<T: Sendable>(_ work: @escaping @Sendable (any ControlReads) throws -> T) async throws -> T
+
+    /// Ready to take writes: the schema is current and a write commits (cheap enough for probes).
+    func checkReady(now: Date) async throws
+}
+
+/// Which queue of a shared write a unit of work waits in.
+public enum WriteLane: Sendable {
+    /// Small writes whose caller waits (webhook deliveries, single reports): first in every batch.
+    case interactive
+    /// Parts of large writes: bounded per transaction by their weight.
+    case bulk
+}
+
+/// What the control plane reads: state, outbox, windows, jobs.
+public protocol ControlReads {
+    /// The tracker state of `hub`; a fresh state when none is stored.
+    func hubState(_ hub: HubReference) throws -> HubHealthState
+    /// The stored routing state of a deployment, or nil when none was ever saved.
+    func deploymentState(_ deploymentId: String) throws -> DeploymentState?
+
+    func command(id: String) throws -> CommandView?
+    func commandStatuses(failoverEventId: String) throws -> [CommandStatus]
+    func commands(status: CommandStatus?, deploymentId: String?, page: PageRequest) throws -> Page<CommandView>
+    /// Pending commands of `deploymentIds` due at `now`, each the first of its failover event not
+    /// yet delivered (so that one event's commands leave in order), oldest first.
+    func deliverableCommands(deploymentIds: [String], now: Date, limit: Int) throws -> [CommandView]
+
+    /// A failover event with its commands in order.
+    func failoverEvent(id: String) throws -> FailoverEventView?
+    func latestFailoverEvent(deploymentId: String) throws -> FailoverEventView?
+    func failoverEvents(deploymentId: String?, page: PageRequest) throws -> Page<FailoverEventView>
+
+    func failureWindows(hubId: String?, open: Bool?, page: PageRequest) throws -> Page<FailureWindowView>
+
+    /// The tallies `/metrics` shows.
+    func tallies() throws -> StoredTallies
+
+    func job(id: String) throws -> StoredJob?
+    func job(externalId: String) throws -> StoredJob?
+    func jobView(id: String) throws -> JobView?
+    func jobs(status: JobStatus?, hubId: String?, page: PageRequest) throws -> Page<JobView>
+    func resubmission(id: String) throws -> StoredResubmission?
+    /// The resubmission as the API shows it, with its job's spec when `withSpec`.
+    func resubmissionView(id: String, withSpec: Bool) throws -> ResubmissionView?
+    func resubmissions(status: ResubmissionStatus?, page: PageRequest) throws -> Page<ResubmissionView>
+    func expiredLeaseCount(now: Date) throws -> Int
+}
+
+extension ControlReads {
+    /// A job by its Standby id or, failing that, by the id the application layer gave it.
+    public func job(idOrExternalId: String) throws -> StoredJob? {
+        try job(id: idOrExternalId) ?? job(externalId: idOrExternalId)
+    }
+}
+
+/// What a unit of work writes. Every method runs inside the unit's transaction.
+public protocol ControlTransaction: ControlReads {
+    /// Stores a report unless (hub, source, observedAt) is stored already; returns the stored
+    /// report's id: `report.id` when new, the first one's for a duplicate (whose count goes up).
+    func storeReport(_ report: HealthReportInput, receivedAt: Date, actor: String) throws -> String
+    /// Stores a webhook delivery as it came and the alert it carries (deduplicated by alert key
+    /// and state), with their history: the raw-first step of ingest.
+    func storeDelivery(_ delivery: IncomingDelivery, content: DeliveryContent, ids: any IDSource) throws
+        -> IngestResult
+
+    func saveHubState(_ state: HubHealthState, for hub: HubReference, at: Date) throws
+    func saveDeploymentState(_ state: DeploymentState, deploymentId: String, at: Date) throws
+    func saveFailureWindow(_ window: FailureWindow, at: Date) throws
+
+    /// Records a decided plan as a failover event in `status`, with its commands in order.
+    func insertFailoverEvent(_ plan: FailoverPlan, status: FailoverEventStatus, at: Date) throws
+    /// Settles an open failover event (completed, failed, superseded); a settled one stays as it is.
+    func settleFailoverEvent(id: String, status: FailoverEventStatus, at: Date) throws
+    /// Supersedes an open event and its commands not yet acknowledged.
+    func supersedeFailoverEvent(id: String, at: Date) throws
+
+    func recordAcknowledgement(
+        commandId: String, outcome: CommandAckOutcome, detail: String?, actor: String, at: Date
+    ) throws
+    func countDuplicateAcknowledgement(commandId: String) throws
+    /// A push reached the receiver: counts the attempt, a pending command becomes delivered.
+    func recordPushDelivered(commandId: String, at: Date) throws
+    /// A push failed: counts the attempt and when to try again (`nil`: never).
+    func recordPushFailure(commandId: String, error: String, nextAttemptAt: Date?, at: Date) throws
+
+    func insertJob(_ job: StoredJob) throws
+    func saveJob(_ job: StoredJob) throws
+    func runningJobs(hubId: String) throws -> [StoredJob]
+    /// Queues a resubmission unless one exists for (job, failover event); true when queued.
+    func insertResubmission(_ resubmission: StoredResubmission) throws -> Bool
+    func saveResubmission(_ resubmission: StoredResubmission) throws
+    /// Queued items due at `now` with a target hub: highest priority first, then oldest.
+    func availableResubmissions(now: Date, limit: Int) throws -> [StoredResubmission]
+    func expiredLeases(now: Date) throws -> [StoredResubmission]
+
+    /// Appends one line of history, chained to the one before it.
+    func append(_ event: EventDraft) throws
+
+    /// Runs `work` so that, if it throws, everything it wrote is undone and the rest of the unit
+    /// of work goes on (a savepoint).
+    func inSavepoint<T>(_ work: () throws -> T) throws -> T
+}
+
+/// The units of work that share one transaction of a `sharedWrite`, and the control session they
+/// share: signals are applied as each unit runs; the engine decides and the state is saved once,
+/// in `finish()`, before the transaction commits. The store calls `beginUnit()` before each unit,
+/// `undoUnit()` when that unit threw (its savepoint was rolled back) and `finish()` last.
+/// Confined to the transaction's thread, hence unchecked.
+public final class SharedUnitsOfWork: @unchecked Sendable {
+    public let transaction: any ControlTransaction
+    /// True when the transaction holds a single unit: a failure in `finish()` can only be its own.
+    public let isolated: Bool
+    var session: SharedControlSession?
+    private var sessionBeforeUnit: SharedControlSession.Snapshot?
+    private var hadSessionBeforeUnit = false
+
+    public init(transaction: any ControlTransaction, isolated: Bool) {
+        self.transaction = transaction
+        self.isolated = isolated
+    }
+
+    public func beginUnit() {
+        hadSessionBeforeUnit = session != nil
+        sessionBeforeUnit = session?.snapshot()
+    }
+
+    public func undoUnit() {
+        if hadSessionBeforeUnit, let sessionBeforeUnit {
+            session?.restore(sessionBeforeUnit)
+        } else {
+            // A session made by the failed unit has nothing that outlives it.
+            session = nil
+        }
+    }
+
+    /// Decides and saves what the units applied. Storage trouble is rethrown; any other failure
+    /// of a shared transaction is rethrown for the store to run the units alone; alone, the unit
+    /// is kept (raw first) with the failure in the history.
+    public func finish() throws {
+        try session?.finish(in: transaction, isolated: isolated)
+    }
+}
+
+/// Counts read from the store when `/metrics` is scraped: the store is the truth, so the figures
+/// survive restarts and agree with the API.
+public struct StoredTallies: Sendable, Hashable {
+    public struct OpenWindows: Sendable, Hashable {
+        public var deploymentId: String
+        public var hubId: String
+        public var count: Int
+        public init(deploymentId: String, hubId: String, count: Int) {
+            self.deploymentId = deploymentId
+            self.hubId = hubId
+            self.count = count
+        }
+    }
+    public struct Failovers: Sendable, Hashable {
+        public var deploymentId: String
+        public var trigger: String
+        public var kind: String
+        public var count: Int
+        public init(deploymentId: String, trigger: String, kind: String, count: Int) {
+            self.deploymentId = deploymentId
+            self.trigger = trigger
+            self.kind = kind
+            self.count = count
+        }
+    }
+    public var openWindows: [OpenWindows] = []
+    public var failovers: [Failovers] = []
+    public var commandsByStatus: [String: Int] = [:]
+    public var resubmissionsByStatus: [String: Int] = [:]
+    public init() {}
+}
+
+/// A training job as stored.
+public struct StoredJob: Sendable, Hashable {
+    public var id: String
+    public var externalId: String
+    public var deploymentId: String
+    public var hubId: String
+    /// The spec as canonical JSON text, and its SHA-256: a registration again with the same spec
+    /// is recognised by the hash.
+    public var spec: String
+    public var specSHA256: String
+    public var status: JobStatus
+    public var priority: Int
+    public var submittedAt: String?
+    public var interruptedBy: String?
+    public var resubmittedFrom: String?
+    public var registeredBy: String
+    public var createdAt: String
+    public var updatedAt: String
+
+    public init(
+        id: String, externalId: String, deploymentId: String, hubId: String, spec: String, specSHA256: String,
+        status: JobStatus, priority: Int, submittedAt: String?, interruptedBy: String?, resubmittedFrom: String?,
+        registeredBy: String, createdAt: String, updatedAt: String
+    ) {
+        self.id = id
+        self.externalId = externalId
+        self.deploymentId = deploymentId
+        self.hubId = hubId
+        self.spec = spec
+        self.specSHA256 = specSHA256
+        self.status = status
+        self.priority = priority
+        self.submittedAt = submittedAt
+        self.interruptedBy = interruptedBy
+        self.resubmittedFrom = resubmittedFrom
+        self.registeredBy = registeredBy
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}
+
+/// An item of the resubmission queue as stored.
+public struct StoredResubmission: Sendable, Hashable {
+    public var id: String
+    public var jobId: String
+    public var failoverEventId: String
+    public var deploymentId: String
+    public var fromHub: String
+    public var targetHub: String?
+    public var priority: Int
+    public var status: ResubmissionStatus
+    public var attempts: Int
+    public var maxAttempts: Int
+    public var availableAt: String
+    public var leaseOwner: String?
+    public var leaseExpiresAt: String?
+    public var lastError: String?
+    public var newJobId: String?
+    public var createdAt: String
+    public var updatedAt: String
+
+    public init(
+        id: String, jobId: String, failoverEventId: String, deploymentId: String, fromHub: String, targetHub: String?,
+        priority: Int, status: ResubmissionStatus, attempts: Int, maxAttempts: Int, availableAt: String,
+        leaseOwner: String?, leaseExpiresAt: String?, lastError: String?, newJobId: String?, createdAt: String,
+        updatedAt: String
+    ) {
+        self.id = id
+        self.jobId = jobId
+        self.failoverEventId = failoverEventId
+        self.deploymentId = deploymentId
+        self.fromHub = fromHub
+        self.targetHub = targetHub
+        self.priority = priority
+        self.status = status
+        self.attempts = attempts
+        self.maxAttempts = maxAttempts
+        self.availableAt = availableAt
+        self.leaseOwner = leaseOwner
+        self.leaseExpiresAt = leaseExpiresAt
+        self.lastError = lastError
+        self.newJobId = newJobId
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import GRDB
+import StandbyApp
+import StandbyPrimitives
+
+// The `events` table (the hash-chained history) and `event_anchors` (what pruning leaves).
+
+extension EventChain {
+    /// Appends `draft` inside the caller's write transaction, chained to the newest event (or,
+    /// after a prune removed every event, to the anchor); returns its seq.
+    @discardableResult
+    func append(_ draft: EventDraft, in db: Database) throws -> Int64 {
+        let (lastSeq, prevHash) =
+            try EventsTable.head(try db.cachedStatement(sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"))
+            ?? EventsTable.head(
+                try db.cachedStatement(sql: "SELECT seq, hash FROM event_anchors ORDER BY seq DESC LIMIT 1"))
+            ?? (0, EventLog.genesisHash)
+        let event = link(draft, seq: lastSeq + 1, prevHash: prevHash)
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO events (seq, at, type, deployment_id, hub, actor, data, prev_hash, hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [
+            event.seq, event.at, event.type, event.deploymentId, event.hub, event.actor, event.data, event.prevHash,
+            event.hash,
+        ])
+        return event.seq
+    }
+}
+
+enum EventsTable {
+    /// Reads the row in place, by position: this runs for every event appended. The row is a view
+    /// of the statement, which the cursor resets when it goes, hence the cursor's extended lifetime.
+    static func head(_ statement: Statement) throws -> (seq: Int64, hash: String)? {
+        let cursor = try Row.fetchCursor(statement)
+        return try withExtendedLifetime(cursor) {
+            guard let row = try cursor.next() else { return nil }
+            return (row[0], row[1])
+        }
+    }
+
+    static func record(_ row: Row) -> EventRecord {
+        EventRecord(
+            stored: EventRecord.Stored(
+                seq: row["seq"], at: row["at"], type: row["type"], deploymentId: row["deployment_id"], hub: row["hub"],
+                actor: row["actor"], data: row["data"], prevHash: row["prev_hash"], hash: row["hash"]))
+    }
+}
