@@ -20,6 +20,17 @@ public struct CommandPlan: Sendable, Hashable, Codable {
     public var fromHub: String?
     public var toHub: String?
     public var parameters: [String: String]
+
+    public init(
+        id: String, kind: CommandKind, hub: String, fromHub: String?, toHub: String?, parameters: [String: String]
+    ) {
+        self.id = id
+        self.kind = kind
+        self.hub = hub
+        self.fromHub = fromHub
+        self.toHub = toHub
+        self.parameters = parameters
+    }
 }
 
 public enum FailoverKind: String, Sendable, Codable, CaseIterable {
