@@ -55,7 +55,7 @@ let package = Package(
         .target(
             name: "StandbyApp",
             dependencies: [
-                "StandbyCore", "StandbyPrimitives",
+                "AzureMonitor", "StandbyCore", "StandbyPrimitives",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings

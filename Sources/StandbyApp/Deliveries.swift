@@ -1,3 +1,4 @@
+import AzureMonitor
 import Foundation
 import StandbyCore
 import StandbyPrimitives
@@ -26,6 +27,23 @@ public enum DeliveryContent: Sendable, Hashable {
     case alert(NormalizedAlert, hubs: [HubReference])
     case unrecognized(reason: String)
     case malformed(reason: String)
+}
+
+extension DeliveryContent {
+    /// What a delivery's body is: an alert and the hubs of `topology` it concerns, JSON of a shape
+    /// Standby does not know, or not JSON at all. Never throws: odd input is classified.
+    public static func classify(_ body: Data, topology: Topology) -> DeliveryContent {
+        do {
+            switch try AzureMonitorDecoder.classify(body) {
+            case .recognized(let alert):
+                return .alert(alert, hubs: topology.hubsConcerned(by: alert))
+            case .unrecognized(let reason):
+                return .unrecognized(reason: reason)
+            }
+        } catch {
+            return .malformed(reason: error.reason)
+        }
+    }
 }
 
 public enum DeliveryOutcome: String, Sendable, Codable, CaseIterable {

@@ -150,7 +150,6 @@ public struct QueueSettings: Sendable, Hashable {
     public init() {}
 
     public func backoff(afterAttempt attempt: Int, random: Double) -> TimeInterval {
-        let exponential = min(maxBackoff, baseBackoff * pow(2, Double(max(0, attempt - 1))))
-        return exponential * (1 + jitter * (2 * random - 1))
+        Backoff(base: baseBackoff, maximum: maxBackoff, jitter: jitter).delay(afterAttempt: attempt, random: random)
     }
 }

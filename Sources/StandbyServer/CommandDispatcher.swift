@@ -137,8 +137,8 @@ public struct CommandDispatcher: Service, CustomStringConvertible {
                     "command": .string(command.id), "attempts": .string("\(attempts)"), "error": .string(failure),
                 ])
         } else {
-            let delay =
-                min(settings.maxBackoff, settings.baseBackoff * pow(2, Double(attempts - 1))) * (0.8 + 0.4 * random())
+            let delay = Backoff(base: settings.baseBackoff, maximum: settings.maxBackoff)
+                .delay(afterAttempt: attempts, random: random())
             next = timeSource.now().addingTimeInterval(delay)
             logger.warning(
                 "command delivery failed; will retry",

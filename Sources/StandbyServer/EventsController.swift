@@ -66,3 +66,17 @@ struct EventsController {
             body: body)
     }
 }
+
+extension GeneratedAPI {
+    func listEvents(_ input: Operations.listEvents.Input) async throws -> Operations.listEvents.Output {
+        var query = EventQuery()
+        query.types = input.query._type.map { $0.split(separator: ",").map(String.init) } ?? []
+        query.deployment = input.query.deployment
+        query.hub = input.query.hub
+        query.since = try QueryReader.date(input.query.since, field: "since")
+        query.until = try QueryReader.date(input.query.until, field: "until")
+        query.page = try QueryReader.page(limit: input.query.limit, cursor: input.query.cursor)
+        let page = try await history.list(query)
+        return .ok(.init(body: .json(.init(items: try page.items.map(Components.Schemas.Event.init), next: page.next))))
+    }
+}

@@ -122,3 +122,19 @@ struct JSONBody {
 }
 
 extension JobView: ResponseEncodable {}
+
+extension GeneratedAPI {
+    func listJobs(_ input: Operations.listJobs.Input) async throws -> Operations.listJobs.Output {
+        let page = try await jobs.jobs(
+            status: Self.choice(input.query.status?.rawValue, as: JobStatus.self), hub: input.query.hub,
+            page: try QueryReader.page(limit: input.query.limit, cursor: input.query.cursor))
+        return .ok(.init(body: .json(.init(items: try page.items.map(Components.Schemas.Job.init), next: page.next))))
+    }
+
+    func getJob(_ input: Operations.getJob.Input) async throws -> Operations.getJob.Output {
+        guard let job = try await jobs.job(idOrExternalId: input.path.id) else {
+            throw Problem.notFound("no job \(input.path.id)")
+        }
+        return .ok(.init(body: .json(try Components.Schemas.Job(job))))
+    }
+}

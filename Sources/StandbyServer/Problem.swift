@@ -106,7 +106,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             // The generated server wraps what handlers throw; anything of ours inside is mapped as
             // usual, anything else is the request failing to match the contract.
             switch error.underlyingError {
-            case is Problem, is StoreError, is GeneratedAPI.ContractDrift, is NIOTooManyBytesError:
+            case is Problem, is StoreError, is ContractDrift, is NIOTooManyBytesError:
                 return problem(for: error.underlyingError, context: context)
             default:
                 return .badRequest("the request does not match the API contract: \(error.causeDescription)")

@@ -1,4 +1,3 @@
-import AzureMonitor
 import Foundation
 import Hummingbird
 import Logging
@@ -97,7 +96,7 @@ struct WebhookController {
     }
 }
 
-/// The shell around the decoder and the store: classify, match hubs, commit.
+/// The webhook's way into the use case: classify and match hubs, ingest, count.
 struct AlertIngest: Sendable {
     let topology: Topology
     let controlPlane: ControlPlane
@@ -106,16 +105,7 @@ struct AlertIngest: Sendable {
     let metrics: StandbyMetrics
 
     func classify(_ delivery: IncomingDelivery) -> DeliveryContent {
-        do {
-            switch try AzureMonitorDecoder.classify(delivery.body) {
-            case .recognized(let alert):
-                return .alert(alert, hubs: topology.hubsConcerned(by: alert))
-            case .unrecognized(let reason):
-                return .unrecognized(reason: reason)
-            }
-        } catch {
-            return .malformed(reason: error.reason)
-        }
+        DeliveryContent.classify(delivery.body, topology: topology)
     }
 
     func store(_ delivery: IncomingDelivery, content: DeliveryContent) async throws -> IngestResult {
