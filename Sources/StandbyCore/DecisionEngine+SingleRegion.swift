@@ -16,7 +16,6 @@ extension DecisionEngine {
                 reason: "\(hub) is DOWN: \(reason); single-region deployment, no failover target", rule: rule,
                 evidence: hubStatus.evidence, actor: "standby", commands: [], interrupted: [hub], now: now)
             state.outageOpen = true
-            state.lastEventId = outage.id
             return [.move(outage)]
         }
         if hubStatus.health == .up, state.outageOpen {
@@ -24,7 +23,6 @@ extension DecisionEngine {
                 .outageEnded, trigger: .stability, from: nil, to: hub, reason: "\(hub) is UP again", rule: "recovery",
                 evidence: [], actor: "standby", commands: [], interrupted: [], now: now)
             state.outageOpen = false
-            state.lastEventId = ended.id
             return [.move(ended)]
         }
         return []

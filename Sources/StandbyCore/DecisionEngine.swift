@@ -102,7 +102,6 @@ public struct DecisionEngine: Sendable {
             state.openEventId = plan.dryRun ? nil : plan.id
         }
         if automatic, !plan.commands.isEmpty { state.automaticMoves.append(now) }
-        state.lastEventId = plan.id
         state.failbackReady = false
         state.hold = nil
     }

@@ -144,7 +144,6 @@ public struct DeploymentState: Sendable, Hashable, Codable {
     public var failbackReady = false
     /// Single-region: an outage is recorded and not yet over.
     public var outageOpen = false
-    public var lastEventId: String?
 
     public static func initial(for deployment: DeploymentDefinition) -> DeploymentState {
         switch deployment.pattern {

@@ -11,7 +11,7 @@ struct AlertsAPITests {
     @Test("filters by hub and deployment, pages with a cursor, and validates parameters")
     func filtersAndPaging() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             for file in [
                 "test-action-metric-static.json", "legacy-metric-static.json",
                 "legacy-activitylog-administrative-noncommon.json",
@@ -46,7 +46,7 @@ struct AlertsAPITests {
     @Test("requires a reader token: 401 without or with a bad one, 403 without the role")
     func access() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             let none = try await client.execute(uri: "/v1/alerts", method: .get)
             #expect(none.status == .unauthorized)
             #expect(none.headers[.wwwAuthenticate] != nil)

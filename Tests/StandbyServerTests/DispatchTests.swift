@@ -101,7 +101,7 @@ struct DispatchTests {
         try await receiver.application().test(.live) { receiverClient in
             let port = try #require(receiverClient.port)
             let standby = makeStandby(port: port)
-            try await standby.live { client, components in
+            try await standby.run { client, components in
                 for offset: TimeInterval in [0, 10, 20] {
                     try await standby.report(client, "eastus-hub", "failure", at: offset)
                 }
@@ -151,7 +151,7 @@ struct DispatchTests {
         let receiver = Receiver(failures: 0)
         try await receiver.application().test(.live) { receiverClient in
             let standby = makeStandby(port: try #require(receiverClient.port), dryRun: true)
-            try await standby.live { client, components in
+            try await standby.run { client, components in
                 for offset: TimeInterval in [0, 10, 20] {
                     try await standby.report(client, "eastus-hub", "failure", at: offset)
                 }
@@ -169,7 +169,7 @@ struct DispatchTests {
         let receiver = Receiver(failures: 100)
         try await receiver.application().test(.live) { receiverClient in
             let standby = makeStandby(port: try #require(receiverClient.port))
-            try await standby.live { client, components in
+            try await standby.run { client, components in
                 for offset: TimeInterval in [0, 10, 20] {
                     try await standby.report(client, "eastus-hub", "failure", at: offset)
                 }
@@ -194,7 +194,7 @@ struct DispatchTests {
         let receiver = Receiver(failures: 1)
         try await receiver.application().test(.live) { receiverClient in
             let standby = makeStandby(port: try #require(receiverClient.port))
-            try await standby.live { client, components in
+            try await standby.run { client, components in
                 for offset: TimeInterval in [0, 10, 20] {
                     try await standby.report(client, "eastus-hub", "failure", at: offset)
                 }
@@ -203,7 +203,7 @@ struct DispatchTests {
                 try await makeDispatcher(standby, components).dispatchOnce(client: http)
             }
             standby.time.advance(by: 5)
-            try await standby.live { client, components in
+            try await standby.run { client, components in
                 let http = CommandDispatcher.makeClient()
                 defer { _ = http.shutdown() }
                 let dispatcher = try makeDispatcher(standby, components)

@@ -43,7 +43,7 @@ struct EventHistoryTests {
     @Test("GET /v1/events filters and pages; the export streams NDJSON and CSV")
     func listAndExport() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             try await makeHistory(standby, client)
             let deliveries = try await client.get("/v1/events?type=delivery.received").json["items"]?.arrayValue ?? []
             #expect(deliveries.count == 3)
@@ -77,7 +77,7 @@ struct EventHistoryTests {
     @Test("tampering is found and the first bad seq named: modified, removed, inserted, reordered")
     func tamperedExports() async throws {
         let standby = TestStandby()
-        let lines = try await standby.live { client, _ in
+        let lines = try await standby.run { client, _ in
             try await makeHistory(standby, client)
             return try await client.get("/v1/events/export").text.split(separator: "\n").map(String.init)
         }
@@ -131,7 +131,7 @@ struct EventHistoryTests {
     @Test("the live database verifies, a modified row is found, and pruning leaves a signed anchor")
     func liveVerifyAndPrune() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in try await makeHistory(standby, client) }
+        try await standby.run { client, _ in try await makeHistory(standby, client) }
         let database = try StandbyDatabase(settings: DatabaseSettings(path: standby.databasePath))
         let history = EventHistory(database: database)
         let total = try await history.verify(anchorKey: nil)
@@ -147,7 +147,7 @@ struct EventHistoryTests {
         #expect(try await history.verify(anchorKey: "audit-key") == total - removed + 1)
         await #expect(throws: AuditVerifier.Failure.self) { try await history.verify(anchorKey: "another-key") }
         // New events still chain after a prune.
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             _ = try await client.postWebhook(try Fixtures.data("test-action-smart-alert.json"))
             let lines = try await client.get("/v1/events/export").text.split(separator: "\n").map(String.init)
             #expect(lines.first?.hasPrefix(#"{"anchor""#) == true)

@@ -21,7 +21,7 @@ struct FailoverScenarioTests {
     @Test("the field rule: two failures do nothing; the third within five minutes fails over")
     func seedRule() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             #expect(try await standby.report(client, "eastus-hub", "failure", at: 0).status == .ok)
             try await standby.report(client, "eastus-hub", "failure", at: 60)
             #expect(try await client.commands().isEmpty)
@@ -60,7 +60,7 @@ struct FailoverScenarioTests {
     @Test("a broken streak does nothing: fail, fail, success, fail, fail")
     func brokenStreak() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             for (offset, outcome) in [
                 (0.0, "failure"), (30, "failure"), (60, "success"), (90, "failure"), (120, "failure"),
             ] {
@@ -77,7 +77,7 @@ struct FailoverScenarioTests {
     @Test("failures spread wider than the window do nothing")
     func spreadFailures() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             for offset in [0.0, 200, 400] {
                 standby.time.set(Timestamp.parse("2026-11-28T10:00:00Z")!.addingTimeInterval(offset))
                 try await standby.report(client, "eastus-hub", "failure", at: offset)
@@ -89,7 +89,7 @@ struct FailoverScenarioTests {
     @Test("reports arriving in one batch are stored atomically and placed by observedAt")
     func batch() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             let body = """
                 {"reports":[
                   {"hub":"eastus-hub","source":"p1","outcome":"failure","observedAt":"2026-11-28T09:59:50Z"},
@@ -116,7 +116,7 @@ struct FailoverScenarioTests {
     @Test("invalid reports: 4xx problems naming the field, and nothing of the batch is stored")
     func validation() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             let cases: [(String, HTTPResponse.Status, String)] = [
                 (
                     #"{"hub":"nowhere","source":"p","outcome":"failure","observedAt":"2026-11-28T10:00:00Z"}"#,
@@ -180,7 +180,7 @@ struct FailoverScenarioTests {
     @Test("a Service Health incident naming the primary's region fails over")
     func serviceHealthIncident() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             let incident = Self.serviceHealth(stage: "Active", at: "2026-11-28T09:58:00Z")
             #expect(try await client.postWebhook(incident).status == .ok)
             let events = try await client.failoverEvents()
@@ -232,7 +232,7 @@ struct FailoverScenarioTests {
     @Test("acknowledgements are idempotent and complete the failover event")
     func acknowledgements() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             try await failOver(standby, client)
             let commands = try await client.commands()
             let first = try #require(commands.first?["id"]?.stringValue)
@@ -264,7 +264,7 @@ struct FailoverScenarioTests {
     @Test("a failed command fails its failover event")
     func failedCommand() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             try await failOver(standby, client)
             let id = try #require(try await client.commands().first?["id"]?.stringValue)
             _ = try await client.send(.post, "/v1/commands/\(id)/ack", json: #"{"outcome":"failed","detail":"quota"}"#)
@@ -275,7 +275,7 @@ struct FailoverScenarioTests {
     @Test("recovery in manual mode: no automatic failback; an operator fails back with a reason")
     func manualFailback() async throws {
         let standby = TestStandby()
-        try await standby.live { client, components in
+        try await standby.run { client, components in
             try await failOver(standby, client)
             try await acknowledgeAll(client)
             // The probe keeps reporting: stability needs evidence, a silent source is only stale.
@@ -320,7 +320,7 @@ struct FailoverScenarioTests {
             of: "    policy:\n",
             with: "    policy:\n      failback: { mode: automatic, stableFor: 15m }\n      cooldown: 1m\n")
         let standby = configured
-        try await standby.live { client, components in
+        try await standby.run { client, components in
             try await failOver(standby, client)
             try await acknowledgeAll(client)
             // Healthy from the fifth success (offset 190); failback due 15 minutes later, at 1090.
@@ -342,7 +342,7 @@ struct FailoverScenarioTests {
     @Test("secondary also DOWN: no failover, and the deployment says why")
     func secondaryDown() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             for offset in [0.0, 10, 20] { try await standby.report(client, "westus-hub", "failure", at: offset) }
             try await failOver(standby, client)
             #expect(try await client.commands().isEmpty)
@@ -355,7 +355,7 @@ struct FailoverScenarioTests {
     @Test("operator failover to a DOWN hub is refused unless forced and explicitly allowed")
     func operatorGuardrails() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             for offset in [0.0, 10, 20] { try await standby.report(client, "westus-hub", "failure", at: offset) }
             let refused = try await client.send(
                 .post, "/v1/deployments/foundry-prod/failover", json: #"{"reason":"drill"}"#)
@@ -377,7 +377,7 @@ struct FailoverScenarioTests {
     @Test("pause holds automation; resume lets it act")
     func pauseResume() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             let paused = try await client.send(
                 .post, "/v1/deployments/foundry-prod/pause", json: #"{"reason":"maintenance window"}"#)
             #expect(paused.json["automation"]?["state"] == .string("paused"))
@@ -395,7 +395,7 @@ struct FailoverScenarioTests {
         configured.deploymentsYAML = configured.deploymentsYAML.replacingOccurrences(
             of: "    policy:\n", with: "    policy:\n      dryRun: true\n")
         let standby = configured
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             try await failOver(standby, client)
             let commands = try await client.commands()
             #expect(commands.count == 2)
@@ -420,7 +420,7 @@ struct FailoverScenarioTests {
                   cooldown: 0s
             """
         let standby = configured
-        try await standby.live { client, components in
+        try await standby.run { client, components in
             for offset in [0.0, 10, 20] { try await standby.report(client, "westus-hub", "failure", at: offset) }
             #expect(kinds(try await client.commands()) == ["remove_from_rotation"])
             #expect(try await client.deployment("foundry-aa")["serving"] == .strings(["eastus-hub"]))
@@ -442,11 +442,11 @@ struct FailoverScenarioTests {
     @Test("a restart in the middle of a failover keeps its state and emits nothing twice")
     func restartMidFailover() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             try await failOver(standby, client)
             #expect(try await client.commands().count == 2)
         }
-        try await standby.live { client, components in
+        try await standby.run { client, components in
             try await standby.report(client, "eastus-hub", "failure", at: 30)
             try await components.controlPlane.tick(now: standby.time.now())
             #expect(try await client.commands().count == 2)
@@ -470,7 +470,7 @@ struct FailoverScenarioTests {
                   - { id: eastus-hub, region: eastus, regionName: East US, role: primary }
             """
         let standby = configured
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             try await failOver(standby, client)
             let events = try await client.failoverEvents()
             #expect(events.first?["kind"] == .string("outage"))
@@ -565,7 +565,7 @@ struct SignalProcessingFailureTests {
     @Test("a delivery whose signals cannot be processed is still stored and answered; the failure is in the history")
     func unprocessableDeliveryIsKept() async throws {
         let standby = TestStandby()
-        try await standby.live { client, components in
+        try await standby.run { client, components in
             // A hub state this build cannot read: applying the alert's signal to it fails.
             try await components.database.pool.write { db in
                 try db.execute(
@@ -595,7 +595,7 @@ struct SignalProcessingFailureTests {
     @Test("a report whose signal cannot be processed is still stored, and the failure names it in the history")
     func unprocessableSignalIsKept() async throws {
         let standby = TestStandby()
-        try await standby.live { client, components in
+        try await standby.run { client, components in
             // A deployment state this build cannot read: deciding fails, for this and every signal.
             try await components.database.pool.write { db in
                 try db.execute(

@@ -248,7 +248,7 @@ struct HardeningHTTPTests {
     @Test("3: a claim whose answer cannot be built leases nothing")
     func claimAnswerBeforeLeases() async throws {
         let standby = TestStandby()
-        try await standby.live { client, components in
+        try await standby.run { client, components in
             try await Self.queueOneResubmission(standby, client)
             struct Unencodable: Error {}
             await #expect(throws: Unencodable.self) {
@@ -269,13 +269,14 @@ struct HardeningHTTPTests {
         let metricsToken = "metrics-token-0123456789"
         configured.serverYAML = ", metricsToken: \(metricsToken)"
         let standby = configured
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
+            // From the first probe on: the cache's bound runs from the write that probe made.
+            let started = ContinuousClock.now
             #expect(try await client.execute(uri: "/readyz", method: .get).status == .ok)
             let first = try await standby.openDatabase().read { db in
                 try String.fetchOne(db, sql: "SELECT checked_at FROM readiness")
             }
             standby.time.advance(by: 1)
-            let started = ContinuousClock.now
             for _ in 0..<5 { #expect(try await client.execute(uri: "/readyz", method: .get).status == .ok) }
             let elapsed = ContinuousClock.now - started
             let after = try await standby.openDatabase().read { db in
@@ -298,7 +299,7 @@ struct HardeningHTTPTests {
     @Test("10: CSV cells that a spreadsheet would run as formulas are neutralised")
     func csvInjection() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             try await Self.queueOneResubmission(standby, client)
             let claim = try await client.send(
                 .post, "/v1/resubmissions/claim", json: #"{"worker":"=HYPERLINK(\"https://evil.example\",\"x\")"}"#)
@@ -353,7 +354,7 @@ struct HardeningHTTPTests {
               secureWebhook: { tenantId: \(TokenFactory.tenant), audience: "api://standby", jwks: "/nonexistent/jwks.json" }
             """
         let standby = configured
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             let payload = Data(#"{"nope":1}"#.utf8).base64EncodedString()
             for garbage in ["eyJhbGciOiJSUzI1NiJ9.\(payload).c2ln", "not.a.jwt", "a.b"] {
                 let response = try await client.execute(
@@ -394,7 +395,7 @@ struct HardeningHTTPTests {
               secureWebhook: { tenantId: \(TokenFactory.tenant), audience: "api://standby", jwks: "/nonexistent/jwks.json", allowedSubscriptions: ["11111111-1111-1111-1111-111111111111"] }
             """
         let standby = configured
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             let unrecognized = try await client.postWebhook(Data(#"{"something":"else"}"#.utf8))
             #expect(unrecognized.status == .forbidden)
             let malformed = try await client.postWebhook(Data("{nope".utf8))

@@ -274,7 +274,7 @@ struct HardeningTrustTests {
     }
 
     func fill(_ standby: TestStandby) async throws {
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             _ = try await client.postWebhook(try Fixtures.data("test-action-metric-static.json"))
             for offset: TimeInterval in [0, 10, 20] {
                 try await standby.report(client, "eastus-hub", "failure", at: offset)

@@ -226,7 +226,7 @@ struct DiskTroubleTests {
             var configured = TestStandby()
             configured.databaseFolder = folder
             let standby = configured
-            try await standby.live { client, _ in
+            try await standby.run { client, _ in
                 var acknowledged: [String] = []
                 for index in 0..<5 {
                     let response = try await client.postWebhook(try alert(index))

@@ -23,7 +23,7 @@ struct MetricsTests {
     @Test("counters and gauges move with a failover scenario")
     func scenario() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             let body = try Fixtures.data("test-action-metric-static.json")
             _ = try await client.postWebhook(body)
             _ = try await client.postWebhook(body)

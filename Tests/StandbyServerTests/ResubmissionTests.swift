@@ -32,7 +32,7 @@ struct ResubmissionTests {
     @Test("registration is idempotent on externalId; different content conflicts; transitions are checked")
     func registration() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             let first = try await registerJob(client, "train-42")
             #expect(first.status == .created)
             #expect(first.json["status"] == .string("running"))
@@ -60,7 +60,7 @@ struct ResubmissionTests {
     @Test("three failed reports to a claimed resubmission, over HTTP; only the right jobs are interrupted")
     func fullPath() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             _ = try await registerJob(client, "train-1", priority: 1)
             _ = try await registerJob(client, "train-2", priority: 5)
             _ = try await registerJob(client, "train-done", status: "completed")
@@ -121,7 +121,7 @@ struct ResubmissionTests {
                   - { id: westus-hub, region: westus, regionName: West US, role: primary }
             """
         let standby = configured
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             _ = try await registerJob(client, "solo-1")
             try await failOver(standby, client)
             let items = try await client.get("/v1/resubmissions?status=unassigned").json["items"]?.arrayValue ?? []
@@ -146,7 +146,7 @@ struct ResubmissionTests {
     @Test("fail → backoff → dead → operator retry; lease expiry redelivers; restart keeps the queue")
     func retriesAndLeases() async throws {
         let standby = TestStandby()
-        let resubmissionId = try await standby.live { client, components -> String in
+        let resubmissionId = try await standby.run { client, components -> String in
             _ = try await registerJob(client, "train-1")
             try await failOver(standby, client)
             let jobs = components.jobs
@@ -189,7 +189,7 @@ struct ResubmissionTests {
             }
             return id
         }
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             let items = try await client.get("/v1/resubmissions?status=leased").json["items"]?.arrayValue ?? []
             #expect(items.map { $0["id"]?.stringValue } == [resubmissionId])
             #expect(items.first?["leaseOwner"] == .string("w2"))
@@ -202,7 +202,7 @@ struct ResubmissionTests {
     @Test("concurrent claims from many tasks never hand one item to two workers")
     func concurrentClaims() async throws {
         let standby = TestStandby()
-        try await standby.live { client, components in
+        try await standby.run { client, components in
             for index in 0..<120 { _ = try await registerJob(client, "job-\(index)", priority: index % 7) }
             try await failOver(standby, client)
             let now = standby.time.now()
@@ -230,7 +230,7 @@ struct ResubmissionTests {
     @Test("replaying a failover event queues no second resubmission")
     func replayIsIdempotent() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             _ = try await registerJob(client, "train-1")
             try await failOver(standby, client)
         }

@@ -53,7 +53,7 @@ struct RoleMatrixTests {
         let tokens: [(Role, String)] = [
             (.reader, TestStandby.readerToken), (.reporter, TestStandby.reporterToken),
         ]
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             for (method, path) in routes where !Self.open.contains("\(method) \(path)") {
                 let uri = path.replacingOccurrences(of: "{id}", with: "unknown-id")
                 let allowed = Self.required["\(method) \(path)"]!

@@ -83,7 +83,7 @@ struct SecureWebhookTests {
         let factory = try await TokenFactory()
         let standby = try standby(jwks: factory.jwks)
         let body = try Fixtures.data("test-action-metric-static.json")
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             let first = try await post(client, bearer: try await factory.token(), body: body)
             #expect(first.status == .ok, "\(first.text)")
             let v2 = try await factory.token(issuer: "https://login.microsoftonline.com/\(TokenFactory.tenant)/v2.0")

@@ -95,16 +95,32 @@ struct TestStandby {
         try StandbyComponents(configuration: configuration(), timeSource: time)
     }
 
-    /// Runs `body` against a live server; the server stops when `body` returns.
+    /// Runs `body` against the application through Hummingbird's router test client: the routes,
+    /// middleware and use cases as served, without a socket.
+    func run<Value: Sendable>(
+        _ body: @Sendable (any TestClientProtocol, StandbyComponents) async throws -> Value
+    ) async throws -> Value {
+        try await serve(.router, body)
+    }
+
+    /// Runs `body` against a live server on loopback, for what needs a real socket (the request
+    /// guard below the router, the peer's address, connection handling); the server stops when
+    /// `body` returns.
     func live<Value: Sendable>(
         _ body: @Sendable (any TestClientProtocol, StandbyComponents) async throws -> Value
+    ) async throws -> Value {
+        try await serve(.live, body)
+    }
+
+    private func serve<Value: Sendable>(
+        _ setup: TestingSetup, _ body: @Sendable (any TestClientProtocol, StandbyComponents) async throws -> Value
     ) async throws -> Value {
         let components = try components()
         var logger = Logger(label: "standby-test")
         logger.logLevel = .warning
         let app = try buildApplication(components: components, logger: logger, withTicker: false)
-        let value = try await app.test(.live) { client in try await body(client, components) }
-        // Like a process that exits: the file is closed before the next `live` (a restart) opens it,
+        let value = try await app.test(setup) { client in try await body(client, components) }
+        // Like a process that exits: the file is closed before the next run (a restart) opens it,
         // rather than whenever the last reference to this pool happens to go.
         try components.database.pool.close()
         return value

@@ -86,7 +86,7 @@ struct WebhookTests {
     func storesFixture(_ expectation: StoredExpectation) async throws {
         let standby = TestStandby()
         let body = try Fixtures.data(expectation.file)
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             let response = try await client.postWebhook(body)
             #expect(response.status == (expectation.status == "unrecognized" ? .accepted : .ok))
             let alertId = try #require(response.json["alertId"]?.stringValue)
@@ -113,7 +113,7 @@ struct WebhookTests {
     func authentication() async throws {
         let standby = TestStandby()
         let body = try Fixtures.data("test-action-metric-static.json")
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             for token in [nil, "", "wrong-token", TestStandby.webhookToken + "x"] {
                 let response = try await client.postWebhook(body, token: token)
                 #expect(response.status == .unauthorized)
@@ -133,7 +133,7 @@ struct WebhookTests {
         var configured = TestStandby()
         configured.webhookTokensYAML = "[\"${UNSET_TOKEN:-}\"]"
         let standby = configured
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             let response = try await client.postWebhook(
                 try Fixtures.data("test-action-metric-static.json"), token: "anything")
             #expect(response.status == .unauthorized)
@@ -168,7 +168,7 @@ struct WebhookTests {
     func malformed() async throws {
         let standby = TestStandby()
         let body = Data("{\"schemaId\": \"azureMonitorCommonAlertSchema\", \"data\": {".utf8)
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             let response = try await client.postWebhook(body)
             #expect(response.status == .badRequest)
             #expect(response.headers[.contentType] == "application/problem+json")
@@ -190,7 +190,7 @@ struct WebhookTests {
     @Test("wrong content type is tolerated when the body is JSON")
     func contentTypeTolerated() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             let response = try await client.postWebhook(
                 try Fixtures.data("test-action-metric-static.json"), contentType: "text/plain; charset=utf-8")
             #expect(response.status == .ok)
@@ -202,7 +202,7 @@ struct WebhookTests {
     func duplicates() async throws {
         let standby = TestStandby()
         let body = try Fixtures.data("test-action-metric-static.json")
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             var alertIds = Set<String>()
             for attempt in 0..<4 {
                 let response = try await client.postWebhook(body)
@@ -232,7 +232,7 @@ struct WebhookTests {
         let standby = TestStandby()
         let fired = try Fixtures.json("test-action-metric-static.json")
         let resolved = try Self.resolve(fired, at: "2025-04-15T18:30:00.1234567Z")
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             let first = try await client.postWebhook(fired.canonicalData())
             let second = try await client.postWebhook(resolved.canonicalData())
             #expect(second.json["outcome"]?.stringValue == "changed")
@@ -266,14 +266,14 @@ struct WebhookTests {
     func restartKeepsAlerts() async throws {
         let standby = TestStandby()
         let files = ["test-action-metric-static.json", "legacy-metric-static.json", "test-action-servicehealth.json"]
-        let posted = try await standby.live { client, _ in
+        let posted = try await standby.run { client, _ in
             var ids: [String] = []
             for file in files {
                 ids.append(try await client.postWebhook(try Fixtures.data(file)).json["alertId"]?.stringValue ?? "")
             }
             return ids
         }
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             let listed = try await client.get("/v1/alerts").json["items"]?.arrayValue?.compactMap {
                 $0["id"]?.stringValue
             }
@@ -290,7 +290,7 @@ struct WebhookTests {
         configured.busyTimeout = "200ms"
         let standby = configured
         let body = try Fixtures.data("test-action-metric-static.json")
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             // Another process holds the write lock past the busy timeout.
             var blockerConfiguration = Configuration()
             blockerConfiguration.allowsUnsafeTransactions = true
@@ -316,7 +316,7 @@ struct WebhookTests {
     @Test("every delivery and alert change is in the event log")
     func eventsAppended() async throws {
         let standby = TestStandby()
-        try await standby.live { client, _ in
+        try await standby.run { client, _ in
             _ = try await client.postWebhook(try Fixtures.data("test-action-resourcehealth.json"))
             _ = try await client.postWebhook(try Fixtures.data("test-action-resourcehealth.json"))
         }
