@@ -16,6 +16,8 @@ import StandbyPrimitives
 // - Storage trouble (the store cannot take the write now) is thrown as `StoreError.unavailable`,
 //   whatever the driver's error was; every other error is the caller's and left as it is.
 // - Reads see committed data only.
+// - A unit of work is synchronous and runs on a thread the store owns, off the cooperative pool:
+//   its methods may block on the database (SQLite's calls do; a network store waits for replies).
 
 /// The storage of the control plane: its state, its outbox, its jobs and its history.
 public protocol ControlStore: Sendable {
@@ -121,10 +123,14 @@ public protocol ControlTransaction: ControlReads {
 
     func insertJob(_ job: StoredJob) throws
     func saveJob(_ job: StoredJob) throws
+    /// Jobs running on `hubId`, oldest first (read for update: a move interrupts them).
     func runningJobs(hubId: String) throws -> [StoredJob]
     /// Queues a resubmission unless one exists for (job, failover event); true when queued.
     func insertResubmission(_ resubmission: StoredResubmission) throws -> Bool
     func saveResubmission(_ resubmission: StoredResubmission) throws
+    // Reads for update: what a unit of work reads in order to change it (a store with concurrent
+    // writers locks the rows it returns).
+
     /// Queued items due at `now` with a target hub: highest priority first, then oldest.
     func availableResubmissions(now: Date, limit: Int) throws -> [StoredResubmission]
     func expiredLeases(now: Date) throws -> [StoredResubmission]

@@ -15,7 +15,8 @@ public struct SQLiteAlertRepository: AlertRepository {
 
     /// Stores the raw delivery and its alert inside the caller's write, with their history events.
     static func ingest(
-        _ delivery: IncomingDelivery, content: DeliveryContent, in db: Database, chain: EventChain, ids: any IDSource
+        _ delivery: IncomingDelivery, content: DeliveryContent, in db: Database, chain: EventChain, head: ChainHead,
+        ids: any IDSource
     ) throws -> IngestResult {
         let now = Timestamp.format(delivery.receivedAt)
         var result: IngestResult
@@ -24,13 +25,15 @@ public struct SQLiteAlertRepository: AlertRepository {
         switch content {
         case .alert(let alert, let hubs):
             schema = alert.schema.rawValue
-            result = try upsert(alert, hubs: hubs, delivery: delivery, in: db, chain: chain, ids: ids)
+            result = try upsert(alert, hubs: hubs, delivery: delivery, in: db, chain: chain, head: head, ids: ids)
         case .unrecognized(let reason):
             detail = reason
-            result = try upsertOpaque(.unrecognized, reason: reason, delivery: delivery, in: db, chain: chain, ids: ids)
+            result = try upsertOpaque(
+                .unrecognized, reason: reason, delivery: delivery, in: db, chain: chain, head: head, ids: ids)
         case .malformed(let reason):
             detail = reason
-            result = try upsertOpaque(.malformed, reason: reason, delivery: delivery, in: db, chain: chain, ids: ids)
+            result = try upsertOpaque(
+                .malformed, reason: reason, delivery: delivery, in: db, chain: chain, head: head, ids: ids)
         }
         try db.cachedStatement(
             sql: """
@@ -53,13 +56,13 @@ public struct SQLiteAlertRepository: AlertRepository {
                     "sha256": .string(delivery.sha256),
                     "bytes": .number(Double(delivery.body.count)),
                     "remoteAddress": delivery.remoteAddress.map(JSONValue.string) ?? .null,
-                ])), in: db)
+                ])), in: db, head: head)
         return result
     }
 
     private static func upsert(
         _ alert: NormalizedAlert, hubs: [HubReference], delivery: IncomingDelivery, in db: Database,
-        chain: EventChain, ids: any IDSource
+        chain: EventChain, head: ChainHead, ids: any IDSource
     ) throws -> IngestResult {
         let now = Timestamp.format(delivery.receivedAt)
         let existing = try Row.fetchOne(
@@ -88,7 +91,7 @@ public struct SQLiteAlertRepository: AlertRepository {
             try insertHubs(hubs, alertId: id, in: db)
             try appendAlertEvents(
                 "alert.created", alert: alert, alertId: id, hubs: hubs, previous: nil,
-                at: delivery.receivedAt, in: db, chain: chain)
+                at: delivery.receivedAt, in: db, chain: chain, head: head)
             return IngestResult(
                 deliveryId: delivery.id, alertId: id, outcome: .new, duplicateCount: 0, alert: alert, hubs: hubs)
         }
@@ -128,7 +131,7 @@ public struct SQLiteAlertRepository: AlertRepository {
         try insertHubs(hubs, alertId: id, in: db)
         try appendAlertEvents(
             "alert.changed", alert: alert, alertId: id, hubs: hubs, previous: previous,
-            at: delivery.receivedAt, in: db, chain: chain)
+            at: delivery.receivedAt, in: db, chain: chain, head: head)
         return IngestResult(
             deliveryId: delivery.id, alertId: id, outcome: .changed, duplicateCount: existing["duplicate_count"],
             alert: alert, hubs: hubs)
@@ -136,6 +139,7 @@ public struct SQLiteAlertRepository: AlertRepository {
 
     private static func upsertOpaque(
         _ status: AlertStatus, reason: String, delivery: IncomingDelivery, in db: Database, chain: EventChain,
+        head: ChainHead,
         ids: any IDSource
     ) throws -> IngestResult {
         let key = "\(status.rawValue):\(delivery.sha256)"
@@ -168,7 +172,7 @@ public struct SQLiteAlertRepository: AlertRepository {
         try chain.append(
             EventDraft(
                 type: "alert.\(status.rawValue)", at: delivery.receivedAt, actor: "azure-monitor",
-                data: .object(["alertId": .string(id), "reason": .string(reason)])), in: db)
+                data: .object(["alertId": .string(id), "reason": .string(reason)])), in: db, head: head)
         let outcome: DeliveryOutcome = status == .malformed ? .malformed : .unrecognized
         return IngestResult(
             deliveryId: delivery.id, alertId: id, outcome: outcome, duplicateCount: 0, alert: nil, hubs: [])
@@ -184,7 +188,7 @@ public struct SQLiteAlertRepository: AlertRepository {
 
     private static func appendAlertEvents(
         _ type: String, alert: NormalizedAlert, alertId: String, hubs: [HubReference], previous: AlertCondition?,
-        at: Date, in db: Database, chain: EventChain
+        at: Date, in db: Database, chain: EventChain, head: ChainHead
     ) throws {
         var data: [String: JSONValue] = [
             "alertId": .string(alertId),
@@ -201,7 +205,7 @@ public struct SQLiteAlertRepository: AlertRepository {
             try chain.append(
                 EventDraft(
                     type: type, at: at, deploymentId: hub?.deploymentId, hub: hub?.hubId, actor: "azure-monitor",
-                    data: .object(data)), in: db)
+                    data: .object(data)), in: db, head: head)
         }
     }
 

@@ -36,12 +36,12 @@ public final class GroupCommitWriter: Sendable {
 
     private let health: StorageHealth?
     /// The transaction each batch's units of work see.
-    private let transaction: @Sendable (Database) -> any ControlTransaction
+    private let transaction: @Sendable (Database) -> SQLiteTransaction
 
     init(
         pool: DatabasePool, health: StorageHealth? = nil, maximumBatch: Int = 512,
         metricsFactory: (any MetricsFactory)? = nil,
-        transaction: @escaping @Sendable (Database) -> any ControlTransaction
+        transaction: @escaping @Sendable (Database) -> SQLiteTransaction
     ) {
         self.pool = pool
         self.transaction = transaction
@@ -130,8 +130,7 @@ public final class GroupCommitWriter: Sendable {
     private func commit(_ items: [any PendingWrite], isolated: Bool) throws {
         try StoreError.mapping {
             try pool.write { db in
-                let batch = WriteBatch(
-                    db: db, units: SharedUnitsOfWork(transaction: transaction(db), isolated: isolated))
+                let batch = WriteBatch(db: db, transaction: transaction(db), isolated: isolated)
                 for item in items {
                     batch.beginWrite()
                     do {
@@ -161,17 +160,23 @@ private struct SharedWorkFailure: Error {}
 /// and the units of work its writes share. Confined to the writer's transaction, hence unchecked.
 public final class WriteBatch: @unchecked Sendable {
     let db: Database
+    let transaction: SQLiteTransaction
     public let units: SharedUnitsOfWork
     public var isolated: Bool { units.isolated }
 
-    init(db: Database, units: SharedUnitsOfWork) {
+    init(db: Database, transaction: SQLiteTransaction, isolated: Bool) {
         self.db = db
-        self.units = units
+        self.transaction = transaction
+        units = SharedUnitsOfWork(transaction: transaction, isolated: isolated)
     }
 
     func beginWrite() { units.beginUnit() }
 
-    func rollbackWrite() { units.undoUnit() }
+    /// The write's savepoint was rolled back: what it changed in memory goes with it.
+    func rollbackWrite() {
+        transaction.chainHead.forget()
+        units.undoUnit()
+    }
 
     func flush() throws { try units.finish() }
 }

@@ -49,6 +49,7 @@ struct SQLiteTransaction: ControlTransaction {
     let db: Database
     let chain: EventChain
     let hubStates: HubStateCache
+    let chainHead = ChainHead()
 
     private func sqlite<T>(_ body: () throws -> T) throws -> T {
         try StoreError.mapping(body)
@@ -148,7 +149,10 @@ struct SQLiteTransaction: ControlTransaction {
     func storeDelivery(_ delivery: IncomingDelivery, content: DeliveryContent, ids: any IDSource) throws
         -> IngestResult
     {
-        try sqlite { try SQLiteAlertRepository.ingest(delivery, content: content, in: db, chain: chain, ids: ids) }
+        try sqlite {
+            try SQLiteAlertRepository.ingest(
+                delivery, content: content, in: db, chain: chain, head: chainHead, ids: ids)
+        }
     }
 
     func saveHubState(_ state: HubHealthState, for hub: HubReference, at: Date) throws {
@@ -236,10 +240,15 @@ struct SQLiteTransaction: ControlTransaction {
     }
 
     func append(_ event: EventDraft) throws {
-        try sqlite { _ = try chain.append(event, in: db) }
+        try sqlite { _ = try chain.append(event, in: db, head: chainHead) }
     }
 
     func inSavepoint<T>(_ work: () throws -> T) throws -> T {
-        try db.withinSavepoint(work)
+        do {
+            return try db.withinSavepoint(work)
+        } catch {
+            chainHead.forget()
+            throw error
+        }
     }
 }

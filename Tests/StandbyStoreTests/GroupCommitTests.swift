@@ -131,6 +131,58 @@ struct GroupCommitSharedWorkTests {
         #expect(Set(windows) == Set((0..<deployments.count).filter { $0 != 7 }.map { "d\($0)" }))
         #expect(failures.count == 1)
         #expect(failures.first?.contains("report:r7") == true)
+        // Units rolled back after appending, and appends after the rollback: still one chain.
+        #expect(try await EventHistory(database: database).verify() > 0)
+    }
+}
+
+@Suite("Group commit: one chain")
+struct GroupCommitChainTests {
+    @Test("units that append and then fail leave no gap: the history verifies, one event per unit that succeeded")
+    func rolledBackAppendsLeaveOneChain() async throws {
+        let folder = TemporaryFolder()
+        let database = try StandbyDatabase(settings: DatabaseSettings(path: folder.path("standby.sqlite")))
+        try database.migrate()
+        let store = SQLiteControlStore(database: database)
+        // Hold the writer, so that the units below queue up and share transactions.
+        let gate = DispatchSemaphore(value: 0)
+        async let blocker: Void = database.groupCommit.write { (_: WriteBatch) in gate.wait() }
+        try await Task.sleep(for: .milliseconds(100))
+        Task {
+            try await Task.sleep(for: .milliseconds(300))
+            gate.signal()
+        }
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let succeeded = await concurrentWrites(40) { index in
+            _ = try await store.sharedWrite(lane: .interactive, weight: 1) { units in
+                try units.transaction.append(
+                    EventDraft(type: "unit", at: now, actor: "test", data: .number(Double(index))))
+                try units.transaction.append(
+                    EventDraft(type: "unit.second", at: now, actor: "test", data: .number(Double(index))))
+                if index % 3 == 1 { throw Refused() }
+            }
+        }
+        try await blocker
+        #expect(succeeded == Set((0..<40).filter { $0 % 3 != 1 }))
+        #expect(try await EventHistory(database: database).verify() == succeeded.count * 2)
+    }
+
+    @Test("an append undone by a savepoint is not chained to: the next append links to the event before it")
+    func savepointRollbackForgetsTheHead() async throws {
+        let folder = TemporaryFolder()
+        let database = try StandbyDatabase(settings: DatabaseSettings(path: folder.path("standby.sqlite")))
+        try database.migrate()
+        let store = SQLiteControlStore(database: database)
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        try await store.write { transaction in
+            try transaction.append(EventDraft(type: "kept", at: now, actor: "test", data: .null))
+            _ = try? transaction.inSavepoint {
+                try transaction.append(EventDraft(type: "undone", at: now, actor: "test", data: .null))
+                throw Refused()
+            }
+            try transaction.append(EventDraft(type: "kept", at: now, actor: "test", data: .null))
+        }
+        #expect(try await EventHistory(database: database).verify() == 2)
     }
 }
 

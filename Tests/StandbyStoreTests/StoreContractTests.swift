@@ -251,6 +251,8 @@ struct StoreContractTests {
                     do {
                         _ = try await store.sharedWrite(lane: .interactive, weight: 1) { units in
                             _ = try units.transaction.storeReport(report, receivedAt: now, actor: "test")
+                            try units.transaction.append(
+                                EventDraft(type: "test.unit", at: now, actor: "test", data: .string(report.id)))
                             if index % 4 == 1 { throw Refusal() }
                         }
                         return (index, true)

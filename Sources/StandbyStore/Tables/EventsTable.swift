@@ -7,11 +7,13 @@ import StandbyPrimitives
 
 extension EventChain {
     /// Appends `draft` inside the caller's write transaction, chained to the newest event (or,
-    /// after a prune removed every event, to the anchor); returns its seq.
+    /// after a prune removed every event, to the anchor); returns its seq. With `head`, the head
+    /// this transaction last wrote is taken from it instead of read back.
     @discardableResult
-    func append(_ draft: EventDraft, in db: Database) throws -> Int64 {
+    func append(_ draft: EventDraft, in db: Database, head: ChainHead? = nil) throws -> Int64 {
         let (lastSeq, prevHash) =
-            try EventsTable.head(try db.cachedStatement(sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"))
+            try head?.known
+            ?? EventsTable.head(try db.cachedStatement(sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"))
             ?? EventsTable.head(
                 try db.cachedStatement(sql: "SELECT seq, hash FROM event_anchors ORDER BY seq DESC LIMIT 1"))
             ?? (0, EventLog.genesisHash)
@@ -25,8 +27,20 @@ extension EventChain {
             event.seq, event.at, event.type, event.deploymentId, event.hub, event.actor, event.data, event.prevHash,
             event.hash,
         ])
+        head?.known = (event.seq, event.hash)
         return event.seq
     }
+}
+
+/// The chain's head as one write transaction last appended it, so that its next append need not
+/// read it back (a delivery appends two events; a batch, dozens). Whoever rolls back a savepoint
+/// of the transaction forgets it, since the event it names may be gone; every append of a
+/// transaction that has one goes through it (`SQLiteTransaction` sees to that). Confined to the
+/// transaction's thread, hence unchecked.
+final class ChainHead: @unchecked Sendable {
+    var known: (seq: Int64, hash: String)?
+
+    func forget() { known = nil }
 }
 
 enum EventsTable {
