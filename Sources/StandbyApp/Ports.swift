@@ -39,6 +39,9 @@ public protocol ControlStore: Sendable {
 
     /// Ready to take writes: the schema is current and a write commits (cheap enough for probes).
     func checkReady(now: Date) async throws
+
+    /// The instances sharing this store as `instance` sees them, and who leads.
+    func cluster(seenFrom instance: InstanceIdentity, now: Date) async throws -> ClusterView
 }
 
 /// Which queue of a shared write a unit of work waits in.

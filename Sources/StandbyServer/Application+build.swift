@@ -25,6 +25,8 @@ public struct StandbyComponents: Sendable {
     public let timeSource: any TimeSource
     /// The one source of ids (time-ordered, at `timeSource`'s time), for every part.
     public let ids: any IDSource
+    /// Who this process is among the instances sharing the store.
+    public let instance: InstanceIdentity
 
     /// Opens the database and applies pending migrations.
     public init(
@@ -35,6 +37,9 @@ public struct StandbyComponents: Sendable {
         self.configuration = configuration
         self.timeSource = timeSource
         self.ids = ids
+        instance = InstanceIdentity(
+            id: configuration.cluster.instanceId(port: configuration.server.port), region: configuration.cluster.region,
+            url: configuration.cluster.url, startedAt: timeSource.now())
         metrics = StandbyMetrics()
         database = try StandbyDatabase(
             settings: configuration.database, chainKey: configuration.audit.chainKey, metricsFactory: metrics.factory)
@@ -140,7 +145,8 @@ public func buildRouter(components: StandbyComponents) throws -> Router<StandbyR
     let readers = router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, role: .reader))
     // The read and operator routes: the server generated from openapi/standby.yaml.
     try GeneratedAPI(
-        controlPlane: components.controlPlane, alerts: components.alerts, jobs: components.jobs,
+        store: components.store, instance: components.instance, controlPlane: components.controlPlane,
+        alerts: components.alerts, jobs: components.jobs,
         history: components.history, timeSource: components.timeSource
     ).registerHandlers(on: router.group().add(middleware: IdentityMiddleware(authenticator: authenticator)))
     let reporters = router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, role: .reporter))

@@ -46,7 +46,21 @@ extension ConfigReader {
         }
         checkKeys(
             root,
-            allowed: ["server", "database", "auth", "deployments", "logging", "dispatch", "resubmissions", "audit"])
+            allowed: [
+                "server", "cluster", "database", "auth", "deployments", "logging", "dispatch", "resubmissions", "audit",
+            ])
+        if let cluster = mapping(root, "cluster", allowed: ["instance", "region", "url"]) {
+            configuration.cluster.instance = string(cluster, "instance")
+            if let instance = configuration.cluster.instance, instance.isEmpty || instance.count > 200 {
+                problem("cluster.instance", "must be a non-empty name of at most 200 characters")
+            }
+            configuration.cluster.region = string(cluster, "region")
+            configuration.cluster.url = string(cluster, "url")
+            if let url = configuration.cluster.url, let node = cluster.child("url") {
+                // The instance's own address: plain HTTP is its operator's choice (a private network).
+                checkURL(url, at: node.path, allowPlainHTTP: true)
+            }
+        }
         if let audit = mapping(root, "audit", allowed: ["signingKey", "chainKey", "checkpointInterval"]) {
             configuration.audit.signingKey = secret(audit, "signingKey", minimumBytes: Self.minimumKeyBytes)
             configuration.audit.chainKey = secret(audit, "chainKey", minimumBytes: Self.minimumKeyBytes)

@@ -96,6 +96,22 @@ public struct DispatchSettings: Sendable, Hashable {
     public init() {}
 }
 
+/// Who this instance is among those sharing a store (`cluster:`).
+public struct ClusterSettings: Sendable, Hashable {
+    /// Unique among the instances; by default `<host name>:<server.port>`.
+    public var instance: String?
+    /// Where the instance runs (`westeurope`), shown beside it.
+    public var region: String?
+    /// Where operators and peers reach it.
+    public var url: String?
+    public init() {}
+
+    /// The instance's id: `instance`, or the host name and port.
+    public func instanceId(port: Int) -> String {
+        instance ?? "\(ProcessInfo.processInfo.hostName):\(port)"
+    }
+}
+
 public struct AuditSettings: Sendable, Hashable {
     /// Signs the anchors that pruning leaves and the checkpoints; `chainKey` does when it is unset.
     public var signingKey: Secret?
@@ -113,6 +129,7 @@ public struct AuditSettings: Sendable, Hashable {
 
 public struct StandbyConfiguration: Sendable, Hashable {
     public var server = ServerSettings()
+    public var cluster = ClusterSettings()
     public var audit = AuditSettings()
     public var logging = LoggingSettings()
     public var dispatch = DispatchSettings()

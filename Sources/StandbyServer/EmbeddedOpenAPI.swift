@@ -744,6 +744,24 @@ enum EmbeddedOpenAPI {
                 '403': { $ref: '#/components/responses/Forbidden' }
                 '503': { $ref: '#/components/responses/Unavailable' }
 
+          /v1/cluster:
+            get:
+              tags: [operations]
+              operationId: getCluster
+              summary: The instances sharing this Standby's database, who leads the singleton work, and the database.
+              description: >-
+                Every instance registers itself and keeps `lastSeenAt` fresh. The leader runs the dispatcher, the
+                decision ticker, the lease reaper and pruning under a lease whose epoch fences its writes. On the
+                embedded SQLite database there is one instance, which always leads.
+              responses:
+                '200':
+                  description: The cluster as this instance sees it.
+                  content:
+                    application/json:
+                      schema: { $ref: '#/components/schemas/Cluster' }
+                '401': { $ref: '#/components/responses/Unauthorized' }
+                '403': { $ref: '#/components/responses/Forbidden' }
+                '503': { $ref: '#/components/responses/Unavailable' }
           /healthz:
             get:
               tags: [operations]
@@ -1068,6 +1086,37 @@ enum EmbeddedOpenAPI {
                 healthSince: { type: string }
                 sources: { type: array, items: { $ref: '#/components/schemas/Source' } }
                 openWindow: { $ref: '#/components/schemas/FailureWindow' }
+            Cluster:
+              type: object
+              required: [backend, instances, database]
+              properties:
+                backend: { type: string, enum: [sqlite, postgres] }
+                instances:
+                  type: array
+                  items:
+                    type: object
+                    required: [id, version, startedAt, lastSeenAt, leader]
+                    properties:
+                      id: { type: string, description: 'cluster.instance, by default host name and port' }
+                      region: { type: string, description: cluster.region }
+                      url: { type: string, description: cluster.url }
+                      version: { type: string }
+                      startedAt: { type: string }
+                      lastSeenAt: { type: string }
+                      leader: { type: boolean }
+                leader:
+                  type: object
+                  required: [instance, epoch]
+                  properties:
+                    instance: { type: string }
+                    epoch: { type: integer, minimum: 1 }
+                    expiresAt: { type: string, description: absent when the lease never lapses (one embedded instance) }
+                database:
+                  type: object
+                  required: [host, role]
+                  properties:
+                    host: { type: string, description: 'the server answering (host:port), or the file of an embedded database' }
+                    role: { type: string, enum: [primary, standby] }
             Deployment:
               type: object
               required: [id, pattern, serving, automation, hubs]

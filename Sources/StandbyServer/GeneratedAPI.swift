@@ -49,6 +49,8 @@ struct IdentityMiddleware: RouterMiddleware {
 /// The application layer's read models are filled into the generated types member by member
 /// (`APIRepresentations.swift`).
 struct GeneratedAPI: APIProtocol {
+    let store: any ControlStore
+    let instance: InstanceIdentity
     let controlPlane: ControlPlane
 
     let alerts: any AlertRepository

@@ -35,6 +35,20 @@ public final class SQLiteControlStore: ControlStore {
     public func checkReady(now: Date) async throws {
         try await database.checkReady(now: now)
     }
+
+    /// An embedded database has one instance, its own process, which always leads: nothing else
+    /// can open the file for writing while it runs.
+    public func cluster(seenFrom instance: InstanceIdentity, now: Date) async throws -> ClusterView {
+        ClusterView(
+            backend: .sqlite,
+            instances: [
+                ClusterView.Instance(
+                    id: instance.id, region: instance.region, url: instance.url, version: instance.version,
+                    startedAt: Timestamp.format(instance.startedAt), lastSeenAt: Timestamp.format(now), leader: true)
+            ],
+            leader: ClusterView.Leader(instance: instance.id, epoch: 1, expiresAt: nil),
+            database: ClusterView.Database(host: database.settings.path, role: "primary"))
+    }
 }
 
 extension StandbyDatabase {

@@ -25,8 +25,10 @@ struct Status: AsyncParsableCommand {
         do {
             let deployments = try await get("/v1/deployments", token: token, client: client)
             let commands = try await get("/v1/commands?status=pending&limit=1000", token: token, client: client)
+            // A Standby from before the cluster view answers 404: the rest is still worth showing.
+            let cluster = try? await get("/v1/cluster", token: token, client: client)
             try await client.shutdown()
-            print(StatusReport.render(deployments: deployments, commands: commands))
+            print(StatusReport.render(deployments: deployments, commands: commands, cluster: cluster))
         } catch {
             try? await client.shutdown()
             throw error
@@ -47,8 +49,28 @@ struct Status: AsyncParsableCommand {
 }
 
 enum StatusReport {
-    static func render(deployments: JSONValue, commands: JSONValue) -> String {
+    static func render(deployments: JSONValue, commands: JSONValue, cluster: JSONValue? = nil) -> String {
         var out: [String] = []
+        if let cluster, let instances = cluster["instances"]?.arrayValue {
+            let leader = cluster["leader"].flatMap { leader -> String? in
+                guard let instance = leader["instance"]?.stringValue else { return nil }
+                return "\(instance) (epoch \(leader["epoch"].map { JSONValue.format($0.doubleValue ?? 0) } ?? "?"))"
+            }
+            out.append(
+                "Cluster: \(cluster["backend"]?.stringValue ?? "?") database \(cluster["database"]?["host"]?.stringValue ?? "?") "
+                    + "(\(cluster["database"]?["role"]?.stringValue ?? "?")), leader \(leader ?? "none")")
+            out.append(
+                textTable(
+                    ["INSTANCE", "REGION", "VERSION", "STARTED", "LAST SEEN", "LEADER"],
+                    instances.map { instance in
+                        [
+                            instance["id"]?.stringValue ?? "", instance["region"]?.stringValue ?? "-",
+                            instance["version"]?.stringValue ?? "", instance["startedAt"]?.stringValue ?? "",
+                            instance["lastSeenAt"]?.stringValue ?? "", instance["leader"] == .bool(true) ? "yes" : "no",
+                        ]
+                    }))
+            out.append("")
+        }
         let items = deployments["items"]?.arrayValue ?? []
         out.append(
             textTable(

@@ -29,7 +29,7 @@ struct RoleMatrixTests {
         "POST /v1/resubmissions/{id}/heartbeat": [.operator], "POST /v1/resubmissions/{id}/complete": [.operator],
         "POST /v1/resubmissions/{id}/fail": [.operator], "POST /v1/resubmissions/{id}/retry": [.operator],
         "POST /v1/resubmissions/{id}/cancel": [.operator],
-        "GET /v1/events": [.reader], "GET /v1/events/export": [.reader],
+        "GET /v1/events": [.reader], "GET /v1/events/export": [.reader], "GET /v1/cluster": [.reader],
     ]
 
     static let open: Set<String> = [

@@ -622,6 +622,168 @@ extension Components {
                 case openWindow
             }
         }
+        /// - Remark: Generated from `#/components/schemas/Cluster`.
+        internal struct Cluster: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Cluster/backend`.
+            internal enum backendPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case sqlite = "sqlite"
+                case postgres = "postgres"
+            }
+            /// - Remark: Generated from `#/components/schemas/Cluster/backend`.
+            internal var backend: Components.Schemas.Cluster.backendPayload
+            /// - Remark: Generated from `#/components/schemas/Cluster/instancesPayload`.
+            internal struct instancesPayloadPayload: Codable, Hashable, Sendable {
+                /// cluster.instance, by default host name and port
+                ///
+                /// - Remark: Generated from `#/components/schemas/Cluster/instancesPayload/id`.
+                internal var id: Swift.String
+                /// cluster.region
+                ///
+                /// - Remark: Generated from `#/components/schemas/Cluster/instancesPayload/region`.
+                internal var region: Swift.String?
+                /// cluster.url
+                ///
+                /// - Remark: Generated from `#/components/schemas/Cluster/instancesPayload/url`.
+                internal var url: Swift.String?
+                /// - Remark: Generated from `#/components/schemas/Cluster/instancesPayload/version`.
+                internal var version: Swift.String
+                /// - Remark: Generated from `#/components/schemas/Cluster/instancesPayload/startedAt`.
+                internal var startedAt: Swift.String
+                /// - Remark: Generated from `#/components/schemas/Cluster/instancesPayload/lastSeenAt`.
+                internal var lastSeenAt: Swift.String
+                /// - Remark: Generated from `#/components/schemas/Cluster/instancesPayload/leader`.
+                internal var leader: Swift.Bool
+                /// Creates a new `instancesPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - id: cluster.instance, by default host name and port
+                ///   - region: cluster.region
+                ///   - url: cluster.url
+                ///   - version:
+                ///   - startedAt:
+                ///   - lastSeenAt:
+                ///   - leader:
+                internal init(
+                    id: Swift.String,
+                    region: Swift.String? = nil,
+                    url: Swift.String? = nil,
+                    version: Swift.String,
+                    startedAt: Swift.String,
+                    lastSeenAt: Swift.String,
+                    leader: Swift.Bool
+                ) {
+                    self.id = id
+                    self.region = region
+                    self.url = url
+                    self.version = version
+                    self.startedAt = startedAt
+                    self.lastSeenAt = lastSeenAt
+                    self.leader = leader
+                }
+                internal enum CodingKeys: String, CodingKey {
+                    case id
+                    case region
+                    case url
+                    case version
+                    case startedAt
+                    case lastSeenAt
+                    case leader
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/Cluster/instances`.
+            internal typealias instancesPayload = [Components.Schemas.Cluster.instancesPayloadPayload]
+            /// - Remark: Generated from `#/components/schemas/Cluster/instances`.
+            internal var instances: Components.Schemas.Cluster.instancesPayload
+            /// - Remark: Generated from `#/components/schemas/Cluster/leader`.
+            internal struct leaderPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/Cluster/leader/instance`.
+                internal var instance: Swift.String
+                /// - Remark: Generated from `#/components/schemas/Cluster/leader/epoch`.
+                internal var epoch: Swift.Int
+                /// absent when the lease never lapses (one embedded instance)
+                ///
+                /// - Remark: Generated from `#/components/schemas/Cluster/leader/expiresAt`.
+                internal var expiresAt: Swift.String?
+                /// Creates a new `leaderPayload`.
+                ///
+                /// - Parameters:
+                ///   - instance:
+                ///   - epoch:
+                ///   - expiresAt: absent when the lease never lapses (one embedded instance)
+                internal init(
+                    instance: Swift.String,
+                    epoch: Swift.Int,
+                    expiresAt: Swift.String? = nil
+                ) {
+                    self.instance = instance
+                    self.epoch = epoch
+                    self.expiresAt = expiresAt
+                }
+                internal enum CodingKeys: String, CodingKey {
+                    case instance
+                    case epoch
+                    case expiresAt
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/Cluster/leader`.
+            internal var leader: Components.Schemas.Cluster.leaderPayload?
+            /// - Remark: Generated from `#/components/schemas/Cluster/database`.
+            internal struct databasePayload: Codable, Hashable, Sendable {
+                /// the server answering (host:port), or the file of an embedded database
+                ///
+                /// - Remark: Generated from `#/components/schemas/Cluster/database/host`.
+                internal var host: Swift.String
+                /// - Remark: Generated from `#/components/schemas/Cluster/database/role`.
+                internal enum rolePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case primary = "primary"
+                    case standby = "standby"
+                }
+                /// - Remark: Generated from `#/components/schemas/Cluster/database/role`.
+                internal var role: Components.Schemas.Cluster.databasePayload.rolePayload
+                /// Creates a new `databasePayload`.
+                ///
+                /// - Parameters:
+                ///   - host: the server answering (host:port), or the file of an embedded database
+                ///   - role:
+                internal init(
+                    host: Swift.String,
+                    role: Components.Schemas.Cluster.databasePayload.rolePayload
+                ) {
+                    self.host = host
+                    self.role = role
+                }
+                internal enum CodingKeys: String, CodingKey {
+                    case host
+                    case role
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/Cluster/database`.
+            internal var database: Components.Schemas.Cluster.databasePayload
+            /// Creates a new `Cluster`.
+            ///
+            /// - Parameters:
+            ///   - backend:
+            ///   - instances:
+            ///   - leader:
+            ///   - database:
+            internal init(
+                backend: Components.Schemas.Cluster.backendPayload,
+                instances: Components.Schemas.Cluster.instancesPayload,
+                leader: Components.Schemas.Cluster.leaderPayload? = nil,
+                database: Components.Schemas.Cluster.databasePayload
+            ) {
+                self.backend = backend
+                self.instances = instances
+                self.leader = leader
+                self.database = database
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case backend
+                case instances
+                case leader
+                case database
+            }
+        }
         /// - Remark: Generated from `#/components/schemas/Deployment`.
         internal struct Deployment: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Deployment/id`.

@@ -98,6 +98,13 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /v1/events`.
     /// - Remark: Generated from `#/paths//v1/events/get(listEvents)`.
     func listEvents(_ input: Operations.listEvents.Input) async throws -> Operations.listEvents.Output
+    /// The instances sharing this Standby's database, who leads the singleton work, and the database.
+    ///
+    /// Every instance registers itself and keeps `lastSeenAt` fresh. The leader runs the dispatcher, the decision ticker, the lease reaper and pruning under a lease whose epoch fences its writes. On the embedded SQLite database there is one instance, which always leads.
+    ///
+    /// - Remark: HTTP `GET /v1/cluster`.
+    /// - Remark: Generated from `#/paths//v1/cluster/get(getCluster)`.
+    func getCluster(_ input: Operations.getCluster.Input) async throws -> Operations.getCluster.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -392,6 +399,15 @@ extension APIProtocol {
             query: query,
             headers: headers
         ))
+    }
+    /// The instances sharing this Standby's database, who leads the singleton work, and the database.
+    ///
+    /// Every instance registers itself and keeps `lastSeenAt` fresh. The leader runs the dispatcher, the decision ticker, the lease reaper and pruning under a lease whose epoch fences its writes. On the embedded SQLite database there is one instance, which always leads.
+    ///
+    /// - Remark: HTTP `GET /v1/cluster`.
+    /// - Remark: Generated from `#/paths//v1/cluster/get(getCluster)`.
+    internal func getCluster(headers: Operations.getCluster.Input.Headers = .init()) async throws -> Operations.getCluster.Output {
+        try await getCluster(Operations.getCluster.Input(headers: headers))
     }
 }
 
