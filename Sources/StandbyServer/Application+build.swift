@@ -127,6 +127,10 @@ public func buildRouter(components: StandbyComponents) throws -> Router<StandbyR
             status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: EmbeddedOpenAPI.yaml + "\n")))
     }
+    try ConsoleController(
+        authenticator: authenticator, controlPlane: components.controlPlane, readiness: components.readiness,
+        timeSource: components.timeSource, settings: configuration.console
+    ).register(on: router)
     HealthController(store: components.store, readiness: components.readiness, timeSource: components.timeSource)
         .register(on: router)
     let ingest = AlertIngest(

@@ -47,8 +47,17 @@ extension ConfigReader {
         checkKeys(
             root,
             allowed: [
-                "server", "cluster", "database", "auth", "deployments", "logging", "dispatch", "resubmissions", "audit",
+                "server", "cluster", "console", "database", "auth", "deployments", "logging", "dispatch",
+                "resubmissions", "audit",
             ])
+        if let console = mapping(root, "console", allowed: ["sessionIdleTimeout", "streamLifetime", "streamInterval"]) {
+            configuration.console.sessionIdleTimeout = duration(
+                console, "sessionIdleTimeout", default: configuration.console.sessionIdleTimeout, range: 60...86_400)
+            configuration.console.streamLifetime = duration(
+                console, "streamLifetime", default: configuration.console.streamLifetime, range: 1...3600)
+            configuration.console.streamInterval = duration(
+                console, "streamInterval", default: configuration.console.streamInterval, range: 0.1...10)
+        }
         if let cluster = mapping(root, "cluster", allowed: ["instance", "region", "url"]) {
             configuration.cluster.instance = string(cluster, "instance")
             if let instance = configuration.cluster.instance, instance.isEmpty || instance.count > 200 {

@@ -96,6 +96,18 @@ public struct DispatchSettings: Sendable, Hashable {
     public init() {}
 }
 
+/// The operator console at `/console` (`console:`).
+public struct ConsoleSettings: Sendable, Hashable {
+    /// A signed-in browser that makes no request this long is signed out.
+    public var sessionIdleTimeout: TimeInterval = 1800
+    /// One live-update stream lasts this long; the browser then reconnects on its own (so that a
+    /// stream never outlives a deploy or holds a connection forever).
+    public var streamLifetime: TimeInterval = 300
+    /// How often a live stream looks for a change.
+    public var streamInterval: TimeInterval = 1
+    public init() {}
+}
+
 /// Who this instance is among those sharing a store (`cluster:`).
 public struct ClusterSettings: Sendable, Hashable {
     /// Unique among the instances; by default `<host name>:<server.port>`.
@@ -130,6 +142,7 @@ public struct AuditSettings: Sendable, Hashable {
 public struct StandbyConfiguration: Sendable, Hashable {
     public var server = ServerSettings()
     public var cluster = ClusterSettings()
+    public var console = ConsoleSettings()
     public var audit = AuditSettings()
     public var logging = LoggingSettings()
     public var dispatch = DispatchSettings()

@@ -1,0 +1,326 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Mustache
+import NIOCore
+import StandbyApp
+import StandbyCore
+import StandbyPrimitives
+
+/// `/console`: the operator console, server-rendered from the templates in `console/` (embedded in
+/// the binary), with a little plain JavaScript for live updates over Server-Sent Events. Signing in
+/// takes an API token once; the session has that token's roles, so a reader sees no action and
+/// the server refuses what a role may not do.
+struct ConsoleController: Sendable {
+    static let cookie = "standby_session"
+
+    let authenticator: Authenticator
+    let sessions: ConsoleSessions
+    let controlPlane: ControlPlane
+    let readiness: Readiness
+    let timeSource: any TimeSource
+    let settings: ConsoleSettings
+    let library: MustacheLibrary
+
+    init(
+        authenticator: Authenticator, controlPlane: ControlPlane, readiness: Readiness, timeSource: any TimeSource,
+        settings: ConsoleSettings
+    ) throws {
+        self.authenticator = authenticator
+        self.controlPlane = controlPlane
+        self.readiness = readiness
+        self.timeSource = timeSource
+        self.settings = settings
+        sessions = ConsoleSessions(idleTimeout: settings.sessionIdleTimeout)
+        var library = MustacheLibrary()
+        for (name, text) in EmbeddedConsole.templates { try library.register(text, named: name) }
+        self.library = library
+    }
+
+    func register(on router: Router<StandbyRequestContext>) {
+        let console = router.group("console")
+        console.get("login") { request, context in try self.loginPage(request, context: context) }
+        console.post("login") { request, context in try await self.login(request, context: context) }
+        console.post("logout") { request, context in try await self.logout(request, context: context) }
+        console.get { request, context in try await self.overview(request, context: context) }
+        console.get("stream") { request, context in try self.stream(request, context: context) }
+        console.post("deployments/:id/:action") { request, context in
+            try await self.act(request, context: context)
+        }
+    }
+
+    // MARK: Signing in and out
+
+    private func loginPage(_ request: Request, context: StandbyRequestContext) throws -> Response {
+        if session(of: request) != nil { return Self.redirect("/console") }
+        return try page(title: "Sign in", body: render("login", [:]), session: nil)
+    }
+
+    private func login(_ request: Request, context: StandbyRequestContext) async throws -> Response {
+        let form = try await Self.form(request, context: context)
+        guard let secret = form["token"], !secret.isEmpty, let token = authenticator.apiToken(bearer: secret) else {
+            return try page(
+                title: "Sign in", body: render("login", [:]), session: nil, status: .unauthorized,
+                error: "That API token is not valid.")
+        }
+        let (id, _) = sessions.start(token, now: timeSource.now())
+        var response = Self.redirect("/console")
+        response.headers[.setCookie] = Self.sessionCookie(id, request: request)
+        return response
+    }
+
+    private func logout(_ request: Request, context: StandbyRequestContext) async throws -> Response {
+        let form = try await Self.form(request, context: context)
+        if let (id, session) = session(of: request) {
+            guard constantTimeEqual(form["csrf"] ?? "", session.csrf) else { throw Self.csrfRefusal }
+            sessions.end(id)
+        }
+        var response = Self.redirect("/console/login")
+        response.headers[.setCookie] = "\(Self.cookie)=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0"
+        return response
+    }
+
+    // MARK: Pages
+
+    private func overview(_ request: Request, context: StandbyRequestContext) async throws -> Response {
+        guard let (_, session) = session(of: request) else { return Self.redirect("/console/login") }
+        let fragment = try await deploymentsFragment(for: session)
+        let notice = request.uri.queryParameters.get("notice")
+        return try page(
+            title: "Overview", body: "<h1>Deployments</h1><div id=\"deployments\">\(fragment)</div>", session: session,
+            notice: notice)
+    }
+
+    /// Live updates: the deployments' markup again whenever it changes, as `deployments` events
+    /// whose id is a hash of the markup (a browser reconnecting with `Last-Event-ID` gets nothing
+    /// until something changed). Each stream ends after `streamLifetime`, or when the process
+    /// begins to shut down; the browser's EventSource then reconnects.
+    private func stream(_ request: Request, context: StandbyRequestContext) throws -> Response {
+        guard let (_, session) = session(of: request) else {
+            throw Problem.unauthorized("sign in at /console/login first")
+        }
+        let lastEventId = request.headers[HTTPField.Name("Last-Event-ID")!]
+        let lifetime = Duration.milliseconds(Int64(settings.streamLifetime * 1000))
+        let interval = Duration.milliseconds(Int64(settings.streamInterval * 1000))
+        let body = ResponseBody { writer in
+            let ends = ContinuousClock.now + lifetime
+            var sent = lastEventId
+            try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
+            while ContinuousClock.now < ends, !readiness.isDraining {
+                let fragment = try await deploymentsFragment(for: session)
+                let id = Data(fragment.utf8).sha256Hex
+                if id != sent {
+                    try await writer.write(ByteBuffer(string: Self.event("deployments", id: id, data: fragment)))
+                    sent = id
+                }
+                try await Task.sleep(for: interval)
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-store"], body: body)
+    }
+
+    /// One Server-Sent Event; each line of `data` is a `data:` line of its own.
+    static func event(_ name: String, id: String, data: String) -> String {
+        var text = "event: \(name)\nid: \(id)\n"
+        for line in data.split(separator: "\n", omittingEmptySubsequences: false) { text += "data: \(line)\n" }
+        return text + "\n"
+    }
+
+    // MARK: Actions
+
+    private func act(_ request: Request, context: StandbyRequestContext) async throws -> Response {
+        guard let (_, session) = session(of: request) else { return Self.redirect("/console/login") }
+        let form = try await Self.form(request, context: context)
+        guard constantTimeEqual(form["csrf"] ?? "", session.csrf) else { throw Self.csrfRefusal }
+        guard session.token.allows(.operator) else {
+            throw Problem.forbidden("\(session.token.name) may not act on deployments (it needs the operator role)")
+        }
+        let id = try context.parameters.require("id")
+        guard let action = OperatorAction(rawValue: try context.parameters.require("action")) else {
+            throw Problem.notFound("no such action")
+        }
+        guard controlPlane.topology.deployment(id) != nil else { throw Problem.notFound("no deployment with id \(id)") }
+        let reason = (form["reason"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty, reason.count <= 2000 else {
+            return Self.redirect("/console?notice=" + Self.queryEscaped("Give a reason (at most 2000 characters)."))
+        }
+        let notice: String
+        do {
+            let outcome = try await controlPlane.operatorAction(
+                deploymentId: id,
+                request: OperatorRequest(
+                    action: action, reason: reason, actor: session.token.name, force: false,
+                    allowUnhealthyTarget: false, hub: nil),
+                now: timeSource.now())
+            switch outcome {
+            case .moved(let event):
+                notice =
+                    "\(action.rawValue) of \(id) decided: \(event.fromHub ?? "-") → \(event.toHub ?? "-") (\(event.status.rawValue))"
+            case .updated:
+                notice = "\(action.rawValue) of \(id) recorded."
+            }
+        } catch StoreError.conflict(let reason) {
+            notice = "\(action.rawValue) of \(id) refused: \(reason)"
+        }
+        return Self.redirect("/console?notice=" + Self.queryEscaped(notice))
+    }
+
+    // MARK: Rendering
+
+    func deploymentsFragment(for session: ConsoleSessions.Session) async throws -> String {
+        let now = timeSource.now()
+        let views = try await controlPlane.deployments(now: now)
+        let operate = session.token.allows(.operator)
+        let deployments = views.map { view in
+            ConsoleOverview.deployment(
+                view, policy: controlPlane.topology.deployment(view.id)?.policy ?? Policy(), now: now,
+                csrf: operate ? session.csrf : nil)
+        }
+        return try render("deployments", ["deployments": deployments])
+    }
+
+    private func render(_ template: String, _ object: [String: Any]) throws -> String {
+        guard let text = library.render(object, withTemplate: template) else {
+            throw ContractDrift(description: "the console has no template \(template)")
+        }
+        return text
+    }
+
+    private func page(
+        title: String, body: String, session: ConsoleSessions.Session?, status: HTTPResponse.Status = .ok,
+        notice: String? = nil, error: String? = nil
+    ) throws -> Response {
+        var object: [String: Any] = ["title": title, "body": body]
+        if let session {
+            object["signedIn"] = true
+            object["name"] = session.token.name
+            object["roles"] = session.token.roles.map(\.rawValue).sorted().joined(separator: ", ")
+            object["csrf"] = session.csrf
+        }
+        if let notice { object["notice"] = notice }
+        if let error { object["error"] = error }
+        return Response(
+            status: status,
+            headers: [
+                .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+                .contentSecurityPolicy: "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+                    + "frame-ancestors 'none'; form-action 'self'",
+                HTTPField.Name("X-Frame-Options")!: "DENY",
+            ],
+            body: .init(byteBuffer: ByteBuffer(string: try render("page", object))))
+    }
+
+    // MARK: Requests
+
+    private func session(of request: Request) -> (String, ConsoleSessions.Session)? {
+        guard let id = request.cookies[Self.cookie]?.value, !id.isEmpty,
+            let session = sessions.touch(id, now: timeSource.now())
+        else { return nil }
+        return (id, session)
+    }
+
+    static let csrfRefusal = Problem.forbidden("the form is stale or was not sent by the console (CSRF token)")
+
+    /// The fields of an `application/x-www-form-urlencoded` body (the console's forms).
+    static func form(_ request: Request, context: StandbyRequestContext) async throws -> [String: String] {
+        let buffer = try await request.body.collect(upTo: 64 * 1024)
+        let text = String(buffer: buffer)
+        var fields: [String: String] = [:]
+        for pair in text.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ part: Substring) -> String {
+                String(part).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+            }
+            guard let key = parts.first else { continue }
+            fields[decode(key)] = parts.count > 1 ? decode(parts[1]) : ""
+        }
+        return fields
+    }
+
+    static func redirect(_ location: String) -> Response {
+        Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
+    }
+
+    static func queryEscaped(_ text: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+    }
+
+    /// `Secure` when the request came over TLS to a proxy that says so: Standby itself serves
+    /// plain HTTP on a private address.
+    static func sessionCookie(_ id: String, request: Request) -> String {
+        let secure = request.headers[HTTPField.Name("X-Forwarded-Proto")!]?.lowercased() == "https"
+        return "\(cookie)=\(id); Path=/console; HttpOnly; SameSite=Strict" + (secure ? "; Secure" : "")
+    }
+}
+
+/// The overview's view of a deployment, as the templates read it.
+enum ConsoleOverview {
+    static func deployment(_ view: DeploymentView, policy: Policy, now: Date, csrf: String?) -> [String: Any] {
+        let automation = view.automation
+        var object: [String: Any] = [
+            "id": view.id, "pattern": view.pattern.rawValue, "servingHubs": view.serving.joined(separator: ", "),
+            "automation": automation.state,
+            "movesLeft": max(0, policy.maxFailoversPerHour - automation.automaticMovesLastHour),
+            "hubs": view.hubs.map(hub),
+        ]
+        if let reason = automation.reason { object["reason"] = reason }
+        if automation.dryRun { object["dryRun"] = true }
+        if automation.failbackReady { object["failbackReady"] = true }
+        if let last = automation.lastMoveAt.flatMap(Timestamp.parse) {
+            let until = last.addingTimeInterval(policy.cooldown)
+            if until > now { object["cooldown"] = Timestamp.format(until) }
+        }
+        if !view.hubs.isEmpty, view.hubs.allSatisfy({ $0.health == .down }) { object["bothDown"] = true }
+        if let event = view.lastFailover {
+            let waiting = event.commands.filter { $0.status == .pending || $0.status == .delivered }
+            if !waiting.isEmpty, event.status == .open {
+                object["unacknowledged"] = waiting.count
+                object["openEvent"] = event.id
+            }
+            object["lastFailover"] =
+                [
+                    "kind": event.kind, "from": event.fromHub ?? "-", "to": event.toHub ?? "-",
+                    "status": event.status.rawValue, "createdAt": event.createdAt, "reason": event.reason,
+                    "hasCommands": !event.commands.isEmpty,
+                    "commands": event.commands.map { ["kind": $0.kind, "hub": $0.hub, "status": $0.status.rawValue] },
+                ] as [String: Any]
+        }
+        if let csrf {
+            object["canOperate"] = true
+            let actions: [(OperatorAction, String)] = [
+                (.pause, "Pause"), (.resume, "Resume"), (.failover, "Fail over"), (.failback, "Fail back"),
+            ]
+            object["actions"] = actions.map { action, label in
+                ["deployment": view.id, "action": action.rawValue, "label": label, "csrf": csrf]
+            }
+        }
+        return object
+    }
+
+    static func hub(_ hub: HubView) -> [String: Any] {
+        var object: [String: Any] = [
+            "id": hub.id, "regionName": hub.regionName, "role": hub.role.rawValue, "health": hub.health.rawValue,
+            "healthClass": hub.health.rawValue, "hasSources": !hub.sources.isEmpty,
+            "sources": hub.sources.map {
+                ["source": $0.source, "state": $0.state.rawValue, "last": $0.lastObservedAt ?? "-"]
+            },
+        ]
+        // Always set: a key missing here would be looked up in the deployment's context.
+        object["serving"] = hub.serving
+        if let since = hub.healthSince { object["since"] = since }
+        if let window = hub.openWindow {
+            var members: [String: Any] = [
+                "failureCount": window.failureCount, "firstFailureAt": window.firstFailureAt,
+            ]
+            if let down = window.declaredDownAt { members["declaredDownAt"] = down }
+            if !window.evidence.isEmpty { members["evidence"] = window.evidence.suffix(5).joined(separator: ", ") }
+            object["window"] = members
+        }
+        return object
+    }
+}

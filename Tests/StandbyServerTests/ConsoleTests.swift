@@ -1,0 +1,153 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import StandbyApp
+import StandbyPrimitives
+import Testing
+
+@testable import StandbyServer
+
+/// The console over HTTP: sessions, CSRF, roles, the overview's content and the live stream.
+@Suite("The operator console")
+struct ConsoleTests {
+    /// Signs in with `token`; returns the session cookie (`name=value`) and the overview's HTML.
+    func signIn(_ client: any TestClientProtocol, token: String) async throws -> (cookie: String, html: String) {
+        let login = try await client.execute(
+            uri: "/console/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+            body: ByteBuffer(string: "token=\(token)"))
+        #expect(login.status == .seeOther)
+        #expect(login.headers[.location] == "/console")
+        let setCookie = try #require(login.headers[.setCookie])
+        #expect(setCookie.contains("HttpOnly"))
+        #expect(setCookie.contains("SameSite=Strict"))
+        let cookie = String(setCookie.split(separator: ";")[0])
+        let overview = try await client.execute(uri: "/console", method: .get, headers: [.cookie: cookie])
+        #expect(overview.status == .ok)
+        return (cookie, overview.text)
+    }
+
+    static func csrf(in html: String) -> String? {
+        guard let range = html.range(of: #"name="csrf" value=""#) else { return nil }
+        return String(html[range.upperBound...].prefix { $0 != "\"" })
+    }
+
+    func post(_ client: any TestClientProtocol, _ uri: String, cookie: String, form: String) async throws
+        -> TestResponse
+    {
+        try await client.execute(
+            uri: uri, method: .post,
+            headers: [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"],
+            body: ByteBuffer(string: form))
+    }
+
+    @Test("signing in: a form asks for an API token; a wrong one is refused; the overview needs a session")
+    func signingIn() async throws {
+        let standby = TestStandby()
+        try await standby.run { client, _ in
+            let anonymous = try await client.execute(uri: "/console", method: .get)
+            #expect(anonymous.status == .seeOther)
+            #expect(anonymous.headers[.location] == "/console/login")
+            let form = try await client.execute(uri: "/console/login", method: .get)
+            #expect(form.status == .ok)
+            #expect(form.text.contains(#"<label for="token">API token</label>"#))
+            #expect(form.text.contains(#"type="password""#))
+            let wrong = try await client.execute(
+                uri: "/console/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: "token=not-a-token-at-all"))
+            #expect(wrong.status == .unauthorized)
+            #expect(wrong.headers[.setCookie] == nil)
+            #expect(wrong.text.contains("not valid"))
+            let stream = try await client.execute(uri: "/console/stream", method: .get)
+            #expect(stream.status == .unauthorized)
+        }
+    }
+
+    @Test("the overview names deployments, hubs, their health and the serving hub; a reader sees no action")
+    func overviewAndRoles() async throws {
+        let standby = TestStandby()
+        try await standby.run { client, _ in
+            for offset in [0.0, 30, 60] { try await standby.report(client, "eastus-hub", "failure", at: offset) }
+            let (cookie, html) = try await signIn(client, token: TestStandby.readerToken)
+            #expect(html.contains("foundry-prod"))
+            #expect(html.contains("eastus-hub"))
+            #expect(html.contains("westus-hub"))
+            #expect(html.contains(#"<span class="health">down</span>"#))
+            #expect(html.contains(#"serving <strong class="serving">westus-hub</strong>"#))
+            #expect(html.contains("Failure window: 3 failure(s)"))
+            #expect(!html.contains("<form class=\"action\""))
+            // The server refuses what the page does not offer.
+            let csrf = try #require(Self.csrf(in: html))
+            let refused = try await post(
+                client, "/console/deployments/foundry-prod/pause", cookie: cookie, form: "csrf=\(csrf)&reason=test")
+            #expect(refused.status == .forbidden)
+            let view = try await client.get("/v1/deployments/foundry-prod")
+            #expect(view.json["automation"]?["state"] == .string("active"))
+        }
+    }
+
+    @Test("an operator pauses with a reason; a form without its CSRF token is refused; logging out ends the session")
+    func actionsAndCSRF() async throws {
+        let standby = TestStandby()
+        try await standby.run { client, _ in
+            let (cookie, html) = try await signIn(client, token: TestStandby.operatorToken)
+            #expect(html.contains("Reason for Pause"))
+            let csrf = try #require(Self.csrf(in: html))
+            let forged = try await post(
+                client, "/console/deployments/foundry-prod/pause", cookie: cookie, form: "csrf=forged&reason=x")
+            #expect(forged.status == .forbidden)
+            let paused = try await post(
+                client, "/console/deployments/foundry-prod/pause", cookie: cookie,
+                form: "csrf=\(csrf)&reason=region+maintenance")
+            #expect(paused.status == .seeOther)
+            let view = try await client.get("/v1/deployments/foundry-prod")
+            #expect(view.json["automation"]?["state"] == .string("paused"))
+            #expect(view.json["automation"]?["reason"] == .string("region maintenance"))
+            let after = try await client.execute(
+                uri: paused.headers[.location] ?? "/console", method: .get, headers: [.cookie: cookie])
+            #expect(after.text.contains("pause of foundry-prod recorded"))
+            #expect(after.text.contains("automation <strong>paused</strong>: region maintenance"))
+            let logout = try await post(client, "/console/logout", cookie: cookie, form: "csrf=\(csrf)")
+            #expect(logout.status == .seeOther)
+            let gone = try await client.execute(uri: "/console", method: .get, headers: [.cookie: cookie])
+            #expect(gone.status == .seeOther)
+        }
+    }
+
+    @Test("the live stream sends the overview again when it changes, as Server-Sent Events")
+    func liveStream() async throws {
+        var standby = TestStandby()
+        standby.extraYAML = "console: { streamLifetime: 3s, streamInterval: 200ms }"
+        let configured = standby
+        try await configured.run { client, _ in
+            let (cookie, _) = try await signIn(client, token: TestStandby.readerToken)
+            async let stream = client.execute(uri: "/console/stream", method: .get, headers: [.cookie: cookie])
+            try await Task.sleep(for: .milliseconds(800))
+            for offset in [0.0, 30, 60] { try await configured.report(client, "eastus-hub", "failure", at: offset) }
+            let response = try await stream
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType]?.hasPrefix("text/event-stream") == true)
+            let events = response.text.components(separatedBy: "event: deployments\n").dropFirst()
+            #expect(events.count >= 2)
+            #expect(events.first?.contains(#"<span class="health">unknown</span>"#) == true)
+            #expect(events.last?.contains(#"<span class="health">down</span>"#) == true)
+        }
+    }
+
+    @Test("the console's templates are exactly the files of console/ (run scripts/embed-resources.sh)")
+    func embeddedTemplates() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("console")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter {
+            $0.hasSuffix(".mustache")
+        }
+        #expect(!files.isEmpty)
+        #expect(Set(files.map { String($0.dropLast(".mustache".count)) }) == Set(EmbeddedConsole.templates.keys))
+        for file in files {
+            let text = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
+            let name = String(file.dropLast(".mustache".count))
+            #expect(ContractTests.normalize(EmbeddedConsole.templates[name] ?? "") == ContractTests.normalize(text))
+        }
+    }
+}
