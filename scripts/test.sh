@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: swift format's strict lint, the Swift test suites, then the REST contract checked
-# by schemathesis against a live server (installed from PyPI on first use).
+# by schemathesis against a live server, and the console in a real headless Chromium (schemathesis and
+# Selenium are installed from PyPI on first use; Chromium and its driver are Debian's packages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,3 +18,9 @@ if ! command -v schemathesis >/dev/null 2>&1; then
 fi
 swift build --product standby
 ./scripts/contract-test.sh
+
+if ! python3 -c "import selenium" >/dev/null 2>&1; then
+    echo "installing selenium for the console's browser test"
+    python3 -m pip install --quiet --disable-pip-version-check selenium==4.51.0
+fi
+./scripts/browser-test.sh

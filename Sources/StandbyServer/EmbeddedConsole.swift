@@ -62,7 +62,8 @@ enum EmbeddedConsole {
             <style>
             body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #1b1f24; background: #f5f6f8; }
             header { display: flex; gap: 1rem; align-items: center; padding: .6rem 1rem; background: #1b1f24; color: #fff; flex-wrap: wrap; }
-            header a, header button { color: #fff; }
+            header a { color: #fff; }
+            header button { color: #fff; background: #3a424d; border: 1px solid #6b7480; border-radius: 4px; }
             header .who { margin-left: auto; }
             main { padding: 1rem; max-width: 1200px; margin: 0 auto; }
             .deployment { background: #fff; border: 1px solid #d0d5dc; border-radius: 8px; padding: 1rem; margin-bottom: 1rem; }
@@ -70,7 +71,7 @@ enum EmbeddedConsole {
             .hubs { display: grid; grid-template-columns: repeat(auto-fit, minmax(260px, 1fr)); gap: .8rem; margin: .8rem 0; }
             .hub { border: 2px solid #d0d5dc; border-radius: 6px; padding: .6rem; }
             .hub.up { border-color: #2e7d32; } .hub.degraded { border-color: #b26a00; } .hub.down { border-color: #c62828; background: #fff5f5; } .hub.unknown { border-color: #777; }
-            .health { font-weight: 700; text-transform: uppercase; }
+            .health { font-weight: 700; }
             .up .health { color: #2e7d32; } .degraded .health { color: #8a5300; } .down .health { color: #c62828; } .unknown .health { color: #555; }
             .alert { border-left: 4px solid #c62828; background: #fff5f5; padding: .4rem .6rem; margin: .4rem 0; }
             .notice { border-left: 4px solid #1565c0; background: #eef4fc; padding: .4rem .6rem; margin: .4rem 0; }
