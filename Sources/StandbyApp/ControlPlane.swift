@@ -163,6 +163,33 @@ public final class ControlPlane: Sendable {
         return .updated(view)
     }
 
+    /// What `request` would do now, decided by the engine on a snapshot and never saved: the
+    /// move it would make (its commands and the jobs it would interrupt), or why it would be refused.
+    public func preview(deploymentId: String, request: OperatorRequest, now: Date) async throws -> OperatorPreview {
+        guard let deployment = topology.deployment(deploymentId) else {
+            throw StoreError.notFound("deployment \(deploymentId)")
+        }
+        return try await store.read { reads in
+            var session = self.session(reads, now: now, ids: RehearsalIDs())
+            try session.refresh(deployment)
+            do {
+                _ = try session.operatorAction(request, on: deployment)
+            } catch StoreError.conflict(let reason) {
+                return .refused(reason)
+            }
+            guard let plan = session.decidedPlans.first(where: { !$0.commands.isEmpty }) ?? session.decidedPlans.first
+            else { return .noMove }
+            var interrupted = 0
+            if !plan.dryRun {
+                for hub in plan.interruptedHubs {
+                    interrupted += try reads.jobs(status: .running, hubId: hub, page: PageRequest(limit: 1000)).items
+                        .count
+                }
+            }
+            return .move(plan, interruptedJobs: interrupted)
+        }
+    }
+
     /// Records the application layer's answer for a command. Idempotent: the same answer again
     /// changes nothing; a different answer for an acknowledged command is a conflict.
     public func acknowledge(
@@ -275,7 +302,18 @@ public final class ControlPlane: Sendable {
     }
 }
 
-/// IDs for a read-only rehearsal of a tick: never stored.
+/// What an operator action would do, before it is taken.
+public enum OperatorPreview: Sendable {
+    /// The engine would decide `plan` (its commands in order); `interruptedJobs` running jobs
+    /// would be queued for resubmission.
+    case move(FailoverPlan, interruptedJobs: Int)
+    /// The action changes the deployment's automation only (pause, resume).
+    case noMove
+    /// The engine would refuse, and says why (cooldown, an open event, a DOWN target, ...).
+    case refused(String)
+}
+
+/// IDs for a read-only rehearsal (a tick's check, a preview): never stored.
 struct RehearsalIDs: IDSource {
     func next() -> String { "rehearsal" }
 }

@@ -34,6 +34,9 @@ struct ControlSession {
 
     var hasChanges: Bool { !events.isEmpty || !plans.isEmpty || !windows.isEmpty }
 
+    /// The plans decided so far and not yet saved (what a preview shows).
+    var decidedPlans: [FailoverPlan] { plans.map(\.plan) }
+
     // MARK: Loading
 
     /// A deployment's routing state: the stored one, or its initial state. A hub removed from the

@@ -44,6 +44,9 @@ struct ConsoleController: Sendable {
         console.post("logout") { request, context in try await self.logout(request, context: context) }
         console.get { request, context in try await self.overview(request, context: context) }
         console.get("stream") { request, context in try self.stream(request, context: context) }
+        console.get("deployments/:id/:action") { request, context in
+            try await self.confirmation(request, context: context)
+        }
         console.post("deployments/:id/:action") { request, context in
             try await self.act(request, context: context)
         }
@@ -131,10 +134,44 @@ struct ConsoleController: Sendable {
 
     // MARK: Actions
 
-    private func act(_ request: Request, context: StandbyRequestContext) async throws -> Response {
+    /// The action's confirmation: what the engine would do now (computed on a snapshot, nothing
+    /// saved) or why it would refuse, then the reason, and `force` for the roles that may use it.
+    private func confirmation(_ request: Request, context: StandbyRequestContext) async throws -> Response {
         guard let (_, session) = session(of: request) else { return Self.redirect("/console/login") }
-        let form = try await Self.form(request, context: context)
-        guard constantTimeEqual(form["csrf"] ?? "", session.csrf) else { throw Self.csrfRefusal }
+        let (id, action) = try target(of: context, session: session)
+        let preview = try await controlPlane.preview(
+            deploymentId: id,
+            request: OperatorRequest(
+                action: action, reason: "preview", actor: session.token.name, force: false,
+                allowUnhealthyTarget: false, hub: nil),
+            now: timeSource.now())
+        var object: [String: Any] = [
+            "deployment": id, "action": action.rawValue, "label": Self.label(action), "verb": Self.verb(action),
+            "csrf": session.csrf, "offerForce": action == .failover || action == .failback,
+        ]
+        switch preview {
+        case .move(let plan, let interrupted):
+            object["summary"] = ConsoleOverview.summary(plan, interruptedJobs: interrupted)
+            object["hasCommands"] = !plan.commands.isEmpty
+            object["commands"] = plan.commands.map { ["text": ConsoleOverview.describe($0)] }
+        case .noMove:
+            object["summary"] =
+                action == .pause
+                ? "pauses automation of \(id): no automatic move until it is resumed (operators may still act)"
+                : "resumes automation of \(id): the engine decides again at the next signal or tick"
+        case .refused(let reason):
+            object["isRefused"] = true
+            object["refused"] = reason
+        }
+        object["hasSummary"] = object["summary"] != nil
+        return try page(
+            title: "\(Self.label(action)) \(id)", body: render("action", object), session: session)
+    }
+
+    /// The deployment and action a console action route names, for a session that may act.
+    private func target(of context: StandbyRequestContext, session: ConsoleSessions.Session) throws
+        -> (String, OperatorAction)
+    {
         guard session.token.allows(.operator) else {
             throw Problem.forbidden("\(session.token.name) may not act on deployments (it needs the operator role)")
         }
@@ -143,6 +180,25 @@ struct ConsoleController: Sendable {
             throw Problem.notFound("no such action")
         }
         guard controlPlane.topology.deployment(id) != nil else { throw Problem.notFound("no deployment with id \(id)") }
+        return (id, action)
+    }
+
+    static func label(_ action: OperatorAction) -> String {
+        switch action {
+        case .pause: return "Pause"
+        case .resume: return "Resume"
+        case .failover: return "Fail over"
+        case .failback: return "Fail back"
+        }
+    }
+
+    static func verb(_ action: OperatorAction) -> String { label(action).lowercased() }
+
+    private func act(_ request: Request, context: StandbyRequestContext) async throws -> Response {
+        guard let (_, session) = session(of: request) else { return Self.redirect("/console/login") }
+        let form = try await Self.form(request, context: context)
+        guard constantTimeEqual(form["csrf"] ?? "", session.csrf) else { throw Self.csrfRefusal }
+        let (id, action) = try target(of: context, session: session)
         let reason = (form["reason"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !reason.isEmpty, reason.count <= 2000 else {
             return Self.redirect("/console?notice=" + Self.queryEscaped("Give a reason (at most 2000 characters)."))
@@ -152,7 +208,7 @@ struct ConsoleController: Sendable {
             let outcome = try await controlPlane.operatorAction(
                 deploymentId: id,
                 request: OperatorRequest(
-                    action: action, reason: reason, actor: session.token.name, force: false,
+                    action: action, reason: reason, actor: session.token.name, force: form["force"] == "on",
                     allowUnhealthyTarget: false, hub: nil),
                 now: timeSource.now())
             switch outcome {
@@ -292,14 +348,44 @@ enum ConsoleOverview {
         }
         if let csrf {
             object["canOperate"] = true
-            let actions: [(OperatorAction, String)] = [
-                (.pause, "Pause"), (.resume, "Resume"), (.failover, "Fail over"), (.failback, "Fail back"),
-            ]
-            object["actions"] = actions.map { action, label in
-                ["deployment": view.id, "action": action.rawValue, "label": label, "csrf": csrf]
+            let actions: [OperatorAction] = [automation.paused ? .resume : .pause, .failover, .failback]
+            object["actions"] = actions.map { action in
+                [
+                    "deployment": view.id, "action": action.rawValue, "label": ConsoleController.label(action),
+                    "csrf": csrf,
+                ]
             }
         }
         return object
+    }
+
+    /// A plan in words: "routes traffic from eastus-hub to westus-hub, scales westus-hub up,
+    /// interrupts 3 running jobs".
+    static func summary(_ plan: FailoverPlan, interruptedJobs: Int) -> String {
+        var parts = plan.commands.map(describe)
+        if plan.commands.isEmpty { parts.append("records a \(plan.kind.rawValue) (no command to send)") }
+        if interruptedJobs > 0 {
+            parts.append(
+                "interrupts \(interruptedJobs) running job\(interruptedJobs == 1 ? "" : "s")"
+                    + (plan.resubmitTo.map { " (queued for resubmission to \($0))" } ?? ""))
+        }
+        var text = parts.joined(separator: ", ")
+        if plan.dryRun { text += " — dry run: recorded, never dispatched" }
+        return text
+    }
+
+    static func describe(_ command: CommandPlan) -> String {
+        switch command.kind {
+        case .routeTraffic:
+            return "routes traffic from \(command.fromHub ?? "?") to \(command.toHub ?? command.hub)"
+        case .scaleCompute:
+            return "scales \(command.hub) \(command.parameters["direction"] ?? "")"
+                .trimmingCharacters(in: .whitespaces)
+        case .removeFromRotation:
+            return "removes \(command.hub) from the rotation"
+        case .restoreToRotation:
+            return "restores \(command.hub) to the rotation"
+        }
     }
 
     static func hub(_ hub: HubView) -> [String: Any] {

@@ -2,6 +2,18 @@
 
 enum EmbeddedConsole {
     static let templates: [String: String] = [
+        "action": #"""
+            <h1>{{label}}: {{deployment}}</h1>
+            {{#isRefused}}<p class="alert" role="alert">Standby would refuse this now: {{refused}}</p>{{/isRefused}}
+            {{#hasSummary}}<p>What will happen: <strong>{{summary}}</strong></p>{{/hasSummary}}
+            {{#hasCommands}}<ol class="commands" aria-label="commands, in order">{{#commands}}<li>{{text}}</li>{{/commands}}</ol>{{/hasCommands}}
+            <form method="post" action="/console/deployments/{{deployment}}/{{action}}">
+            <input type="hidden" name="csrf" value="{{csrf}}">
+            <p><label for="reason">Reason</label> <span class="muted">(recorded with your name)</span><br><input id="reason" name="reason" type="text" required maxlength="2000" autofocus></p>
+            {{#offerForce}}<p><label><input type="checkbox" name="force" value="on"> force: override the guardrails (cooldown, a failover event still awaiting acknowledgement)</label></p>{{/offerForce}}
+            <p><button type="submit">Confirm {{verb}}</button> <a href="/console">Cancel</a></p>
+            </form>
+            """#,
         "deployments": #"""
             {{#deployments}}
             <section class="deployment" id="deployment-{{id}}" aria-labelledby="title-{{id}}">
@@ -30,14 +42,7 @@ enum EmbeddedConsole {
             </tbody></table>{{/hasCommands}}{{/lastFailover}}
             {{#canOperate}}
             <div class="actions" aria-label="actions on {{id}}">
-            {{#actions}}
-            <form class="action" method="post" action="/console/deployments/{{deployment}}/{{action}}">
-            <input type="hidden" name="csrf" value="{{csrf}}">
-            <label for="reason-{{deployment}}-{{action}}">Reason for {{label}}</label>
-            <input id="reason-{{deployment}}-{{action}}" name="reason" type="text" required maxlength="2000">
-            <button type="submit">{{label}}</button>
-            </form>
-            {{/actions}}
+            {{#actions}}<form class="action" method="get" action="/console/deployments/{{deployment}}/{{action}}"><button type="submit">{{label}}</button></form>{{/actions}}
             </div>
             {{/canOperate}}
             </section>
@@ -87,7 +92,7 @@ enum EmbeddedConsole {
             <body>
             <header>
             <strong>Standby</strong>
-            {{#signedIn}}<a href="/console">Overview</a><span id="connection" role="status" aria-live="polite">live</span>
+            {{#signedIn}}<a href="/console">Overview</a><span id="connection" role="status" aria-live="polite"></span>
             <span class="who">{{name}} ({{roles}})</span>
             <form method="post" action="/console/logout"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Log out</button></form>{{/signedIn}}
             </header>

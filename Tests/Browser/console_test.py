@@ -90,12 +90,22 @@ try:
     shot("overview-after-failover")
     sign_out()
 
-    # An operator pauses with a reason.
+    # An operator sees what a failover would do, then pauses with a reason through the preview.
     sign_in(operator)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "form.action"))
-    driver.find_element(By.ID, "reason-foundry-prod-pause").send_keys("browser test maintenance")
+    driver.find_element(By.XPATH, "//form[contains(@action, '/failover')]//button").click()
+    wait.until(lambda d: d.find_elements(By.ID, "reason"))
+    preview = driver.find_element(By.TAG_NAME, "main").text
+    check("would refuse" in preview or "routes traffic" in preview, "the failover preview says what would happen")
+    shot("preview-failover")
+    driver.find_element(By.LINK_TEXT, "Cancel").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "form.action"))
     driver.find_element(By.XPATH, "//form[contains(@action, '/pause')]//button").click()
-    wait.until(lambda d: "paused" in d.find_element(By.ID, "deployments").text)
+    wait.until(lambda d: d.find_elements(By.ID, "reason"))
+    check("pauses automation" in driver.find_element(By.TAG_NAME, "main").text, "the pause preview says what it does")
+    driver.find_element(By.ID, "reason").send_keys("browser test maintenance")
+    driver.find_element(By.XPATH, "//button[text()='Confirm pause']").click()
+    wait.until(lambda d: d.find_elements(By.ID, "deployments") and "paused" in d.find_element(By.ID, "deployments").text)
     check("browser test maintenance" in driver.find_element(By.ID, "deployments").text, "the pause shows its reason")
     shot("overview-paused")
     sign_out()

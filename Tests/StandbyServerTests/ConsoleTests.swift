@@ -82,6 +82,9 @@ struct ConsoleTests {
             let refused = try await post(
                 client, "/console/deployments/foundry-prod/pause", cookie: cookie, form: "csrf=\(csrf)&reason=test")
             #expect(refused.status == .forbidden)
+            let preview = try await client.execute(
+                uri: "/console/deployments/foundry-prod/pause", method: .get, headers: [.cookie: cookie])
+            #expect(preview.status == .forbidden)
             let view = try await client.get("/v1/deployments/foundry-prod")
             #expect(view.json["automation"]?["state"] == .string("active"))
         }
@@ -92,8 +95,21 @@ struct ConsoleTests {
         let standby = TestStandby()
         try await standby.run { client, _ in
             let (cookie, html) = try await signIn(client, token: TestStandby.operatorToken)
-            #expect(html.contains("Reason for Pause"))
+            #expect(
+                html.contains(#"action="/console/deployments/foundry-prod/pause"><button type="submit">Pause</button>"#)
+            )
             let csrf = try #require(Self.csrf(in: html))
+            // The confirmation shows what the engine would do, and commits nothing.
+            let preview = try await client.execute(
+                uri: "/console/deployments/foundry-prod/failover", method: .get, headers: [.cookie: cookie])
+            #expect(preview.status == .ok)
+            #expect(
+                preview.text.contains(
+                    "What will happen: <strong>scales westus-hub up, routes traffic from eastus-hub to westus-hub</strong>"
+                ))
+            #expect(preview.text.contains(#"<label for="reason">Reason</label>"#))
+            #expect(preview.text.contains("force: override the guardrails"))
+            #expect(try await client.get("/v1/failover-events").json["items"]?.arrayValue?.isEmpty == true)
             let forged = try await post(
                 client, "/console/deployments/foundry-prod/pause", cookie: cookie, form: "csrf=forged&reason=x")
             #expect(forged.status == .forbidden)
