@@ -162,8 +162,9 @@ extension Data {
 }
 
 extension EventChain {
-    /// An event ready to store: `draft` numbered `seq` and linked to `prevHash`.
-    public func link(_ draft: EventDraft, seq: Int64, prevHash: String) -> EventRecord.Stored {
+    /// An event ready to store: `draft` numbered `seq` and linked to `prevHash`, with its data as
+    /// the canonical JSON text the hash covers (what a store writes in the `data` column).
+    public func link(_ draft: EventDraft, seq: Int64, prevHash: String) -> (event: EventRecord, dataText: String) {
         let at = Timestamp.format(draft.at)
         let data = draft.data.canonicalBytes()
         let body = EventLog.canonicalBody(
@@ -172,46 +173,9 @@ extension EventChain {
         let hash =
             key.map { EventLog.chainMAC(key: $0, prevHash: prevHash, body: body) }
             ?? EventLog.chainHash(prevHash: prevHash, body: body)
-        return EventRecord.Stored(
+        let event = EventRecord(
             seq: seq, at: at, type: draft.type, deploymentId: draft.deploymentId, hub: draft.hub, actor: draft.actor,
-            data: String(decoding: data, as: UTF8.self), prevHash: prevHash, hash: hash)
-    }
-}
-
-extension EventRecord {
-    /// An event's columns as a store writes them (`data` as canonical JSON text).
-    public struct Stored: Sendable, Hashable {
-        public var seq: Int64
-        public var at: String
-        public var type: String
-        public var deploymentId: String?
-        public var hub: String?
-        public var actor: String
-        public var data: String
-        public var prevHash: String
-        public var hash: String
-
-        public init(
-            seq: Int64, at: String, type: String, deploymentId: String? = nil, hub: String? = nil, actor: String,
-            data: String, prevHash: String, hash: String
-        ) {
-            self.seq = seq
-            self.at = at
-            self.type = type
-            self.deploymentId = deploymentId
-            self.hub = hub
-            self.actor = actor
-            self.data = data
-            self.prevHash = prevHash
-            self.hash = hash
-        }
-    }
-
-    /// Reads a stored event back; `data` that is not JSON (never written so) is kept as a string.
-    public init(stored: Stored) {
-        self.init(
-            seq: stored.seq, at: stored.at, type: stored.type, deploymentId: stored.deploymentId, hub: stored.hub,
-            actor: stored.actor, data: JSONValue.parse(stored.data) ?? .string(stored.data), prevHash: stored.prevHash,
-            hash: stored.hash)
+            data: draft.data, prevHash: prevHash, hash: hash)
+        return (event, String(decoding: data, as: UTF8.self))
     }
 }

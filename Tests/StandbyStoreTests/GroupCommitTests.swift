@@ -67,6 +67,17 @@ struct GroupCommitTests {
     }
 }
 
+/// Holds the group-commit writer of `database` for `duration`, so that the writes made meanwhile
+/// queue up and share transactions; returns when the writer is free again.
+func holdWriter(of database: StandbyDatabase, for duration: Duration) async throws {
+    let gate = DispatchSemaphore(value: 0)
+    Task {
+        try await Task.sleep(for: duration)
+        gate.signal()
+    }
+    try await database.groupCommit.write { (_: WriteBatch) in gate.wait() }
+}
+
 @Suite("Group commit: shared work")
 struct GroupCommitSharedWorkTests {
     @Test(
@@ -101,13 +112,8 @@ struct GroupCommitSharedWorkTests {
             store: SQLiteControlStore(database: database), topology: Topology(deployments: deployments))
         let now = Date(timeIntervalSince1970: 1_800_000_000)
         // Hold the writer, so that every report below queues up and they share one transaction.
-        let gate = DispatchSemaphore(value: 0)
-        async let blocker: Void = database.groupCommit.write { (_: WriteBatch) in gate.wait() }
+        async let blocker: Void = holdWriter(of: database, for: .milliseconds(300))
         try await Task.sleep(for: .milliseconds(100))
-        Task {
-            try await Task.sleep(for: .milliseconds(300))
-            gate.signal()
-        }
         let succeeded = await concurrentWrites(deployments.count) { index in
             _ = try await plane.recordReports(
                 [
@@ -145,13 +151,8 @@ struct GroupCommitChainTests {
         try database.migrate()
         let store = SQLiteControlStore(database: database)
         // Hold the writer, so that the units below queue up and share transactions.
-        let gate = DispatchSemaphore(value: 0)
-        async let blocker: Void = database.groupCommit.write { (_: WriteBatch) in gate.wait() }
+        async let blocker: Void = holdWriter(of: database, for: .milliseconds(300))
         try await Task.sleep(for: .milliseconds(100))
-        Task {
-            try await Task.sleep(for: .milliseconds(300))
-            gate.signal()
-        }
         let now = Date(timeIntervalSince1970: 1_800_000_000)
         let succeeded = await concurrentWrites(40) { index in
             _ = try await store.sharedWrite(lane: .interactive, weight: 1) { units in

@@ -17,14 +17,14 @@ extension EventChain {
             ?? EventsTable.head(
                 try db.cachedStatement(sql: "SELECT seq, hash FROM event_anchors ORDER BY seq DESC LIMIT 1"))
             ?? (0, EventLog.genesisHash)
-        let event = link(draft, seq: lastSeq + 1, prevHash: prevHash)
+        let (event, dataText) = link(draft, seq: lastSeq + 1, prevHash: prevHash)
         try db.cachedStatement(
             sql: """
                 INSERT INTO events (seq, at, type, deployment_id, hub, actor, data, prev_hash, hash)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [
-            event.seq, event.at, event.type, event.deploymentId, event.hub, event.actor, event.data, event.prevHash,
+            event.seq, event.at, event.type, event.deploymentId, event.hub, event.actor, dataText, event.prevHash,
             event.hash,
         ])
         head?.known = (event.seq, event.hash)
@@ -54,10 +54,12 @@ enum EventsTable {
         }
     }
 
+    /// A stored event; `data` that is not JSON (never written so) is kept as a string.
     static func record(_ row: Row) -> EventRecord {
-        EventRecord(
-            stored: EventRecord.Stored(
-                seq: row["seq"], at: row["at"], type: row["type"], deploymentId: row["deployment_id"], hub: row["hub"],
-                actor: row["actor"], data: row["data"], prevHash: row["prev_hash"], hash: row["hash"]))
+        let dataText: String = row["data"]
+        return EventRecord(
+            seq: row["seq"], at: row["at"], type: row["type"], deploymentId: row["deployment_id"], hub: row["hub"],
+            actor: row["actor"], data: JSONValue.parse(dataText) ?? .string(dataText), prevHash: row["prev_hash"],
+            hash: row["hash"])
     }
 }
