@@ -128,8 +128,8 @@ public func buildRouter(components: StandbyComponents) throws -> Router<StandbyR
             body: .init(byteBuffer: ByteBuffer(string: EmbeddedOpenAPI.yaml + "\n")))
     }
     try ConsoleController(
-        authenticator: authenticator, controlPlane: components.controlPlane, readiness: components.readiness,
-        timeSource: components.timeSource, settings: configuration.console
+        authenticator: authenticator, controlPlane: components.controlPlane, history: components.history,
+        readiness: components.readiness, timeSource: components.timeSource, settings: configuration.console
     ).register(on: router)
     HealthController(store: components.store, readiness: components.readiness, timeSource: components.timeSource)
         .register(on: router)

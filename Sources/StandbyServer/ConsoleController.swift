@@ -6,6 +6,7 @@ import NIOCore
 import StandbyApp
 import StandbyCore
 import StandbyPrimitives
+import StandbyStore
 
 /// `/console`: the operator console, server-rendered from the templates in `console/` (embedded in
 /// the binary), with a little plain JavaScript for live updates over Server-Sent Events. Signing in
@@ -17,17 +18,19 @@ struct ConsoleController: Sendable {
     let authenticator: Authenticator
     let sessions: ConsoleSessions
     let controlPlane: ControlPlane
+    let history: EventHistory
     let readiness: Readiness
     let timeSource: any TimeSource
     let settings: ConsoleSettings
     let library: MustacheLibrary
 
     init(
-        authenticator: Authenticator, controlPlane: ControlPlane, readiness: Readiness, timeSource: any TimeSource,
-        settings: ConsoleSettings
+        authenticator: Authenticator, controlPlane: ControlPlane, history: EventHistory, readiness: Readiness,
+        timeSource: any TimeSource, settings: ConsoleSettings
     ) throws {
         self.authenticator = authenticator
         self.controlPlane = controlPlane
+        self.history = history
         self.readiness = readiness
         self.timeSource = timeSource
         self.settings = settings
@@ -44,6 +47,12 @@ struct ConsoleController: Sendable {
         console.post("logout") { request, context in try await self.logout(request, context: context) }
         console.get { request, context in try await self.overview(request, context: context) }
         console.get("stream") { request, context in try self.stream(request, context: context) }
+        console.get("deployments/:id/timeline") { request, context in
+            try await self.timeline(request, context: context)
+        }
+        console.get("failover-events/:id") { request, context in
+            try await self.failoverEvent(request, context: context)
+        }
         console.get("deployments/:id/:action") { request, context in
             try await self.confirmation(request, context: context)
         }
@@ -130,6 +139,78 @@ struct ConsoleController: Sendable {
         var text = "event: \(name)\nid: \(id)\n"
         for line in data.split(separator: "\n", omittingEmptySubsequences: false) { text += "data: \(line)\n" }
         return text + "\n"
+    }
+
+    /// The last 24 hours (or `?range=7d`) of a deployment, drawn as SVG (`ConsoleTimeline`).
+    private func timeline(_ request: Request, context: StandbyRequestContext) async throws -> Response {
+        guard let (_, session) = session(of: request) else { return Self.redirect("/console/login") }
+        let id = try context.parameters.require("id")
+        let now = timeSource.now()
+        guard let deployment = try await controlPlane.deployment(id: id, now: now) else {
+            throw Problem.notFound("no deployment with id \(id)")
+        }
+        let week = request.uri.queryParameters.get("range") == "7d"
+        let start = now.addingTimeInterval(week ? -7 * 86_400 : -86_400)
+        var query = EventQuery()
+        query.deployment = id
+        query.since = start
+        // The newest history of the range, bounded: a storm of thousands of events still draws.
+        var events: [EventRecord] = []
+        var after: Int64 = 0
+        while events.count < Self.timelineEventLimit {
+            let batch = try await history.batch(query, afterSeq: after, batchSize: 1000)
+            guard let last = batch.last else { break }
+            events += batch
+            after = last.seq
+        }
+        let picture = ConsoleTimeline(deployment: deployment, start: start, end: now, events: events)
+        let marks = picture.marks()
+        let body = try render(
+            "timeline",
+            [
+                "deployment": id, "svg": picture.svg(), "day": !week, "week": week, "hasMarks": !marks.isEmpty,
+                "marks": marks.reversed().map { mark -> [String: Any] in
+                    var object: [String: Any] = ["at": Timestamp.format(mark.at), "text": mark.text]
+                    if let link = mark.link { object["link"] = link }
+                    return object
+                },
+            ])
+        return try page(title: "Timeline \(id)", body: body, session: session)
+    }
+
+    static let timelineEventLimit = 20_000
+
+    /// One failover event with its evidence and its commands.
+    private func failoverEvent(_ request: Request, context: StandbyRequestContext) async throws -> Response {
+        guard let (_, session) = session(of: request) else { return Self.redirect("/console/login") }
+        let id = try context.parameters.require("id")
+        guard let event = try await controlPlane.failoverEvent(id: id) else {
+            throw Problem.notFound("no failover event with id \(id)")
+        }
+        let body = try render(
+            "failover-event",
+            [
+                "deployment": event.deploymentId, "kind": event.kind, "from": event.fromHub ?? "-",
+                "to": event.toHub ?? "-", "status": event.status.rawValue, "trigger": event.trigger, "rule": event.rule,
+                "createdAt": event.createdAt, "actor": event.actor, "settledAt": event.settledAt ?? "-",
+                "reason": event.reason, "hasEvidence": !event.evidence.isEmpty,
+                "evidence": event.evidence.map { ["text": $0] }, "hasCommands": !event.commands.isEmpty,
+                "commands": event.commands.map { command -> [String: Any] in
+                    [
+                        "position": command.position + 1, "kind": command.kind, "hub": command.hub,
+                        "status": command.status.rawValue,
+                        "ack": command.ackOutcome.map {
+                            "\($0) by \(command.ackActor ?? "?") at \(command.ackedAt ?? "?")"
+                        }
+                            ?? "-",
+                        "delivery": command.deliveryAttempts == 0
+                            ? "-"
+                            : "\(command.deliveryAttempts) attempt(s)\(command.lastError.map { ", last error: \($0)" } ?? "")"
+                            ,
+                    ]
+                },
+            ])
+        return try page(title: "Failover event \(id)", body: body, session: session)
     }
 
     // MARK: Actions

@@ -18,6 +18,7 @@ enum EmbeddedConsole {
             {{#deployments}}
             <section class="deployment" id="deployment-{{id}}" aria-labelledby="title-{{id}}">
             <h2 id="title-{{id}}">{{id}}</h2>
+            <p><a href="/console/deployments/{{id}}/timeline">Timeline</a></p>
             <p><span class="muted">{{pattern}}</span> · serving <strong class="serving">{{servingHubs}}</strong> · automation <strong>{{automation}}</strong>{{#reason}}: {{reason}}{{/reason}}{{#dryRun}} · dry run{{/dryRun}}</p>
             <p class="muted">{{#cooldown}}cooldown: automation may move again at {{cooldown}} · {{/cooldown}}{{movesLeft}} automatic moves left this hour</p>
             {{#bothDown}}<p class="alert" role="alert">Every hub of {{id}} is DOWN: there is nowhere to fail over to.</p>{{/bothDown}}
@@ -48,6 +49,26 @@ enum EmbeddedConsole {
             </section>
             {{/deployments}}
             {{^deployments}}<p>No deployments are configured.</p>{{/deployments}}
+            """#,
+        "failover-event": #"""
+            <h1>{{kind}} {{from}} → {{to}}</h1>
+            <p><a href="/console/deployments/{{deployment}}/timeline">Timeline of {{deployment}}</a> · <a href="/console">Overview</a></p>
+            <table>
+            <tbody>
+            <tr><th scope="row">status</th><td>{{status}}</td></tr>
+            <tr><th scope="row">trigger</th><td>{{trigger}}</td></tr>
+            <tr><th scope="row">rule</th><td>{{rule}}</td></tr>
+            <tr><th scope="row">decided</th><td>{{createdAt}} by {{actor}}</td></tr>
+            <tr><th scope="row">settled</th><td>{{settledAt}}</td></tr>
+            <tr><th scope="row">reason</th><td>{{reason}}</td></tr>
+            </tbody>
+            </table>
+            <h2>Evidence</h2>
+            {{#hasEvidence}}<ul>{{#evidence}}<li>{{text}}</li>{{/evidence}}</ul>{{/hasEvidence}}{{^hasEvidence}}<p>None recorded.</p>{{/hasEvidence}}
+            <h2>Commands</h2>
+            {{#hasCommands}}<table><thead><tr><th scope="col">#</th><th scope="col">command</th><th scope="col">hub</th><th scope="col">status</th><th scope="col">acknowledged</th><th scope="col">delivery</th></tr></thead><tbody>
+            {{#commands}}<tr><td>{{position}}</td><td>{{kind}}</td><td>{{hub}}</td><td>{{status}}</td><td>{{ack}}</td><td>{{delivery}}</td></tr>{{/commands}}
+            </tbody></table>{{/hasCommands}}{{^hasCommands}}<p>No command: nothing to send for this event.</p>{{/hasCommands}}
             """#,
         "login": #"""
             <h1>Sign in</h1>
@@ -120,6 +141,15 @@ enum EmbeddedConsole {
             {{/signedIn}}
             </body>
             </html>
+            """#,
+        "timeline": #"""
+            <h1>Timeline: {{deployment}}</h1>
+            <p><a href="/console">Overview</a> · last <a href="/console/deployments/{{deployment}}/timeline?range=24h"{{#day}} aria-current="page"{{/day}}>24 hours</a> · <a href="/console/deployments/{{deployment}}/timeline?range=7d"{{#week}} aria-current="page"{{/week}}>7 days</a></p>
+            <p class="muted">Bands: each hub's health (green up, amber degraded, red down, grey unknown) and the serving hub. Marks: decisions (black, click to open), failure windows (dashed), operator actions (purple). Hover or focus a mark for its reason.</p>
+            <figure>{{{svg}}}</figure>
+            <h2>What happened</h2>
+            {{#hasMarks}}<ol class="marks">{{#marks}}<li><time>{{at}}</time> {{#link}}<a href="{{link}}">{{text}}</a>{{/link}}{{^link}}{{text}}{{/link}}</li>{{/marks}}</ol>{{/hasMarks}}
+            {{^hasMarks}}<p>Nothing happened in this range.</p>{{/hasMarks}}
             """#,
     ]
 }

@@ -88,6 +88,19 @@ try:
     check("down" in hub, "the failed hub reads down without a reload")
     check(driver.execute_script("return window.__sameDocument === true;"), "the page was not reloaded")
     shot("overview-after-failover")
+
+    # The timeline shows the failover; its mark opens the event with its commands.
+    driver.find_element(By.LINK_TEXT, "Timeline").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "svg.timeline"))
+    check("failover eastus-hub → westus-hub" in driver.find_element(By.CSS_SELECTOR, "ol.marks").text,
+          "the timeline lists the failover")
+    shot("timeline")
+    driver.find_element(By.PARTIAL_LINK_TEXT, "failover eastus-hub → westus-hub").click()
+    wait.until(lambda d: "route_traffic" in d.find_element(By.TAG_NAME, "main").text)
+    check("scale_compute" in driver.find_element(By.TAG_NAME, "main").text, "the event shows its commands")
+    shot("failover-event")
+    driver.find_element(By.LINK_TEXT, "Overview").click()
+    wait.until(lambda d: d.find_elements(By.ID, "deployments"))
     sign_out()
 
     # An operator sees what a failover would do, then pauses with a reason through the preview.

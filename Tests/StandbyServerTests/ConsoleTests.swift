@@ -77,6 +77,20 @@ struct ConsoleTests {
             #expect(html.contains(#"serving <strong class="serving">westus-hub</strong>"#))
             #expect(html.contains("Failure window: 3 failure(s)"))
             #expect(!html.contains("<form class=\"action\""))
+            // The timeline draws the failover and links it to its event, which lists its commands.
+            let timeline = try await client.execute(
+                uri: "/console/deployments/foundry-prod/timeline", method: .get, headers: [.cookie: cookie])
+            #expect(timeline.status == .ok)
+            #expect(timeline.text.contains("<svg"))
+            #expect(timeline.text.contains("failover eastus-hub → westus-hub"))
+            let link = try #require(
+                timeline.text.range(of: #"href="/console/failover-events/"#).map { range in
+                    "/console/failover-events/" + timeline.text[range.upperBound...].prefix { $0 != "\"" }
+                })
+            let event = try await client.execute(uri: link, method: .get, headers: [.cookie: cookie])
+            #expect(event.status == .ok)
+            #expect(event.text.contains("<td>scale_compute</td><td>westus-hub</td><td>pending</td>"))
+            #expect(event.text.contains("<td>route_traffic</td><td>westus-hub</td><td>pending</td>"))
             // The server refuses what the page does not offer.
             let csrf = try #require(Self.csrf(in: html))
             let refused = try await post(
