@@ -127,10 +127,8 @@ public func buildRouter(components: StandbyComponents) throws -> Router<StandbyR
             status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: EmbeddedOpenAPI.yaml + "\n")))
     }
-    try ConsoleController(
-        authenticator: authenticator, controlPlane: components.controlPlane, history: components.history,
-        readiness: components.readiness, timeSource: components.timeSource, settings: configuration.console
-    ).register(on: router)
+    try ConsoleController(authenticator: authenticator, components: components, settings: configuration.console)
+        .register(on: router)
     HealthController(store: components.store, readiness: components.readiness, timeSource: components.timeSource)
         .register(on: router)
     let ingest = AlertIngest(

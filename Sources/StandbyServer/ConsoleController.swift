@@ -18,21 +18,28 @@ struct ConsoleController: Sendable {
     let authenticator: Authenticator
     let sessions: ConsoleSessions
     let controlPlane: ControlPlane
+    let jobsQueue: JobQueue
+    let alerts: any AlertRepository
     let history: EventHistory
+    let store: any ControlStore
+    let instance: InstanceIdentity
     let readiness: Readiness
     let timeSource: any TimeSource
     let settings: ConsoleSettings
     let library: MustacheLibrary
 
     init(
-        authenticator: Authenticator, controlPlane: ControlPlane, history: EventHistory, readiness: Readiness,
-        timeSource: any TimeSource, settings: ConsoleSettings
+        authenticator: Authenticator, components: StandbyComponents, settings: ConsoleSettings
     ) throws {
         self.authenticator = authenticator
-        self.controlPlane = controlPlane
-        self.history = history
-        self.readiness = readiness
-        self.timeSource = timeSource
+        controlPlane = components.controlPlane
+        jobsQueue = components.jobs
+        alerts = components.alerts
+        history = components.history
+        store = components.store
+        instance = components.instance
+        readiness = components.readiness
+        timeSource = components.timeSource
         self.settings = settings
         sessions = ConsoleSessions(idleTimeout: settings.sessionIdleTimeout)
         var library = MustacheLibrary()
@@ -47,6 +54,7 @@ struct ConsoleController: Sendable {
         console.post("logout") { request, context in try await self.logout(request, context: context) }
         console.get { request, context in try await self.overview(request, context: context) }
         console.get("stream") { request, context in try self.stream(request, context: context) }
+        registerListings(on: console)
         console.get("deployments/:id/timeline") { request, context in
             try await self.timeline(request, context: context)
         }
@@ -319,14 +327,14 @@ struct ConsoleController: Sendable {
         return try render("deployments", ["deployments": deployments])
     }
 
-    private func render(_ template: String, _ object: [String: Any]) throws -> String {
+    func render(_ template: String, _ object: [String: Any]) throws -> String {
         guard let text = library.render(object, withTemplate: template) else {
             throw ContractDrift(description: "the console has no template \(template)")
         }
         return text
     }
 
-    private func page(
+    func page(
         title: String, body: String, session: ConsoleSessions.Session?, status: HTTPResponse.Status = .ok,
         notice: String? = nil, error: String? = nil
     ) throws -> Response {
@@ -351,6 +359,9 @@ struct ConsoleController: Sendable {
     }
 
     // MARK: Requests
+
+    /// The signed-in session of `request`, if any.
+    func signedIn(_ request: Request) -> ConsoleSessions.Session? { session(of: request)?.1 }
 
     private func session(of request: Request) -> (String, ConsoleSessions.Session)? {
         guard let id = request.cookies[Self.cookie]?.value, !id.isEmpty,

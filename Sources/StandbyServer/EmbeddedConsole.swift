@@ -88,7 +88,8 @@ enum EmbeddedConsole {
             <style>
             body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #1b1f24; background: #f5f6f8; }
             header { display: flex; gap: 1rem; align-items: center; padding: .6rem 1rem; background: #1b1f24; color: #fff; flex-wrap: wrap; }
-            header a { color: #fff; }
+            header a { color: #fff; margin-right: .6rem; }
+            pre.raw { background: #fff; border: 1px solid #d0d5dc; padding: .6rem; overflow-x: auto; white-space: pre-wrap; word-break: break-all; }
             header button { color: #fff; background: #3a424d; border: 1px solid #6b7480; border-radius: 4px; }
             header .who { margin-left: auto; }
             main { padding: 1rem; max-width: 1200px; margin: 0 auto; }
@@ -113,7 +114,7 @@ enum EmbeddedConsole {
             <body>
             <header>
             <strong>Standby</strong>
-            {{#signedIn}}<a href="/console">Overview</a><span id="connection" role="status" aria-live="polite"></span>
+            {{#signedIn}}<nav aria-label="console"><a href="/console">Overview</a> <a href="/console/commands">Commands</a> <a href="/console/jobs">Jobs</a> <a href="/console/alerts">Alerts</a> <a href="/console/events">History</a> <a href="/console/cluster">Cluster</a></nav><span id="connection" role="status" aria-live="polite"></span>
             <span class="who">{{name}} ({{roles}})</span>
             <form method="post" action="/console/logout"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Log out</button></form>{{/signedIn}}
             </header>
@@ -141,6 +142,24 @@ enum EmbeddedConsole {
             {{/signedIn}}
             </body>
             </html>
+            """#,
+        "table": #"""
+            <h1>{{heading}}</h1>
+            {{#hasFilters}}<form method="get" action="{{path}}" class="filters" aria-label="filters">
+            {{#filters}}<label for="filter-{{name}}">{{label}}</label> <select id="filter-{{name}}" name="{{name}}">{{#options}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{text}}</option>{{/options}}</select>
+            {{/filters}}<button type="submit">Show</button>
+            </form>{{/hasFilters}}
+            {{#hasLinks}}<p>{{#links}}<a href="{{href}}">{{text}}</a> {{/links}}</p>{{/hasLinks}}
+            {{#hasRows}}<table>
+            <thead><tr>{{#columns}}<th scope="col">{{name}}</th>{{/columns}}{{#hasActions}}<th scope="col">actions</th>{{/hasActions}}</tr></thead>
+            <tbody>
+            {{#rows}}<tr>{{#cells}}<td>{{#link}}<a href="{{link}}">{{text}}</a>{{/link}}{{^link}}{{text}}{{/link}}</td>{{/cells}}{{#hasActions}}<td>{{#actions}}<form class="action" method="post" action="{{action}}"><input type="hidden" name="csrf" value="{{csrf}}">{{#needsReason}}<label for="{{id}}">Reason</label> <input id="{{id}}" name="reason" type="text" maxlength="2000" required> {{/needsReason}}<button type="submit">{{label}}</button></form>{{/actions}}</td>{{/hasActions}}</tr>
+            {{/rows}}
+            </tbody>
+            </table>{{/hasRows}}
+            {{^hasRows}}<p>Nothing to show.</p>{{/hasRows}}
+            {{#hasMore}}<p><a href="{{more}}">Older</a></p>{{/hasMore}}
+            {{#hasRaw}}<h2>Raw payload</h2><pre class="raw">{{raw}}</pre>{{/hasRaw}}
             """#,
         "timeline": #"""
             <h1>Timeline: {{deployment}}</h1>

@@ -145,6 +145,40 @@ struct ConsoleTests {
         }
     }
 
+    @Test(
+        "the listings: commands, the queue, alerts, history with its export, the cluster; only operators change the queue"
+    )
+    func listings() async throws {
+        let standby = TestStandby()
+        try await standby.run { client, _ in
+            for offset in [0.0, 30, 60] { try await standby.report(client, "eastus-hub", "failure", at: offset) }
+            let (cookie, _) = try await signIn(client, token: TestStandby.readerToken)
+            func page(_ uri: String) async throws -> TestResponse {
+                try await client.execute(uri: uri, method: .get, headers: [.cookie: cookie])
+            }
+            let commands = try await page("/console/commands?status=pending")
+            #expect(commands.status == .ok)
+            #expect(commands.text.contains("<td>route_traffic</td><td>westus-hub</td><td>pending</td>"))
+            #expect(try await page("/console/jobs").text.contains("<h1>Resubmission queue</h1>"))
+            #expect(try await page("/console/alerts").status == .ok)
+            let history = try await page("/console/events?deployment=foundry-prod")
+            #expect(history.text.contains("failover.decided"))
+            #expect(history.text.contains(#"href="/console/events/export?format=ndjson""#))
+            let export = try await page("/console/events/export?format=ndjson")
+            #expect(export.status == .ok)
+            #expect(export.text.split(separator: "\n").count >= 5)
+            let cluster = try await page("/console/cluster")
+            #expect(cluster.text.contains("Cluster (sqlite"))
+            #expect(cluster.text.contains("yes (epoch 1)"))
+            let anonymous = try await client.execute(uri: "/console/events/export?format=csv", method: .get)
+            #expect(anonymous.status == .seeOther)
+            let refused = try await post(
+                client, "/console/resubmissions/nothing/retry", cookie: cookie,
+                form: "csrf=\(Self.csrf(in: try await page("/console").text) ?? "")")
+            #expect(refused.status == .forbidden)
+        }
+    }
+
     @Test("the live stream sends the overview again when it changes, as Server-Sent Events")
     func liveStream() async throws {
         var standby = TestStandby()
