@@ -92,7 +92,7 @@ enum EmbeddedConsole {
             pre.raw { background: #fff; border: 1px solid #d0d5dc; padding: .6rem; overflow-x: auto; white-space: pre-wrap; word-break: break-all; }
             header button { color: #fff; background: #3a424d; border: 1px solid #6b7480; border-radius: 4px; }
             header .who { margin-left: auto; }
-            main { padding: 1rem; max-width: 1200px; margin: 0 auto; }
+            main { padding: 1rem; max-width: 1200px; margin: 0 auto; overflow-wrap: anywhere; }
             .deployment { background: #fff; border: 1px solid #d0d5dc; border-radius: 8px; padding: 1rem; margin-bottom: 1rem; }
             .deployment h2 { margin: 0 0 .3rem; font-size: 1.2rem; }
             .hubs { display: grid; grid-template-columns: repeat(auto-fit, minmax(260px, 1fr)); gap: .8rem; margin: .8rem 0; }
@@ -102,7 +102,9 @@ enum EmbeddedConsole {
             .up .health { color: #2e7d32; } .degraded .health { color: #8a5300; } .down .health { color: #c62828; } .unknown .health { color: #555; }
             .alert { border-left: 4px solid #c62828; background: #fff5f5; padding: .4rem .6rem; margin: .4rem 0; }
             .notice { border-left: 4px solid #1565c0; background: #eef4fc; padding: .4rem .6rem; margin: .4rem 0; }
-            table { border-collapse: collapse; width: 100%; } td, th { text-align: left; padding: .15rem .4rem; border-bottom: 1px solid #eee; font-size: .9rem; }
+            table { border-collapse: collapse; width: 100%; }
+            .scroll { overflow-x: auto; max-width: 100%; }
+            td { overflow-wrap: anywhere; } td, th { text-align: left; padding: .15rem .4rem; border-bottom: 1px solid #eee; font-size: .9rem; }
             form.action { display: inline-flex; gap: .4rem; align-items: center; margin: .2rem .6rem .2rem 0; flex-wrap: wrap; }
             input[type=text], input[type=password] { padding: .3rem; min-width: 14rem; }
             button { padding: .3rem .7rem; cursor: pointer; }
@@ -150,13 +152,13 @@ enum EmbeddedConsole {
             {{/filters}}<button type="submit">Show</button>
             </form>{{/hasFilters}}
             {{#hasLinks}}<p>{{#links}}<a href="{{href}}">{{text}}</a> {{/links}}</p>{{/hasLinks}}
-            {{#hasRows}}<table>
+            {{#hasRows}}<div class="scroll"><table>
             <thead><tr>{{#columns}}<th scope="col">{{name}}</th>{{/columns}}{{#hasActions}}<th scope="col">actions</th>{{/hasActions}}</tr></thead>
             <tbody>
             {{#rows}}<tr>{{#cells}}<td>{{#link}}<a href="{{link}}">{{text}}</a>{{/link}}{{^link}}{{text}}{{/link}}</td>{{/cells}}{{#hasActions}}<td>{{#actions}}<form class="action" method="post" action="{{action}}"><input type="hidden" name="csrf" value="{{csrf}}">{{#needsReason}}<label for="{{id}}">Reason</label> <input id="{{id}}" name="reason" type="text" maxlength="2000" required> {{/needsReason}}<button type="submit">{{label}}</button></form>{{/actions}}</td>{{/hasActions}}</tr>
             {{/rows}}
             </tbody>
-            </table>{{/hasRows}}
+            </table></div>{{/hasRows}}
             {{^hasRows}}<p>Nothing to show.</p>{{/hasRows}}
             {{#hasMore}}<p><a href="{{more}}">Older</a></p>{{/hasMore}}
             {{#hasRaw}}<h2>Raw payload</h2><pre class="raw">{{raw}}</pre>{{/hasRaw}}
