@@ -156,8 +156,8 @@ public final class SharedUnitsOfWork: @unchecked Sendable {
     /// True when the transaction holds a single unit: a failure in `finish()` can only be its own.
     public let isolated: Bool
     var session: SharedControlSession?
+    /// The shared session as the current unit found it; nil when the unit found none.
     private var sessionBeforeUnit: SharedControlSession.Snapshot?
-    private var hadSessionBeforeUnit = false
 
     public init(transaction: any ControlTransaction, isolated: Bool) {
         self.transaction = transaction
@@ -165,12 +165,11 @@ public final class SharedUnitsOfWork: @unchecked Sendable {
     }
 
     public func beginUnit() {
-        hadSessionBeforeUnit = session != nil
         sessionBeforeUnit = session?.snapshot()
     }
 
     public func undoUnit() {
-        if hadSessionBeforeUnit, let sessionBeforeUnit {
+        if let sessionBeforeUnit {
             session?.restore(sessionBeforeUnit)
         } else {
             // A session made by the failed unit has nothing that outlives it.

@@ -90,9 +90,8 @@ struct ConsoleController: Sendable {
     }
 
     private func logout(_ request: Request, context: StandbyRequestContext) async throws -> Response {
-        let form = try await Self.form(request, context: context)
         if let (id, session) = session(of: request) {
-            guard constantTimeEqual(form["csrf"] ?? "", session.csrf) else { throw Self.csrfRefusal }
+            _ = try await Self.checkedForm(request, context: context, session: session)
             sessions.end(id)
         }
         var response = Self.redirect("/console/login")
@@ -261,9 +260,7 @@ struct ConsoleController: Sendable {
     private func target(of context: StandbyRequestContext, session: ConsoleSessions.Session) throws
         -> (String, OperatorAction)
     {
-        guard session.token.allows(.operator) else {
-            throw Problem.forbidden("\(session.token.name) may not act on deployments (it needs the operator role)")
-        }
+        try Self.requireOperator(session, to: "act on deployments")
         let id = try context.parameters.require("id")
         guard let action = OperatorAction(rawValue: try context.parameters.require("action")) else {
             throw Problem.notFound("no such action")
@@ -285,8 +282,7 @@ struct ConsoleController: Sendable {
 
     private func act(_ request: Request, context: StandbyRequestContext) async throws -> Response {
         guard let (_, session) = session(of: request) else { return Self.redirect("/console/login") }
-        let form = try await Self.form(request, context: context)
-        guard constantTimeEqual(form["csrf"] ?? "", session.csrf) else { throw Self.csrfRefusal }
+        let form = try await Self.checkedForm(request, context: context, session: session)
         let (id, action) = try target(of: context, session: session)
         let reason = (form["reason"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !reason.isEmpty, reason.count <= 2000 else {
@@ -375,17 +371,28 @@ struct ConsoleController: Sendable {
     /// The fields of an `application/x-www-form-urlencoded` body (the console's forms).
     static func form(_ request: Request, context: StandbyRequestContext) async throws -> [String: String] {
         let buffer = try await request.body.collect(upTo: 64 * 1024)
-        let text = String(buffer: buffer)
-        var fields: [String: String] = [:]
-        for pair in text.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ part: Substring) -> String {
-                String(part).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
-            }
-            guard let key = parts.first else { continue }
-            fields[decode(key)] = parts.count > 1 ? decode(parts[1]) : ""
+        do {
+            return try URLEncodedFormDecoder().decode([String: String].self, from: String(buffer: buffer))
+        } catch {
+            throw Problem.badRequest("the form is not application/x-www-form-urlencoded text")
         }
-        return fields
+    }
+
+    /// The fields of a form that changes something for `session`: refused unless it carries the
+    /// session's CSRF token.
+    static func checkedForm(_ request: Request, context: StandbyRequestContext, session: ConsoleSessions.Session)
+        async throws -> [String: String]
+    {
+        let form = try await form(request, context: context)
+        guard constantTimeEqual(form["csrf"] ?? "", session.csrf) else { throw csrfRefusal }
+        return form
+    }
+
+    /// Refuses a session whose token may not act (it needs the operator role).
+    static func requireOperator(_ session: ConsoleSessions.Session, to what: String) throws {
+        guard session.token.allows(.operator) else {
+            throw Problem.forbidden("\(session.token.name) may not \(what) (it needs the operator role)")
+        }
     }
 
     static func redirect(_ location: String) -> Response {

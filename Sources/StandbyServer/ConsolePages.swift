@@ -286,11 +286,8 @@ extension ConsoleController {
     /// Retry or cancel an item of the resubmission queue (operators).
     private func resubmissionAction(_ request: Request, context: StandbyRequestContext) async throws -> Response {
         guard let session = signedIn(request) else { return Self.redirect("/console/login") }
-        let form = try await Self.form(request, context: context)
-        guard constantTimeEqual(form["csrf"] ?? "", session.csrf) else { throw Self.csrfRefusal }
-        guard session.token.allows(.operator) else {
-            throw Problem.forbidden("\(session.token.name) may not change the queue (it needs the operator role)")
-        }
+        let form = try await Self.checkedForm(request, context: context, session: session)
+        try Self.requireOperator(session, to: "change the queue")
         let id = try context.parameters.require("id")
         let action = try context.parameters.require("action")
         let now = timeSource.now()
