@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -73,6 +74,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "StandbyPostgres",
+            dependencies: [
+                "StandbyApp", "StandbyCore", "StandbyPrimitives",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "StandbyServer",
             dependencies: [
                 "StandbyCore", "StandbyPrimitives",
@@ -80,6 +94,7 @@ let package = Package(
                 "AzureMonitor",
                 "StandbyApp",
                 "StandbyStore",
+                "StandbyPostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -139,7 +154,13 @@ let package = Package(
         ),
         .target(
             name: "StandbyTestSupport",
-            dependencies: ["StandbyCore", "StandbyPrimitives", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "StandbyCore", "StandbyPrimitives", "StandbyPostgres",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/StandbyTestSupport",
             swiftSettings: swiftSettings
         ),
@@ -162,7 +183,8 @@ let package = Package(
         .testTarget(
             name: "StandbyStoreTests",
             dependencies: [
-                "StandbyApp", "StandbyStore", "StandbyCore", "StandbyPrimitives", "StandbyTestSupport",
+                "StandbyApp", "StandbyStore", "StandbyPostgres", "StandbyCore", "StandbyPrimitives",
+                "StandbyTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test command: swift format's strict lint, the Swift test suites, then the REST contract checked
-# by schemathesis against a live server, and the console in a real headless Chromium (schemathesis and
-# Selenium are installed from PyPI on first use; Chromium and its driver are Debian's packages).
+# The test command: swift format's strict lint, the Swift test suites (SQLite and a private PostgreSQL
+# server), then the REST contract checked by schemathesis against a live server, and the console in a
+# real headless Chromium (schemathesis and Selenium are installed from PyPI on first use; Chromium, its
+# driver and PostgreSQL are Debian's packages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +11,9 @@ cd "$(dirname "$0")/.."
 git ls-files -z 'Sources/*.swift' 'Tests/*.swift' 'Package.swift' | grep -zv -e '/Generated/' -e '/Embedded' \
     | xargs -0 swift format lint --strict
 
-swift test
+# The Swift suites, with a private PostgreSQL server (initdb in a temporary folder on a free loopback
+# port, stopped and removed afterwards) for the PostgreSQL store and the multi-instance tests.
+./scripts/postgres.sh run swift test
 
 if ! command -v schemathesis >/dev/null 2>&1; then
     echo "installing schemathesis for the contract test"

@@ -42,6 +42,11 @@ public protocol ControlStore: Sendable {
 
     /// The instances sharing this store as `instance` sees them, and who leads.
     func cluster(seenFrom instance: InstanceIdentity, now: Date) async throws -> ClusterView
+
+    /// Registers `instance` as alive and takes or renews the leader lease for `leaseTTL` when it is
+    /// free, lapsed or already this instance's (a change of holder raises the epoch); returns the
+    /// lease as it stands, whoever holds it.
+    func heartbeat(_ instance: InstanceIdentity, leaseTTL: TimeInterval, now: Date) async throws -> LeaderLease
 }
 
 /// Which queue of a shared write a unit of work waits in.
@@ -140,6 +145,10 @@ public protocol ControlTransaction: ControlReads {
 
     /// Appends one line of history, chained to the one before it.
     func append(_ event: EventDraft) throws
+
+    /// Throws `StoreError.fenced` unless `holder` holds the leader lease under `epoch`, and keeps
+    /// it from changing hands until this unit of work commits (singleton work's writes).
+    func requireLease(holder: String, epoch: Int) throws
 
     /// Runs `work` so that, if it throws, everything it wrote is undone and the rest of the unit
     /// of work goes on (a savepoint).
@@ -255,6 +264,29 @@ public struct StoredJob: Sendable, Hashable {
         self.registeredBy = registeredBy
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+    }
+}
+
+extension StoredJob {
+    /// The job as the API shows it.
+    public var view: JobView {
+        JobView(
+            id: id, externalId: externalId, deploymentId: deploymentId, hub: hubId,
+            spec: JSONValue.parse(spec) ?? .null, status: status, priority: priority, submittedAt: submittedAt,
+            interruptedBy: interruptedBy, resubmittedFrom: resubmittedFrom, registeredBy: registeredBy,
+            createdAt: createdAt, updatedAt: updatedAt)
+    }
+}
+
+extension StoredResubmission {
+    /// The item as the API shows it, with its job's external id and, when asked, its spec.
+    public func view(externalId: String, spec: JSONValue?) -> ResubmissionView {
+        ResubmissionView(
+            id: id, jobId: jobId, externalId: externalId, failoverEventId: failoverEventId,
+            deploymentId: deploymentId, fromHub: fromHub, targetHub: targetHub, priority: priority, status: status,
+            attempts: attempts, maxAttempts: maxAttempts, availableAt: availableAt, leaseOwner: leaseOwner,
+            leaseExpiresAt: leaseExpiresAt, lastError: lastError, newJobId: newJobId, createdAt: createdAt,
+            updatedAt: updatedAt, spec: spec)
     }
 }
 

@@ -10,6 +10,9 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case conflict(String)
     /// The history is keyed and this process has no (or another) chain key.
     case keyRequired(String)
+    /// Singleton work was refused: this instance no longer holds the leader lease (or holds it
+    /// under a newer epoch than the one the work began with).
+    case fenced(String)
 
     public var description: String {
         switch self {
@@ -20,6 +23,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .notFound(let what): return "\(what) not found"
         case .conflict(let what): return what
         case .keyRequired(let reason): return reason
+        case .fenced(let reason): return "fenced: \(reason)"
         }
     }
 }

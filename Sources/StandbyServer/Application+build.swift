@@ -7,19 +7,23 @@ import OpenAPIHummingbird
 import ServiceLifecycle
 import StandbyApp
 import StandbyCore
+import StandbyPostgres
 import StandbyPrimitives
 import StandbyStore
 
 /// Everything a running Standby is made of, assembled once from the configuration.
 public struct StandbyComponents: Sendable {
     public let configuration: StandbyConfiguration
-    public let database: StandbyDatabase
-    /// The control plane's storage (the SQLite adapter over `database`).
+    /// The embedded database, when the store is SQLite (`database.path`).
+    public let database: StandbyDatabase?
+    /// The shared database, when the store is PostgreSQL (`database.url`).
+    public let postgres: PostgresStore?
+    /// The control plane's storage, whichever the backend.
     public let store: any ControlStore
     public let alerts: any AlertRepository
     public let controlPlane: ControlPlane
     public let jobs: JobQueue
-    public let history: EventHistory
+    public let history: any HistoryStore
     public let readiness: Readiness
     public let metrics: StandbyMetrics
     public let timeSource: any TimeSource
@@ -27,12 +31,17 @@ public struct StandbyComponents: Sendable {
     public let ids: any IDSource
     /// Who this process is among the instances sharing the store.
     public let instance: InstanceIdentity
+    /// Whether this instance leads the singleton work, and under which epoch.
+    public let leadership: Leadership
+    /// The control plane and the queue as singleton work uses them: every write checks the lease.
+    public let leaderControlPlane: ControlPlane
+    public let leaderJobs: JobQueue
 
-    /// Opens the database and applies pending migrations.
+    /// Opens the database (SQLite or PostgreSQL, as configured) and applies pending migrations.
     public init(
         configuration: StandbyConfiguration, timeSource: any TimeSource = SystemTimeSource(),
         ids: (any IDSource)? = nil
-    ) throws {
+    ) async throws {
         let ids = ids ?? TimeOrderedIDSource(timeSource: timeSource)
         self.configuration = configuration
         self.timeSource = timeSource
@@ -41,20 +50,52 @@ public struct StandbyComponents: Sendable {
             id: configuration.cluster.instanceId(port: configuration.server.port), region: configuration.cluster.region,
             url: configuration.cluster.url, startedAt: timeSource.now())
         metrics = StandbyMetrics()
-        database = try StandbyDatabase(
-            settings: configuration.database, chainKey: configuration.audit.chainKey, metricsFactory: metrics.factory)
-        try database.migrate()
-        try EventHistory(database: database).prepareChain(now: timeSource.now())
-        alerts = SQLiteAlertRepository(database: database, ids: ids)
-        let store = SQLiteControlStore(database: database)
+        let store: any ControlStore
+        if let settings = configuration.postgres {
+            let postgres = try PostgresStore(settings: settings, chainKey: configuration.audit.chainKey)
+            do {
+                try await postgres.migrate()
+            } catch {
+                postgres.shutdown()
+                throw error
+            }
+            self.postgres = postgres
+            database = nil
+            store = postgres
+            alerts = postgres
+            history = postgres
+            leadership = Leadership(instanceId: instance.id)
+        } else {
+            let database = try StandbyDatabase(
+                settings: configuration.database, chainKey: configuration.audit.chainKey,
+                metricsFactory: metrics.factory)
+            try database.migrate()
+            self.database = database
+            postgres = nil
+            store = SQLiteControlStore(database: database)
+            alerts = SQLiteAlertRepository(database: database, ids: ids)
+            history = EventHistory(database: database)
+            leadership = .permanent(instanceId: instance.id)
+        }
+        try await history.prepareChain(now: timeSource.now())
         self.store = store
         controlPlane = ControlPlane(
             store: store, topology: configuration.topology, ids: ids,
             resubmissionAttempts: configuration.resubmissions.maxAttempts)
         jobs = JobQueue(
             store: store, topology: configuration.topology, settings: configuration.resubmissions, ids: ids)
-        history = EventHistory(database: database)
+        let fenced = LeaderFencedStore(base: store, leadership: leadership)
+        leaderControlPlane = ControlPlane(
+            store: fenced, topology: configuration.topology, ids: ids,
+            resubmissionAttempts: configuration.resubmissions.maxAttempts)
+        leaderJobs = JobQueue(
+            store: fenced, topology: configuration.topology, settings: configuration.resubmissions, ids: ids)
         readiness = Readiness()
+    }
+
+    /// Closes the database's connections (PostgreSQL); the embedded file closes with the process.
+    public func shutdown() {
+        postgres?.shutdown()
     }
 }
 

@@ -13,7 +13,7 @@ import Synchronization
 /// database, from which `standby audit verify --checkpoint` later proves that no event up to that
 /// point was removed or rewritten.
 public struct AuditCheckpointService: Service, CustomStringConvertible {
-    let history: EventHistory
+    let history: any HistoryStore
     let key: Secret?
     let interval: Duration
     let timeSource: any TimeSource
@@ -21,7 +21,7 @@ public struct AuditCheckpointService: Service, CustomStringConvertible {
     let logger: Logger
 
     public init(
-        history: EventHistory, key: Secret?, interval: TimeInterval, timeSource: any TimeSource,
+        history: any HistoryStore, key: Secret?, interval: TimeInterval, timeSource: any TimeSource,
         metrics: StandbyMetrics, logger: Logger
     ) {
         self.history = history

@@ -15,6 +15,7 @@ import StandbyPrimitives
 /// a restart; receivers dedupe by `Idempotency-Key` (delivery is at least once).
 public struct CommandDispatcher: Service, CustomStringConvertible {
     let controlPlane: ControlPlane
+    let leadership: Leadership
     let topology: Topology
     let settings: DispatchSettings
     let timeSource: any TimeSource
@@ -23,10 +24,12 @@ public struct CommandDispatcher: Service, CustomStringConvertible {
     let random: @Sendable () -> Double
 
     public init(
-        controlPlane: ControlPlane, topology: Topology, settings: DispatchSettings, timeSource: any TimeSource,
+        controlPlane: ControlPlane, leadership: Leadership, topology: Topology, settings: DispatchSettings,
+        timeSource: any TimeSource,
         metrics: StandbyMetrics, logger: Logger, random: @escaping @Sendable () -> Double = { Double.random(in: 0...1) }
     ) {
         self.controlPlane = controlPlane
+        self.leadership = leadership
         self.topology = topology
         self.settings = settings
         self.timeSource = timeSource
@@ -43,7 +46,7 @@ public struct CommandDispatcher: Service, CustomStringConvertible {
             return
         }
         let client = Self.makeClient()
-        await repeatUntilShutdown(every: .milliseconds(Int(settings.pollInterval * 1000))) {
+        await repeatWhileLeading(leadership, every: .milliseconds(Int(settings.pollInterval * 1000))) {
             do {
                 // Go again at once while there is work; the pause is for an idle outbox.
                 while try await dispatchOnce(client: client), !Task.isCancelled {}
@@ -70,13 +73,14 @@ public struct CommandDispatcher: Service, CustomStringConvertible {
     /// One pass over the deliverable commands; true when something was delivered (go again at once).
     @discardableResult
     public func dispatchOnce(client: HTTPClient) async throws -> Bool {
+        guard let epoch = leadership.currentEpoch else { return false }
         let now = timeSource.now()
         let commands = try await controlPlane.deliverableCommands(now: now, limit: 64)
         var delivered = false
         try await withThrowingTaskGroup(of: Bool.self) { group in
             for command in commands {
                 guard let webhook = topology.deployment(command.deploymentId)?.commandWebhook else { continue }
-                group.addTask { try await deliver(command, to: webhook, client: client) }
+                group.addTask { try await deliver(command, to: webhook, epoch: epoch, client: client) }
             }
             for try await success in group { delivered = delivered || success }
         }
@@ -91,7 +95,9 @@ public struct CommandDispatcher: Service, CustomStringConvertible {
         return "t=\(timestamp),v1=" + hexString(mac)
     }
 
-    private func deliver(_ command: CommandView, to webhook: CommandWebhook, client: HTTPClient) async throws -> Bool {
+    private func deliver(_ command: CommandView, to webhook: CommandWebhook, epoch: Int, client: HTTPClient)
+        async throws -> Bool
+    {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let body = Array(try encoder.encode(command))
@@ -101,6 +107,8 @@ public struct CommandDispatcher: Service, CustomStringConvertible {
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "User-Agent", value: "standby-dispatcher")
         request.headers.add(name: "Idempotency-Key", value: command.id)
+        // The leader's fencing epoch: a receiver can drop pushes from an epoch older than one it saw.
+        request.headers.add(name: "Standby-Epoch", value: String(epoch))
         request.headers.add(
             name: "Standby-Signature",
             value: Self.signature(secret: webhook.secret.value, timestamp: Int(now.timeIntervalSince1970), body: body))

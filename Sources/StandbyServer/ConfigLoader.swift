@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import StandbyApp
 import StandbyCore
+import StandbyPostgres
 import StandbyPrimitives
 import StandbyStore
 
@@ -58,7 +59,9 @@ extension ConfigReader {
             configuration.console.streamInterval = duration(
                 console, "streamInterval", default: configuration.console.streamInterval, range: 0.1...10)
         }
-        if let cluster = mapping(root, "cluster", allowed: ["instance", "region", "url"]) {
+        if let cluster = mapping(root, "cluster", allowed: ["instance", "region", "url", "leaseTTL"]) {
+            configuration.cluster.leaseTTL = duration(
+                cluster, "leaseTTL", default: configuration.cluster.leaseTTL, range: 1...300)
             configuration.cluster.instance = string(cluster, "instance")
             if let instance = configuration.cluster.instance, instance.isEmpty || instance.count > 200 {
                 problem("cluster.instance", "must be a non-empty name of at most 200 characters")
@@ -115,10 +118,20 @@ extension ConfigReader {
             configuration.server.maxBodyBytes = int(
                 server, "maxBodyBytes", default: configuration.server.maxBodyBytes, range: 1024...(256 * 1_048_576))
         }
-        if let database = mapping(root, "database", allowed: ["path", "synchronous", "busyTimeout"]) {
+        if let database = mapping(root, "database", allowed: ["path", "url", "synchronous", "busyTimeout"]) {
             let defaults = configuration.database
             let path = string(database, "path") ?? defaults.path
             if path.isEmpty { problem("database.path", "must not be empty") }
+            if let url = string(database, "url"), !url.isEmpty {
+                if database.child("path") != nil {
+                    problem("database", "set either path (SQLite) or url (PostgreSQL), not both")
+                }
+                do {
+                    configuration.postgres = try PostgresSettings.parse(url: url)
+                } catch {
+                    problem("database.url", error.description)
+                }
+            }
             configuration.database = DatabaseSettings(
                 path: path,
                 synchronous: choice(database, "synchronous", default: defaults.synchronous) ?? defaults.synchronous,

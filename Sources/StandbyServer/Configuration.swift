@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import StandbyApp
 import StandbyCore
+import StandbyPostgres
 import StandbyPrimitives
 import StandbyStore
 
@@ -116,6 +117,9 @@ public struct ClusterSettings: Sendable, Hashable {
     public var region: String?
     /// Where operators and peers reach it.
     public var url: String?
+    /// How long the leader lease lasts unless renewed (PostgreSQL): a new leader takes over within
+    /// this plus one tick of a leader's loss. The heartbeat renews it every third of it.
+    public var leaseTTL: TimeInterval = 15
     public init() {}
 
     /// The instance's id: `instance`, or the host name and port.
@@ -147,7 +151,10 @@ public struct StandbyConfiguration: Sendable, Hashable {
     public var logging = LoggingSettings()
     public var dispatch = DispatchSettings()
     public var resubmissions = QueueSettings()
+    /// The embedded SQLite database (`database.path`), used unless `postgres` is set.
     public var database = DatabaseSettings(path: "standby.sqlite")
+    /// The shared PostgreSQL database (`database.url`), for several instances.
+    public var postgres: PostgresSettings?
     public var auth = AuthSettings()
     public var topology = Topology(deployments: [])
     public init() {}

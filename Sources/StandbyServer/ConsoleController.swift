@@ -20,7 +20,7 @@ struct ConsoleController: Sendable {
     let controlPlane: ControlPlane
     let jobsQueue: JobQueue
     let alerts: any AlertRepository
-    let history: EventHistory
+    let history: any HistoryStore
     let store: any ControlStore
     let instance: InstanceIdentity
     let readiness: Readiness

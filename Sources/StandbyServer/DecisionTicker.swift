@@ -8,21 +8,24 @@ import StandbyPrimitives
 /// Re-evaluates the time-based rules (staleness, failback stability, cooldown expiry) every second.
 public struct DecisionTicker: Service {
     let controlPlane: ControlPlane
+    let leadership: Leadership
     let timeSource: any TimeSource
     let interval: Duration
     let logger: Logger
 
     public init(
-        controlPlane: ControlPlane, timeSource: any TimeSource, interval: Duration = .seconds(1), logger: Logger
+        controlPlane: ControlPlane, leadership: Leadership, timeSource: any TimeSource,
+        interval: Duration = .seconds(1), logger: Logger
     ) {
         self.controlPlane = controlPlane
+        self.leadership = leadership
         self.timeSource = timeSource
         self.interval = interval
         self.logger = logger
     }
 
     public func run() async throws {
-        await repeatUntilShutdown(every: interval) {
+        await repeatWhileLeading(leadership, every: interval) {
             do {
                 try await controlPlane.tick(now: timeSource.now())
             } catch is CancellationError {
@@ -30,6 +33,16 @@ public struct DecisionTicker: Service {
                 logger.warning("decision tick failed; retrying", metadata: ["error": .string("\(error)")])
             }
         }
+    }
+}
+
+/// `repeatUntilShutdown`, with `body` skipped while this instance does not lead.
+func repeatWhileLeading(
+    _ leadership: Leadership, every interval: Duration, _ body: @escaping @Sendable () async -> Void
+) async {
+    await repeatUntilShutdown(every: interval) {
+        guard leadership.currentEpoch != nil else { return }
+        await body()
     }
 }
 

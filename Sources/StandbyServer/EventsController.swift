@@ -10,7 +10,7 @@ import StandbyStore
 struct EventsController {
     static let exportBatch = 2000
 
-    let history: EventHistory
+    let history: any HistoryStore
 
     var endpoints: RouteCollection<StandbyRequestContext> {
         let routes = RouteCollection(context: StandbyRequestContext.self)

@@ -57,7 +57,7 @@ struct GeneratedAPI: APIProtocol {
 
     let jobs: JobQueue
 
-    let history: EventHistory
+    let history: any HistoryStore
 
     let timeSource: any TimeSource
 

@@ -7,17 +7,19 @@ import StandbyPrimitives
 /// Returns expired leases to the queue even when no worker is claiming.
 public struct LeaseReaper: Service {
     let jobs: JobQueue
+    let leadership: Leadership
     let timeSource: any TimeSource
     let interval: Duration
 
-    public init(jobs: JobQueue, timeSource: any TimeSource, interval: Duration = .seconds(5)) {
+    public init(jobs: JobQueue, leadership: Leadership, timeSource: any TimeSource, interval: Duration = .seconds(5)) {
         self.jobs = jobs
+        self.leadership = leadership
         self.timeSource = timeSource
         self.interval = interval
     }
 
     public func run() async throws {
-        await repeatUntilShutdown(every: interval) {
+        await repeatWhileLeading(leadership, every: interval) {
             _ = try? await jobs.reapExpiredLeases(now: timeSource.now())
         }
     }

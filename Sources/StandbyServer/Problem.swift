@@ -120,6 +120,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             case .notFound(let what): return .notFound("\(what) not found")
             case .conflict(let what): return .conflict(what)
             case .keyRequired: return .unavailable(error.description)
+            // Only singleton work runs fenced; should a request ever meet it, another instance leads.
+            case .fenced: return .unavailable(error.description)
             }
         case is NIOTooManyBytesError:
             return Problem(

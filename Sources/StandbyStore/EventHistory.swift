@@ -6,7 +6,7 @@ import StandbyCore
 import StandbyPrimitives
 
 /// Reading, exporting, verifying and pruning the history.
-public final class EventHistory: Sendable {
+public final class EventHistory: HistoryStore {
     let database: StandbyDatabase
 
     public init(database: StandbyDatabase) {
@@ -69,75 +69,19 @@ public final class EventHistory: Sendable {
         }
     }
 
-    /// Walks the whole stored chain; throws the first failure.
-    public func verify(_ verifier: AuditVerifier, batchSize: Int = 5000) async throws -> AuditVerifier {
-        var verifier = verifier
-        try verifier.checkCheckpointSignature()
-        if let anchor = try await latestAnchor() { try verifier.start(from: anchor) }
-        var after: Int64 = 0
-        while true {
-            let events = try await batch(EventQuery(), afterSeq: after, batchSize: batchSize)
-            guard let last = events.last else { break }
-            for event in events { try verifier.check(event) }
-            after = last.seq
-        }
-        try verifier.finish()
-        return verifier
-    }
-
-    /// `verify(_:)` with the given keys; returns how many events verified.
-    public func verify(chainKey: Secret? = nil, anchorKey: Secret? = nil) async throws -> Int {
-        try await verify(AuditVerifier(chainKey: chainKey, anchorKey: anchorKey)).verified
-    }
-
-    /// The newest link of the chain: the last event, or the anchor when pruning left none.
-    public func head() async throws -> (seq: Int64, hash: String)? {
+    public func newestEvent() async throws -> EventRecord? {
         try await StoreError.mapping {
             try await database.pool.read { db in
-                try Row.fetchOne(db, sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").map {
-                    ($0["seq"], $0["hash"])
-                }
-                    ?? Row.fetchOne(db, sql: "SELECT seq, hash FROM event_anchors ORDER BY seq DESC LIMIT 1").map {
-                        ($0["seq"], $0["hash"])
-                    }
+                try Row.fetchOne(db, sql: "SELECT * FROM events ORDER BY seq DESC LIMIT 1").map(EventsTable.record)
             }
         }
     }
 
-    /// A signed checkpoint of the head as it is now.
-    public func checkpoint(key: Secret?, now: Date) async throws -> AuditCheckpoint {
-        let (seq, hash) = try await head() ?? (0, EventLog.genesisHash)
-        return AuditCheckpoint(seq: seq, hash: hash, at: Timestamp.format(now), key: key)
-    }
+    public var chain: EventChain { database.chain }
 
-    /// Makes the history fit this process's chain before it appends anything. With a key, a
-    /// history whose newest event is unkeyed (written before the key was set, or empty) gets a
-    /// `history.keyed` boundary event, keyed, from which every event is keyed. Without a key, a
-    /// history whose newest event is keyed is refused: appending unkeyed events after it would
-    /// look like a rewrite, and nothing would protect them.
-    public func prepareChain(now: Date) throws {
-        try StoreError.mapping {
-            try database.pool.write { db in
-                let head = try Row.fetchOne(db, sql: "SELECT * FROM events ORDER BY seq DESC LIMIT 1").map(
-                    EventsTable.record)
-                let headIsUnkeyed = head.map { $0.hasPlainLink(body: $0.canonicalBody) }
-                guard database.chain.isKeyed else {
-                    if headIsUnkeyed == false {
-                        throw StoreError.keyRequired(
-                            "the history is keyed (its newest event, seq \(head?.seq ?? 0), is not plain SHA-256); "
-                                + "set audit.chainKey to the key it was written with")
-                    }
-                    return
-                }
-                guard headIsUnkeyed ?? true else { return }
-                try database.chain.append(
-                    EventDraft(
-                        type: EventLog.keyedBoundaryType, at: now, actor: "standby",
-                        data: .object([
-                            "algorithm": .string("HMAC-SHA256"),
-                            "unkeyedThroughSeq": .number(Double(head?.seq ?? 0)),
-                        ])), in: db)
-            }
+    public func append(_ event: EventDraft) async throws {
+        try await StoreError.mapping {
+            try await database.pool.write { [database] db in _ = try database.chain.append(event, in: db) }
         }
     }
 
@@ -166,13 +110,8 @@ public final class EventHistory: Sendable {
                     arguments: [seq, hash, last["at"] as String, cutoff, count, Timestamp.format(now), signature])
                 // The pruning itself is history too, chained after the remaining events.
                 try database.chain.append(
-                    EventDraft(
-                        type: "history.pruned", at: now, actor: "operator",
-                        data: .object([
-                            "throughSeq": .number(Double(seq)), "count": .number(Double(count)),
-                            "before": .string(cutoff),
-                            "signed": .bool(signature != nil),
-                        ])), in: db)
+                    Self.prunedEvent(throughSeq: seq, count: count, before: cutoff, signed: signature != nil, at: now),
+                    in: db)
                 return count
             }
         }

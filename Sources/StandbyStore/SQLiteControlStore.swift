@@ -49,6 +49,11 @@ public final class SQLiteControlStore: ControlStore {
             leader: ClusterView.Leader(instance: instance.id, epoch: 1, expiresAt: nil),
             database: ClusterView.Database(host: database.settings.path, role: "primary"))
     }
+
+    /// The one embedded instance holds a lease that never lapses.
+    public func heartbeat(_ instance: InstanceIdentity, leaseTTL: TimeInterval, now: Date) async throws -> LeaderLease {
+        LeaderLease(holder: instance.id, epoch: 1, expiresAt: nil)
+    }
 }
 
 extension StandbyDatabase {
@@ -163,10 +168,7 @@ struct SQLiteTransaction: ControlTransaction {
     func storeDelivery(_ delivery: IncomingDelivery, content: DeliveryContent, ids: any IDSource) throws
         -> IngestResult
     {
-        try sqlite {
-            try SQLiteAlertRepository.ingest(
-                delivery, content: content, in: db, chain: chain, head: chainHead, ids: ids)
-        }
+        try sqlite { try record(delivery, content: content, ids: ids) }
     }
 
     func saveHubState(_ state: HubHealthState, for hub: HubReference, at: Date) throws {
@@ -256,6 +258,9 @@ struct SQLiteTransaction: ControlTransaction {
     func append(_ event: EventDraft) throws {
         try sqlite { _ = try chain.append(event, in: db, head: chainHead) }
     }
+
+    /// Nothing else can write the file while this process runs: its lease holds for ever.
+    func requireLease(holder: String, epoch: Int) throws {}
 
     func inSavepoint<T>(_ work: () throws -> T) throws -> T {
         do {

@@ -47,9 +47,9 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "standby")
         let components: StandbyComponents
         do {
-            components = try StandbyComponents(configuration: configuration)
+            components = try await StandbyComponents(configuration: configuration)
         } catch let error as StoreError {
-            throw CommandFailure("cannot open \(configuration.database.path): \(error)")
+            throw CommandFailure("cannot open \(configuration.storageDescription): \(error)")
         }
         let path = try options.path
         let fileHash = (try? Data(contentsOf: URL(fileURLWithPath: path)).sha256Hex) ?? ""
@@ -66,6 +66,7 @@ struct Serve: AsyncParsableCommand {
         group.maximumGracefulShutdownDuration = .seconds(20)
         group.maximumCancellationDuration = .seconds(5)
         try await ServiceGroup(configuration: group).run()
+        components.shutdown()
         logger.info("standby stopped")
     }
 }
@@ -77,18 +78,15 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.load()
+        let place = configuration.storageDescription
         do {
-            let database = try StandbyDatabase(settings: configuration.database)
-            let before = Set(try database.appliedMigrations())
-            try database.migrate()
-            let applied = try database.appliedMigrations()
-            let new = applied.filter { !before.contains($0) }
+            let (applied, new) = try await CommandStorage.migrate(configuration)
             print(
                 new.isEmpty
-                    ? "\(configuration.database.path): up to date (\(applied.count) migrations)"
-                    : "\(configuration.database.path): applied \(new.joined(separator: ", "))")
+                    ? "\(place): up to date (\(applied.count) migrations)"
+                    : "\(place): applied \(new.joined(separator: ", "))")
         } catch let error as StoreError {
-            throw CommandFailure("\(configuration.database.path): \(error)")
+            throw CommandFailure("\(place): \(error)")
         }
     }
 }

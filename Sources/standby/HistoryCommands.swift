@@ -7,15 +7,18 @@ import StandbyPrimitives
 import StandbyServer
 import StandbyStore
 
-/// Opens the configured database for a one-off command (migrating it, as `serve` would).
-func openDatabase(_ configuration: StandbyConfiguration) throws -> StandbyDatabase {
+/// Runs `body` on the configured store's history (migrated first, as `serve` would), then closes it.
+func withHistory<T>(_ configuration: StandbyConfiguration, _ body: (any HistoryStore) async throws -> T)
+    async throws -> T
+{
+    let storage: CommandStorage
     do {
-        let database = try StandbyDatabase(settings: configuration.database, chainKey: configuration.audit.chainKey)
-        try database.migrate()
-        return database
+        storage = try await CommandStorage.open(configuration)
     } catch let error as StoreError {
-        throw CommandFailure("\(configuration.database.path): \(error)")
+        throw CommandFailure("\(configuration.storageDescription): \(error)")
     }
+    defer { storage.close() }
+    return try await body(storage.history)
 }
 
 func parseDate(_ text: String, option: String) throws -> Date {
@@ -35,11 +38,17 @@ struct Export: AsyncParsableCommand {
     @Option(help: "Write here instead of standard output.") var output: String?
 
     func run() async throws {
-        guard let format = ExportFormat(rawValue: format) else {
+        guard ExportFormat(rawValue: format) != nil else {
             throw ValidationError("--format must be ndjson or csv")
         }
         let configuration = try options.load()
-        let history = EventHistory(database: try openDatabase(configuration))
+        try await withHistory(configuration) { history in try await export(history) }
+    }
+
+    private func export(_ history: any HistoryStore) async throws {
+        guard let format = ExportFormat(rawValue: format) else {
+            throw ValidationError("--format must be ndjson or csv")
+        }
         var query = EventQuery()
         query.since = try since.map { try parseDate($0, option: "--since") }
         query.until = try until.map { try parseDate($0, option: "--until") }
@@ -137,7 +146,7 @@ struct Audit: AsyncParsableCommand {
                 if let file {
                     verifier = try verifyFile(file, verifier)
                 } else if let configuration {
-                    verifier = try await EventHistory(database: try openDatabase(configuration)).verify(verifier)
+                    verifier = try await withHistory(configuration) { [verifier] in try await $0.verify(verifier) }
                 }
             } catch let failure as AuditVerifier.Failure {
                 throw CommandFailure(failure.needsKey ? "cannot verify: \(failure)" : "tampered: \(failure)")
@@ -189,8 +198,8 @@ struct Audit: AsyncParsableCommand {
             guard let key = configuration.audit.anchorKey else {
                 throw CommandFailure("set audit.chainKey (or audit.signingKey) to sign checkpoints")
             }
-            let history = EventHistory(database: try openDatabase(configuration))
-            print(try await history.checkpoint(key: key, now: Date()).jsonLine)
+            let checkpoint = try await withHistory(configuration) { try await $0.checkpoint(key: key, now: Date()) }
+            print(checkpoint.jsonLine)
         }
     }
 }
@@ -234,13 +243,14 @@ struct Prune: AsyncParsableCommand {
     func run() async throws {
         let cutoff = try parseDate(before, option: "--before")
         let configuration = try options.load()
-        let history = EventHistory(database: try openDatabase(configuration))
-        do {
-            try history.prepareChain(now: Date())
-        } catch let error as StoreError {
-            throw CommandFailure("\(configuration.database.path): \(error)")
+        let removed = try await withHistory(configuration) { history in
+            do {
+                try await history.prepareChain(now: Date())
+            } catch let error as StoreError {
+                throw CommandFailure("\(configuration.storageDescription): \(error)")
+            }
+            return try await history.prune(before: cutoff, signingKey: configuration.audit.anchorKey, now: Date())
         }
-        let removed = try await history.prune(before: cutoff, signingKey: configuration.audit.anchorKey, now: Date())
         print(
             "pruned \(removed) events before \(Timestamp.format(cutoff))"
                 + (configuration.audit.anchorKey == nil

@@ -34,9 +34,9 @@ struct ContractTests {
     }
 
     @Test("every registered route is in the spec, and the spec lists no route the server does not serve")
-    func routesMatchSpec() throws {
+    func routesMatchSpec() async throws {
         let standby = TestStandby()
-        let router = try buildRouter(components: try standby.components())
+        let router = try buildRouter(components: try await standby.components())
         // The console's HTML pages (/console) are for browsers, not part of the REST contract.
         let served = Set(
             router.routes.filter { !"\($0.path)".hasPrefix("/console") && !"\($0.path)".hasPrefix("console") }.map {

@@ -91,7 +91,8 @@ struct DispatchTests {
         settings.maxAttempts = maxAttempts
         settings.timeout = 5
         return CommandDispatcher(
-            controlPlane: components.controlPlane, topology: try standby.configuration().topology, settings: settings,
+            controlPlane: components.controlPlane, leadership: components.leadership,
+            topology: try standby.configuration().topology, settings: settings,
             timeSource: standby.time, metrics: components.metrics, logger: Logger(label: "test"), random: { 0.5 })
     }
 

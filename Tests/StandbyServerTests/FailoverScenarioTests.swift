@@ -511,7 +511,7 @@ struct ConcurrentFailoverTests {
                     ("/v1/health-reports", TestStandby.reporterToken, Data(report.utf8)), at: 40 + Int(offset))
             }
             let commits = CommitCounter()
-            components.database.pool.add(transactionObserver: commits, extent: .databaseLifetime)
+            components.database!.pool.add(transactionObserver: commits, extent: .databaseLifetime)
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
             let statuses = try await withThrowingTaskGroup(of: UInt.self) { group in
                 for request in requests {
@@ -543,7 +543,7 @@ struct ConcurrentFailoverTests {
                     "scale_compute", "route_traffic",
                 ])
             #expect(try await client.deployment()["serving"] == .strings(["westus-hub"]))
-            let (deliveries, alerts, duplicates, batches) = try await components.database.pool.read { db in
+            let (deliveries, alerts, duplicates, batches) = try await components.database!.pool.read { db in
                 (
                     try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries") ?? 0,
                     try Int.fetchOne(db, sql: "SELECT count(*) FROM alerts WHERE status = 'recognized'") ?? 0,
@@ -567,7 +567,7 @@ struct SignalProcessingFailureTests {
         let standby = TestStandby()
         try await standby.run { client, components in
             // A hub state this build cannot read: applying the alert's signal to it fails.
-            try await components.database.pool.write { db in
+            try await components.database!.pool.write { db in
                 try db.execute(
                     sql: """
                         INSERT INTO hub_health (deployment_id, hub_id, health, state, revision, updated_at)
@@ -579,7 +579,7 @@ struct SignalProcessingFailureTests {
             let response = try await client.postWebhook(body)
             #expect(response.status == .ok)
             let deliveryId = try #require(response.json["deliveryId"]?.stringValue)
-            let (stored, failure) = try await components.database.pool.read { db in
+            let (stored, failure) = try await components.database!.pool.read { db in
                 (
                     try Data.fetchOne(db, sql: "SELECT body FROM deliveries WHERE id = ?", arguments: [deliveryId]),
                     try String.fetchOne(db, sql: "SELECT data FROM events WHERE type = 'delivery.processing_failed'")
@@ -597,7 +597,7 @@ struct SignalProcessingFailureTests {
         let standby = TestStandby()
         try await standby.run { client, components in
             // A deployment state this build cannot read: deciding fails, for this and every signal.
-            try await components.database.pool.write { db in
+            try await components.database!.pool.write { db in
                 try db.execute(
                     sql:
                         "INSERT INTO deployment_state (deployment_id, state, updated_at) VALUES ('foundry-prod', 'not json', ?)",
@@ -606,7 +606,7 @@ struct SignalProcessingFailureTests {
             let response = try await standby.report(client, "eastus-hub", "failure", at: 0)
             #expect(response.status == .ok)
             let reportId = try #require(response.json["reports"]?.arrayValue?.first?["id"]?.stringValue)
-            let (stored, failure) = try await components.database.pool.read { db in
+            let (stored, failure) = try await components.database!.pool.read { db in
                 (
                     try Int.fetchOne(db, sql: "SELECT count(*) FROM health_reports WHERE id = ?", arguments: [reportId])
                         ?? 0,

@@ -91,8 +91,8 @@ struct TestStandby {
         try ConfigLoader.parse(yaml, environment: ["WEBHOOK_TOKEN": Self.webhookToken])
     }
 
-    func components() throws -> StandbyComponents {
-        try StandbyComponents(configuration: configuration(), timeSource: time)
+    func components() async throws -> StandbyComponents {
+        try await StandbyComponents(configuration: configuration(), timeSource: time)
     }
 
     /// Runs `body` against the application through Hummingbird's router test client: the routes,
@@ -115,14 +115,14 @@ struct TestStandby {
     private func serve<Value: Sendable>(
         _ setup: TestingSetup, _ body: @Sendable (any TestClientProtocol, StandbyComponents) async throws -> Value
     ) async throws -> Value {
-        let components = try components()
+        let components = try await components()
         var logger = Logger(label: "standby-test")
         logger.logLevel = .warning
         let app = try buildApplication(components: components, logger: logger, withTicker: false)
         let value = try await app.test(setup) { client in try await body(client, components) }
         // Like a process that exits: the file is closed before the next run (a restart) opens it,
         // rather than whenever the last reference to this pool happens to go.
-        try components.database.pool.close()
+        try components.database!.pool.close()
         return value
     }
 

@@ -25,8 +25,8 @@ struct ControlPlaneUseCaseTests {
             latencyMs: nil, statusCode: 503, detail: nil)
     }
 
-    func plane(_ kind: StoreUnderTest) throws -> (ControlPlane, AnyObject) {
-        let (store, keepAlive) = try kind.make()
+    func plane(_ kind: StoreUnderTest) async throws -> (ControlPlane, AnyObject) {
+        let (store, keepAlive) = try await kind.make()
         return (ControlPlane(store: store, topology: Topology(deployments: [deployment])), keepAlive)
     }
 
@@ -34,7 +34,7 @@ struct ControlPlaneUseCaseTests {
         "three failures within five minutes: one failover, its commands in order; the same report again changes nothing",
         arguments: StoreUnderTest.allCases)
     func threeFailuresFailOver(_ kind: StoreUnderTest) async throws {
-        let (plane, keepAlive) = try plane(kind)
+        let (plane, keepAlive) = try await plane(kind)
         defer { withExtendedLifetime(keepAlive) {} }
         for index in 0..<2 {
             let at = t0.addingTimeInterval(Double(index) * 60)
@@ -66,7 +66,7 @@ struct ControlPlaneUseCaseTests {
         "acknowledging every command completes the event; the same answer again is a no-op, another is a conflict",
         arguments: StoreUnderTest.allCases)
     func acknowledgementsSettleTheEvent(_ kind: StoreUnderTest) async throws {
-        let (plane, keepAlive) = try plane(kind)
+        let (plane, keepAlive) = try await plane(kind)
         defer { withExtendedLifetime(keepAlive) {} }
         for index in 0..<3 {
             let at = t0.addingTimeInterval(Double(index) * 60)
@@ -93,7 +93,7 @@ struct ControlPlaneUseCaseTests {
 
     @Test("a delivery that is not an alert is stored raw and causes nothing", arguments: StoreUnderTest.allCases)
     func unrecognisedDeliveryIsKept(_ kind: StoreUnderTest) async throws {
-        let (plane, keepAlive) = try plane(kind)
+        let (plane, keepAlive) = try await plane(kind)
         defer { withExtendedLifetime(keepAlive) {} }
         let delivery = IncomingDelivery(
             id: "d1", receivedAt: t0, remoteAddress: "127.0.0.1", contentType: "application/json",

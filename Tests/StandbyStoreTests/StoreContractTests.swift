@@ -1,6 +1,7 @@
 import Foundation
 import StandbyApp
 import StandbyCore
+import StandbyPostgres
 import StandbyPrimitives
 import StandbyStore
 import StandbyTestSupport
@@ -10,19 +11,32 @@ import Testing
 /// database library runs one suite against every driver.
 enum StoreUnderTest: String, CaseIterable, CustomTestStringConvertible {
     case sqlite
+    /// A database of its own on the test server (`scripts/postgres.sh`).
+    case postgres
 
     var testDescription: String { rawValue }
 
-    /// A fresh, migrated store, and what keeps it alive (its folder).
-    func make() throws -> (store: any ControlStore, keepAlive: AnyObject) {
+    /// A fresh, migrated store, and what keeps it alive (its folder, or its connections until closed).
+    func make() async throws -> (store: any ControlStore, keepAlive: AnyObject) {
         switch self {
         case .sqlite:
             let folder = TemporaryFolder()
             let database = try StandbyDatabase(settings: DatabaseSettings(path: folder.path("standby.sqlite")))
             try database.migrate()
             return (SQLiteControlStore(database: database), folder)
+        case .postgres:
+            let store = try PostgresStore(settings: try await PostgresTestServer.freshDatabase())
+            try await store.migrate()
+            return (store, ClosesOnRelease(store))
         }
     }
+}
+
+/// Shuts the store down when the test lets go of it.
+final class ClosesOnRelease {
+    let store: PostgresStore
+    init(_ store: PostgresStore) { self.store = store }
+    deinit { store.shutdown() }
 }
 
 struct Refusal: Error {}
@@ -52,7 +66,7 @@ struct StoreContractTests {
 
     @Test("a unit of work that throws leaves nothing behind", arguments: StoreUnderTest.allCases)
     func unitOfWorkIsAtomic(_ kind: StoreUnderTest) async throws {
-        let (store, keepAlive) = try kind.make()
+        let (store, keepAlive) = try await kind.make()
         defer { withExtendedLifetime(keepAlive) {} }
         let now = t0
         let hub = self.hub
@@ -76,7 +90,7 @@ struct StoreContractTests {
 
     @Test("a report again (same hub, source, observedAt) is the first one's", arguments: StoreUnderTest.allCases)
     func reportsAreIdempotent(_ kind: StoreUnderTest) async throws {
-        let (store, keepAlive) = try kind.make()
+        let (store, keepAlive) = try await kind.make()
         defer { withExtendedLifetime(keepAlive) {} }
         let (now, first, again, other) = (
             t0, report("r1", at: t0), report("r2", at: t0), report("r3", source: "other", at: t0)
@@ -93,7 +107,7 @@ struct StoreContractTests {
 
     @Test("tracker and routing state read back as saved; none saved reads as fresh", arguments: StoreUnderTest.allCases)
     func stateRoundTrips(_ kind: StoreUnderTest) async throws {
-        let (store, keepAlive) = try kind.make()
+        let (store, keepAlive) = try await kind.make()
         defer { withExtendedLifetime(keepAlive) {} }
         let (now, hub) = (t0, self.hub)
         let fresh = try await store.read { reads in (try reads.hubState(hub), try reads.deploymentState("prod")) }
@@ -125,7 +139,7 @@ struct StoreContractTests {
         "a failover event holds its commands in order; settling touches only an open event; superseding ends its waiting commands",
         arguments: StoreUnderTest.allCases)
     func failoverEventsAndTheOutbox(_ kind: StoreUnderTest) async throws {
-        let (store, keepAlive) = try kind.make()
+        let (store, keepAlive) = try await kind.make()
         defer { withExtendedLifetime(keepAlive) {} }
         let now = t0
         let (first, second) = (plan("e1", commands: 2), plan("e2", commands: 1))
@@ -178,7 +192,7 @@ struct StoreContractTests {
         "jobs: one resubmission per (job, failover event); available items by priority, then age",
         arguments: StoreUnderTest.allCases)
     func jobsAndTheQueue(_ kind: StoreUnderTest) async throws {
-        let (store, keepAlive) = try kind.make()
+        let (store, keepAlive) = try await kind.make()
         defer { withExtendedLifetime(keepAlive) {} }
         let at = Timestamp.format(t0)
         let now = t0
@@ -241,7 +255,7 @@ struct StoreContractTests {
     @Test(
         "shared writes: a unit that throws is undone alone, its neighbours commit", arguments: StoreUnderTest.allCases)
     func sharedWritesFailAlone(_ kind: StoreUnderTest) async throws {
-        let (store, keepAlive) = try kind.make()
+        let (store, keepAlive) = try await kind.make()
         defer { withExtendedLifetime(keepAlive) {} }
         let now = t0
         let reports = (0..<20).map { report("r\($0)", at: t0.addingTimeInterval(Double($0))) }

@@ -68,11 +68,3 @@ enum FailoverEventsTable {
             settledAt: row["settled_at"], commands: try CommandsTable.commands(ofFailoverEvent: id, in: db))
     }
 }
-
-/// Columns that hold JSON text.
-enum JSONColumns {
-    /// A JSON array of strings; anything else reads as empty.
-    static func strings(_ text: String?) -> [String] {
-        (text.flatMap(JSONValue.parse)?.arrayValue ?? []).compactMap(\.stringValue)
-    }
-}

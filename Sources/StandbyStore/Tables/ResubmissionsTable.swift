@@ -139,13 +139,6 @@ enum ResubmissionsTable {
     }
 
     private static func view(_ row: Row, spec: JSONValue?) throws -> ResubmissionView {
-        let item = try StoredResubmission(row: row)
-        return ResubmissionView(
-            id: item.id, jobId: item.jobId, externalId: row["external_id"], failoverEventId: item.failoverEventId,
-            deploymentId: item.deploymentId, fromHub: item.fromHub, targetHub: item.targetHub,
-            priority: item.priority, status: item.status, attempts: item.attempts, maxAttempts: item.maxAttempts,
-            availableAt: item.availableAt, leaseOwner: item.leaseOwner, leaseExpiresAt: item.leaseExpiresAt,
-            lastError: item.lastError, newJobId: item.newJobId, createdAt: item.createdAt, updatedAt: item.updatedAt,
-            spec: spec)
+        try StoredResubmission(row: row).view(externalId: row["external_id"], spec: spec)
     }
 }

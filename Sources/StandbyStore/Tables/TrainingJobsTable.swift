@@ -52,14 +52,6 @@ extension StoredJob: FetchableRecord, PersistableRecord {
         container[Columns.createdAt] = createdAt
         container[Columns.updatedAt] = updatedAt
     }
-
-    var view: JobView {
-        JobView(
-            id: id, externalId: externalId, deploymentId: deploymentId, hub: hubId,
-            spec: JSONValue.parse(spec) ?? .null, status: status, priority: priority, submittedAt: submittedAt,
-            interruptedBy: interruptedBy, resubmittedFrom: resubmittedFrom, registeredBy: registeredBy,
-            createdAt: createdAt, updatedAt: updatedAt)
-    }
 }
 
 enum TrainingJobsTable {

@@ -1,0 +1,187 @@
+import Foundation
+import Synchronization
+
+/// Group commit, whatever the store: concurrent writes wait in a queue and a writer loop, on a
+/// thread of its own, commits them in shared transactions. Each write runs in its own savepoint
+/// inside the transaction (the store's `commit` sees to that): one that throws is rolled back and
+/// fails alone while its batch-mates commit. If the batch's shared work fails, the store throws
+/// `GroupCommitRetryAlone`, and every write of the batch runs again in a transaction of its own,
+/// so that a failure stays the failing write's. Every caller is resumed only after the
+/// transaction holding its write committed, so a 2xx still means "committed".
+///
+/// Interactive writes (webhook deliveries, single reports) go first in every batch; bulk writes
+/// (parts of large report batches) join a transaction only up to `maximumBulkWeight` of work, at
+/// least one per transaction so that they are never starved.
+public final class GroupCommitQueue<Batch>: Sendable {
+    public typealias Commit = @Sendable (_ items: [any GroupCommitItem<Batch>], _ isolated: Bool) throws -> Void
+
+    private let maximumBatch: Int
+    private let maximumBulkWeight: Int
+    private let commit: Commit
+    private let observe: @Sendable (Outcome) -> Void
+    private let classify: @Sendable (any Error) -> any Error
+    private let state = Mutex(State())
+    /// The writer loop runs here, off the cooperative pool: it blocks on the database, and a hop
+    /// back to a busy cooperative thread between batches would leave the writer idle.
+    private let writerQueue: DispatchQueue
+
+    /// What one batch came to, for metrics and readiness.
+    public struct Outcome: Sendable {
+        public var size: Int
+        public var duration: Duration
+        /// The storage trouble that failed the whole batch, if any.
+        public var unavailable: String?
+    }
+
+    private struct State {
+        var interactive: [any GroupCommitItem<Batch>] = []
+        var bulk: [any GroupCommitItem<Batch>] = []
+        var draining = false
+    }
+
+    /// `commit` runs `items` in one transaction (one savepoint each, `run` then, on failure,
+    /// `record`); `classify` turns a driver's error into the port's (`StoreError.unavailable` for
+    /// storage trouble); `observe` hears of every batch.
+    public init(
+        label: String, maximumBatch: Int, maximumBulkWeight: Int = 128,
+        classify: @escaping @Sendable (any Error) -> any Error,
+        observe: @escaping @Sendable (Outcome) -> Void = { _ in },
+        commit: @escaping Commit
+    ) {
+        self.maximumBatch = maximumBatch
+        self.maximumBulkWeight = maximumBulkWeight
+        self.classify = classify
+        self.observe = observe
+        self.commit = commit
+        writerQueue = DispatchQueue(label: label)
+    }
+
+    /// Runs `work` inside a shared write transaction and returns once that transaction committed.
+    public func write<T: Sendable>(
+        lane: WriteLane = .interactive, weight: Int = 1, _ work: @escaping @Sendable (Batch) throws -> T
+    ) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let item = PendingWrite<Batch, T>(
+                work: work, weight: max(1, weight), classify: classify, continuation: continuation)
+            let startDrain = state.withLock { state -> Bool in
+                switch lane {
+                case .interactive: state.interactive.append(item)
+                case .bulk: state.bulk.append(item)
+                }
+                guard !state.draining else { return false }
+                state.draining = true
+                return true
+            }
+            if startDrain {
+                writerQueue.async { self.drain() }
+            }
+        }
+    }
+
+    private func nextBatch() -> [any GroupCommitItem<Batch>] {
+        state.withLock { state in
+            guard !state.interactive.isEmpty || !state.bulk.isEmpty else {
+                state.draining = false
+                return []
+            }
+            let count = min(maximumBatch, state.interactive.count)
+            var batch = Array(state.interactive.prefix(count))
+            state.interactive.removeFirst(count)
+            var weight = 0
+            while let next = state.bulk.first, batch.count < maximumBatch,
+                weight == 0 || weight + next.weight <= maximumBulkWeight
+            {
+                weight += next.weight
+                batch.append(state.bulk.removeFirst())
+            }
+            return batch
+        }
+    }
+
+    private func drain() {
+        while true {
+            let batch = nextBatch()
+            guard !batch.isEmpty else { return }
+            let started = ContinuousClock.now
+            var unavailable: String?
+            do {
+                try commit(batch, batch.count == 1)
+                for item in batch { item.finish(commitError: nil) }
+            } catch is GroupCommitRetryAlone {
+                // The batch's shared work failed: find the write that caused it by giving each its own transaction.
+                for item in batch {
+                    do {
+                        try commit([item], true)
+                        item.finish(commitError: nil)
+                    } catch {
+                        item.finish(commitError: classify(error))
+                    }
+                }
+            } catch {
+                let error = classify(error)
+                if case StoreError.unavailable(let reason) = error { unavailable = reason }
+                for item in batch { item.finish(commitError: error) }
+            }
+            observe(Outcome(size: batch.count, duration: ContinuousClock.now - started, unavailable: unavailable))
+        }
+    }
+}
+
+/// Thrown by a store's `commit` when the batch's shared work failed (or a write lost a race the
+/// store resolves by running it again): every write of the batch then runs alone.
+public struct GroupCommitRetryAlone: Error {
+    public init() {}
+}
+
+/// One write waiting in a `GroupCommitQueue`.
+public protocol GroupCommitItem<Batch>: Sendable {
+    associatedtype Batch
+    var weight: Int { get }
+    /// Runs the work; its error, if any, is rethrown for the store to roll back the savepoint.
+    func run(_ batch: Batch) throws
+    /// The work threw `error` (and its savepoint was rolled back).
+    func record(_ error: any Error)
+    func finish(commitError: (any Error)?)
+}
+
+private final class PendingWrite<Batch, T: Sendable>: GroupCommitItem {
+    let work: @Sendable (Batch) throws -> T
+    let weight: Int
+    let classify: @Sendable (any Error) -> any Error
+    let continuation: CheckedContinuation<T, any Error>
+    // Only touched by the writer loop, one batch at a time. A write may run twice (see
+    // `GroupCommitRetryAlone`): the last run's outcome is the one reported.
+    private let outcome = Mutex<Result<T, any Error>?>(nil)
+
+    init(
+        work: @escaping @Sendable (Batch) throws -> T, weight: Int,
+        classify: @escaping @Sendable (any Error) -> any Error,
+        continuation: CheckedContinuation<T, any Error>
+    ) {
+        self.work = work
+        self.weight = weight
+        self.classify = classify
+        self.continuation = continuation
+    }
+
+    func run(_ batch: Batch) throws {
+        let value = try work(batch)
+        outcome.withLock { $0 = .success(value) }
+    }
+
+    func record(_ error: any Error) {
+        outcome.withLock { $0 = .failure(classify(error)) }
+    }
+
+    func finish(commitError: (any Error)?) {
+        if let commitError {
+            continuation.resume(throwing: commitError)
+            return
+        }
+        switch outcome.withLock({ $0 }) {
+        case .success(let value): continuation.resume(returning: value)
+        case .failure(let error): continuation.resume(throwing: error)
+        case nil: continuation.resume(throwing: StoreError.unavailable("the write did not run"))
+        }
+    }
+}

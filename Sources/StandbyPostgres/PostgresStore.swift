@@ -1,0 +1,266 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresNIO
+import StandbyApp
+import StandbyCore
+import StandbyPrimitives
+
+/// The control plane's storage on a PostgreSQL database that several instances share.
+///
+/// Units of work run on this store's own threads, each in a transaction on a connection to the
+/// writable primary (see `PostgresConnector`), blocking on the driver. A transaction that lost a
+/// race to another instance (serialization failure, deadlock, a unique key inserted first) is run
+/// again. Shared writes are batched per instance (`GroupCommitQueue`), at most
+/// `maximumBatch` savepoints per transaction: PostgreSQL slows sharply past 64 subtransactions.
+/// A 2xx still means committed: `synchronous_commit` is left on, so with a synchronous standby
+/// configured it also means replicated.
+public final class PostgresStore: ControlStore, Sendable {
+    public let settings: PostgresSettings
+    public let chain: EventChain
+    let connector: PostgresConnector
+    let logger: Logger
+    private let threads: NIOThreadPool
+    private let groupCommit: GroupCommitQueue<SharedUnitsOfWork>
+    /// What the latest writes said of the database, for readiness.
+    public let storageHealth = StorageHealth()
+    /// A statement that has not answered by then is abandoned and its connection closed (a
+    /// server that stopped answering, a partition): the write is a 503, never a hang.
+    let queryTimeout: TimeAmount
+
+    /// How many times a transaction that lost a race is run again before its error stands.
+    static let raceRetries = 5
+    /// Savepoints per shared transaction at most.
+    static let maximumBatch = 32
+
+    public init(
+        settings: PostgresSettings, chainKey: Secret? = nil, queryTimeout: Duration = .seconds(10),
+        logger: Logger = Logger(label: "standby.postgres")
+    ) throws {
+        self.settings = settings
+        self.logger = logger
+        chain = EventChain(key: chainKey)
+        self.queryTimeout = .nanoseconds(Int64(queryTimeout.components.seconds) * 1_000_000_000)
+        connector = try PostgresConnector(settings: settings, logger: logger)
+        threads = NIOThreadPool(numberOfThreads: settings.poolSize)
+        threads.start()
+        let health = storageHealth
+        let box = WeakStore()
+        groupCommit = GroupCommitQueue(
+            label: "standby.postgres.group-commit", maximumBatch: Self.maximumBatch,
+            classify: PostgresErrors.classify,
+            observe: { outcome in health.record(outcome.unavailable.map(StorageHealth.Outcome.failure) ?? .success) },
+            commit: { items, isolated in
+                guard let store = box.store else { throw StoreError.unavailable("the store is shut down") }
+                try store.commitShared(items, isolated: isolated)
+            })
+        box.store = self
+    }
+
+    /// Closes every connection and stops the store's threads.
+    public func shutdown() {
+        try? threads.syncShutdownGracefully()
+        connector.shutdown()
+    }
+
+    // MARK: Running transactions
+
+    /// Runs `body` in one transaction on this thread, blocking; runs it again when it lost a race.
+    func transaction<T>(readOnly: Bool = false, _ body: (PostgresTransaction) throws -> T) throws -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try connector.withConnection { connection in
+                    try runTransaction(on: connection, readOnly: readOnly, body)
+                }
+            } catch  where attempt < Self.raceRetries && PostgresErrors.isRetryable(error) {
+                continue
+            }
+        }
+    }
+
+    private func runTransaction<T>(
+        on connection: PostgresConnection, readOnly: Bool, _ body: (PostgresTransaction) throws -> T
+    ) throws -> T {
+        let transaction = PostgresTransaction(
+            connection: connection, logger: logger, chain: chain, readOnly: readOnly, timeout: queryTimeout)
+        try transaction.begin()
+        do {
+            let value = try body(transaction)
+            try transaction.commit()
+            return value
+        } catch {
+            transaction.rollback()
+            throw error
+        }
+    }
+
+    /// Runs `body` on one of the store's threads.
+    private func onStoreThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        do {
+            return try await threads.runIfActive(body)
+        } catch let error as NIOThreadPoolError.ThreadPoolInactive {
+            throw StoreError.unavailable("the store is shut down (\(error))")
+        }
+    }
+
+    private func recordingHealth<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            let value = try await body()
+            storageHealth.record(.success)
+            return value
+        } catch let error as StoreError {
+            if case .unavailable(let reason) = error { storageHealth.record(.failure(reason)) }
+            throw error
+        }
+    }
+
+    // MARK: ControlStore
+
+    public func write<T: Sendable>(_ work: @escaping @Sendable (any ControlTransaction) throws -> T) async throws -> T {
+        try await recordingHealth {
+            try await onStoreThread { try self.transaction { try work($0) } }
+        }
+    }
+
+    public func sharedWrite<T: Sendable>(
+        lane: WriteLane, weight: Int, _ work: @escaping @Sendable (SharedUnitsOfWork) throws -> T
+    ) async throws -> T {
+        try await groupCommit.write(lane: lane, weight: weight, work)
+    }
+
+    /// One shared transaction of the group-commit queue: each item in a savepoint, the shared
+    /// work finished once, then the events chained and the transaction committed.
+    func commitShared(_ items: [any GroupCommitItem<SharedUnitsOfWork>], isolated: Bool) throws {
+        try transaction { transaction in
+            let units = SharedUnitsOfWork(transaction: transaction, isolated: isolated)
+            for item in items {
+                units.beginUnit()
+                do {
+                    try transaction.inSavepoint { try item.run(units) }
+                } catch {
+                    units.undoUnit()
+                    // A lost race is resolved by running again: alone, the whole transaction
+                    // is retried; shared, each item runs alone.
+                    if PostgresErrors.isRetryable(error) {
+                        if isolated { throw error }
+                        throw GroupCommitRetryAlone()
+                    }
+                    if case StoreError.unavailable = PostgresErrors.classify(error) { throw error }
+                    item.record(error)
+                }
+            }
+            do {
+                try units.finish()
+            } catch {
+                let classified = PostgresErrors.classify(error)
+                if case StoreError.unavailable = classified { throw classified }
+                if isolated || PostgresErrors.isRetryable(error) { throw error }
+                throw GroupCommitRetryAlone()
+            }
+        }
+    }
+
+    public func read<T: Sendable>(_ work: @escaping @Sendable (any ControlReads) throws -> T) async throws -> T {
+        try await onStoreThread { try self.transaction(readOnly: true) { try work($0) } }
+    }
+
+    /// Readiness: the latest write's outcome while it is fresh, else a probe write.
+    public func checkReady(now: Date) async throws {
+        if let known = storageHealth.recent() {
+            if case .failure(let reason) = known { throw StoreError.unavailable(reason) }
+            return
+        }
+        try await recordingHealth {
+            try await onStoreThread {
+                try self.transaction { transaction in
+                    try transaction.requireCurrentSchema(known: PostgresMigrations.embedded.map(\.name))
+                    try transaction.recordReadinessProbe(at: now)
+                }
+            }
+        }
+    }
+
+    public func cluster(seenFrom instance: InstanceIdentity, now: Date) async throws -> ClusterView {
+        let host = connector.primaryHost?.description ?? settings.hosts.map(\.description).joined(separator: ",")
+        let (instances, lease) = try await onStoreThread {
+            try self.transaction(readOnly: true) { transaction in
+                (try transaction.instances(), try transaction.leaderLease())
+            }
+        }
+        let leaderId = lease.flatMap { lease in (lease.expiresAt ?? .distantFuture) > now ? lease.holder : nil }
+        return ClusterView(
+            backend: .postgres,
+            instances: instances.map { stored in
+                var item = stored
+                item.leader = stored.id == leaderId
+                return item
+            },
+            leader: lease.map {
+                ClusterView.Leader(instance: $0.holder, epoch: $0.epoch, expiresAt: $0.expiresAt.map(Timestamp.format))
+            },
+            database: ClusterView.Database(host: host, role: "primary"))
+    }
+
+    public func heartbeat(_ instance: InstanceIdentity, leaseTTL: TimeInterval, now: Date) async throws -> LeaderLease {
+        try await recordingHealth {
+            try await onStoreThread {
+                try self.transaction { transaction in
+                    try transaction.registerInstance(instance)
+                    return try transaction.takeOrRenewLeaderLease(holder: instance.id, ttl: leaseTTL)
+                }
+            }
+        }
+    }
+
+    // MARK: Schema
+
+    /// Applies the embedded migrations not yet applied, under an advisory lock so that instances
+    /// starting at once migrate one after the other. Refuses a database a newer build migrated.
+    /// Returns the names applied now.
+    @discardableResult
+    public func migrate() async throws -> [String] {
+        try await onStoreThread {
+            try self.transaction { transaction in try transaction.migrate(PostgresMigrations.embedded) }
+        }
+    }
+
+    public func appliedMigrations() async throws -> [String] {
+        try await onStoreThread {
+            try self.transaction(readOnly: true) { transaction in try transaction.appliedMigrations() }
+        }
+    }
+
+    /// Runs `body` in a transaction of its own, on a store thread (the history's writes).
+    func withTransaction<T: Sendable>(
+        readOnly: Bool = false, _ body: @escaping @Sendable (PostgresTransaction) throws -> T
+    ) async throws -> T {
+        try await onStoreThread { try self.transaction(readOnly: readOnly, body) }
+    }
+}
+
+/// The group-commit queue's way back to its store, which owns it (no reference cycle).
+private final class WeakStore: @unchecked Sendable {
+    weak var store: PostgresStore?
+}
+
+/// A numbered file of `migrations/postgres/`, carried inside the binary.
+public struct PostgresMigration: Sendable, Hashable {
+    public let name: String
+    public let sql: String
+
+    /// The file's statements: each ends with a semicolon at the end of a line.
+    var statements: [String] {
+        sql.components(separatedBy: ";\n").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            .map { $0.hasSuffix(";") ? String($0.dropLast()) : $0 }
+            .filter { statement in
+                statement.split(separator: "\n").contains { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("--") }
+            }
+    }
+}
+
+public enum PostgresMigrations {
+    public static var all: [PostgresMigration] { embedded }
+}
