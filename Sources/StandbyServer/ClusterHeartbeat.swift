@@ -35,17 +35,19 @@ public struct ClusterHeartbeat: Service {
 
     /// One renewal: the lease is trusted from when it was sent, never from when the answer came.
     func beat(ttl: Duration) async {
-        let wasLeading = leadership.currentEpoch
+        // As last seen, not as trusted now: after a pause the lease may have lapsed here already.
+        let previous = leadership.lastSeen
         let sentAt = ContinuousClock.now
         do {
             let lease = try await store.heartbeat(instance, leaseTTL: leaseTTL, now: timeSource.now())
             leadership.update(lease, sentAt: sentAt, ttl: ttl)
-            let leading = leadership.currentEpoch
-            if leading != wasLeading {
-                if let leading {
+            let wasLeading = previous?.holder == instance.id
+            let leading = lease.holder == instance.id
+            if leading != wasLeading || (leading && previous?.epoch != lease.epoch) {
+                if leading {
                     logger.notice(
                         "this instance leads the singleton work",
-                        metadata: ["instance": .string(instance.id), "epoch": .string("\(leading)")])
+                        metadata: ["instance": .string(instance.id), "epoch": .string("\(lease.epoch)")])
                 } else {
                     logger.notice(
                         "this instance no longer leads", metadata: ["leader": .string(lease.holder)])

@@ -22,6 +22,8 @@ final class Receiver: Sendable {
         var body: [UInt8]
         var signature: String
         var idempotencyKey: String
+        /// `Standby-Epoch`: the leader's fencing epoch when it pushed.
+        var epoch: Int?
     }
 
     let failures: Int
@@ -49,7 +51,8 @@ final class Receiver: Sendable {
             let received = Received(
                 body: Array(body.readableBytesView),
                 signature: request.headers[HTTPField.Name("Standby-Signature")!] ?? "",
-                idempotencyKey: request.headers[HTTPField.Name("Idempotency-Key")!] ?? "")
+                idempotencyKey: request.headers[HTTPField.Name("Idempotency-Key")!] ?? "",
+                epoch: request.headers[HTTPField.Name("Standby-Epoch")!].flatMap { Int($0) })
             let fail = self.state.withLock { state -> Bool in
                 state.count += 1
                 state.received.append(received)

@@ -37,6 +37,8 @@ struct TestStandby {
     var maxBodyBytes = 1_048_576
     var idleTimeout = "30s"
     var databaseFolder: String?
+    /// A `database.url` (PostgreSQL) instead of the SQLite file in the test's folder.
+    var databaseURL: String?
     var deploymentsYAML = TestStandby.defaultDeployments
 
     init(time: ManualTimeSource = ManualTimeSource()) {
@@ -48,7 +50,7 @@ struct TestStandby {
     var yaml: String {
         """
         server: { host: 127.0.0.1, port: \(port), maxBodyBytes: \(maxBodyBytes), idleTimeout: \(idleTimeout)\(serverYAML) }
-        database: { path: "\(databasePath)", synchronous: full, busyTimeout: \(busyTimeout) }
+        \(databaseURL.map { "database: { url: \"\($0)\" }" } ?? "database: { path: \"\(databasePath)\", synchronous: full, busyTimeout: \(busyTimeout) }")
         auth:
           webhookTokens: \(webhookTokensYAML)
           apiTokens:
