@@ -66,6 +66,8 @@ def report(hub, outcome, seconds_ago):
 try:
     # A wrong token is refused, and says so.
     sign_in("not-a-valid-token-at-all")
+    # The answer is a new page: wait for it rather than read the one being replaced.
+    wait.until(lambda d: any("not valid" in body.text for body in d.find_elements(By.TAG_NAME, "body")))
     check("not valid" in driver.find_element(By.TAG_NAME, "body").text, "a wrong token is refused")
     shot("wrong-token")
 
