@@ -20,7 +20,8 @@ local path = os.getenv("BENCH_PATH") or "/webhooks/azure-monitor"
 
 function init(args)
   math.randomseed(os.time() + tid)
-  prefix = string.format("%d-%d", tid, math.random(1, 1000000000))
+  -- BENCH_PREFIX keeps the ids of several wrk processes started in the same second apart.
+  prefix = string.format("%s%d-%d", os.getenv("BENCH_PREFIX") or "", tid, math.random(1, 1000000000))
 end
 
 function request()
