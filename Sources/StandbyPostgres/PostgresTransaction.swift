@@ -78,6 +78,8 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
 
     // MARK: Reads
 
+    /// Read from the table every time, never from a cache of this process: another instance may
+    /// have changed it since (the deployment's lock makes this read current).
     func hubState(_ hub: HubReference) throws -> HubHealthState {
         try lockDeployment(hub.deploymentId)
         guard

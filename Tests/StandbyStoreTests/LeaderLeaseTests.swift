@@ -95,3 +95,35 @@ struct LeaderLeaseTests {
         }
     }
 }
+
+@Suite("database.url")
+struct PostgresURLTests {
+    @Test("a host list with ports, the password decoded, sslmode and its CA file")
+    func parsesHostList() throws {
+        let settings = try PostgresSettings.parse(
+            url: "postgres://standby:p%40ss@db1.example.net:5433,db2.example.net,[::1]:6432/standby"
+                + "?sslmode=verify-full&sslrootcert=/etc/standby/ca.pem&connect_timeout=3")
+        #expect(
+            settings.hosts == [
+                .init(name: "db1.example.net", port: 5433), .init(name: "db2.example.net", port: 5432),
+                .init(name: "::1", port: 6432),
+            ])
+        #expect(settings.username == "standby")
+        #expect(settings.password?.value == "p@ss")
+        #expect(settings.database == "standby")
+        #expect(settings.tls == .verifyFull)
+        #expect(settings.caFile == "/etc/standby/ca.pem")
+        #expect(settings.connectTimeout == 3)
+        #expect(!settings.redactedURL.contains("p@ss"))
+    }
+
+    @Test(
+        "what cannot be used is refused with the reason",
+        arguments: [
+            "mysql://u@h/db", "postgres://h/db", "postgres://u@h", "postgres://u@h:99999/db",
+            "postgres://u@h/db?sslmode=prefer", "postgres://u@h/db?target_session_attrs=any", "postgres://u@,h/db",
+        ])
+    func refusesBadURLs(_ url: String) {
+        #expect(throws: PostgresURLError.self) { try PostgresSettings.parse(url: url) }
+    }
+}
