@@ -259,8 +259,9 @@ enum PostgresErrors {
     /// The connection cannot be trusted for another transaction.
     static func breaksConnection(_ error: any Error) -> Bool {
         if let state = sqlState(error) { return isStorageTrouble(state) }
+        if case StoreError.unavailable = error { return true }
+        // The use cases' own refusals (a conflict, a fenced write) leave the connection as good as it was.
         return error is PSQLError || error is ChannelError || error is NIOConnectionError
-            || error is StoreError
     }
 
     /// The server is no longer (or not yet) the writable primary.
