@@ -103,26 +103,39 @@ public final class GroupCommitQueue<Batch>: Sendable {
             let batch = nextBatch()
             guard !batch.isEmpty else { return }
             let started = ContinuousClock.now
-            var unavailable: String?
+            // The batch's outcome is observed before any caller is resumed: a caller that got its
+            // 2xx and asks for readiness at once must find the storage's state that answer implied.
+            func observed(unavailable: String? = nil) {
+                observe(Outcome(size: batch.count, duration: ContinuousClock.now - started, unavailable: unavailable))
+            }
             do {
                 try commit(batch, batch.count == 1)
+                observed()
                 for item in batch { item.finish(commitError: nil) }
             } catch is GroupCommitRetryAlone {
                 // The batch's shared work failed: find the write that caused it by giving each its own transaction.
+                var results: [(any GroupCommitItem<Batch>, (any Error)?)] = []
+                var unavailable: String?
                 for item in batch {
                     do {
                         try commit([item], true)
-                        item.finish(commitError: nil)
+                        results.append((item, nil))
                     } catch {
-                        item.finish(commitError: classify(error))
+                        let error = classify(error)
+                        if case StoreError.unavailable(let reason) = error { unavailable = reason }
+                        results.append((item, error))
                     }
                 }
+                // The storage is down only if nothing committed; a write that committed says it is up.
+                observed(unavailable: results.contains { $0.1 == nil } ? nil : unavailable)
+                for (item, error) in results { item.finish(commitError: error) }
             } catch {
                 let error = classify(error)
+                var unavailable: String?
                 if case StoreError.unavailable(let reason) = error { unavailable = reason }
+                observed(unavailable: unavailable)
                 for item in batch { item.finish(commitError: error) }
             }
-            observe(Outcome(size: batch.count, duration: ContinuousClock.now - started, unavailable: unavailable))
         }
     }
 }
