@@ -11,20 +11,23 @@ public final class ControlPlane: Sendable {
     public let topology: Topology
     let ids: any IDSource
     let resubmissionAttempts: Int
+    public let incident: IncidentSettings
 
     public init(
         store: any ControlStore, topology: Topology, ids: any IDSource = TimeOrderedIDSource(),
-        resubmissionAttempts: Int = QueueSettings().maxAttempts
+        resubmissionAttempts: Int = QueueSettings().maxAttempts, incident: IncidentSettings = IncidentSettings()
     ) {
         self.store = store
         self.topology = topology
         self.ids = ids
         self.resubmissionAttempts = resubmissionAttempts
+        self.incident = incident
     }
 
     func session(_ reads: any ControlReads, now: Date, ids: (any IDSource)? = nil) -> ControlSession {
         var session = ControlSession(reads: reads, topology: topology, ids: ids ?? self.ids, now: now)
         session.maxAttempts = resubmissionAttempts
+        session.incident = incident
         return session
     }
 

@@ -14,6 +14,8 @@ struct ControlSession {
     var now: Date
     /// For the resubmissions a move queues.
     var maxAttempts = QueueSettings().maxAttempts
+    /// Who hears of what, and the config's maintenance windows.
+    var incident = IncidentSettings()
 
     private var hubStates: [HubReference: HubHealthState] = [:]
     private var dirtyHubs: Set<HubReference> = []
@@ -24,6 +26,7 @@ struct ControlSession {
     private var plans: [(plan: FailoverPlan, superseding: String?)] = []
     private var settledEvents: [(id: String, status: FailoverEventStatus)] = []
     private var events: [EventDraft] = []
+    private var notifications: [NotificationDraft] = []
 
     init(reads: any ControlReads, topology: Topology, ids: any IDSource, now: Date) {
         self.reads = reads
@@ -175,13 +178,21 @@ struct ControlSession {
         return statuses
     }
 
+    /// The maintenance windows of `deployment` in effect now: the config's and the API's.
+    func activeMaintenance(_ deployment: DeploymentDefinition) throws -> [MaintenanceWindow] {
+        (incident.maintenance.active(deploymentId: deployment.id, at: now)
+            + (try reads.activeMaintenanceWindows(deploymentId: deployment.id, at: now))).sorted { $0.id < $1.id }
+    }
+
     mutating func decide(_ deployment: DeploymentDefinition) throws {
         var state = try deploymentState(deployment)
         let openBefore = state.openEventId
+        let health = try statuses(deployment)
         let decisions = DecisionEngine(deployment: deployment, ids: ids)
-            .evaluate(&state, health: try statuses(deployment), now: now)
+            .evaluate(&state, health: health, maintenance: try activeMaintenance(deployment), now: now)
         deploymentStates[deployment.id] = state
         handle(decisions, deployment: deployment, openBefore: openBefore)
+        notify(decisions, deployment: deployment, health: health)
     }
 
     mutating func decideAll() throws {
@@ -220,6 +231,22 @@ struct ControlSession {
                     "allowUnhealthyTarget": .bool(request.allowUnhealthyTarget),
                 ])))
         handle(decisions, deployment: deployment, openBefore: openBefore)
+        switch request.action {
+        case .pause:
+            let until = request.until.map { " until \(Timestamp.format($0))" } ?? " until an operator resumes"
+            notify(
+                .automationPaused, deployment,
+                "\(deployment.id): automation paused by \(request.actor)\(until) — \(request.reason)", .warning,
+                details: ["actor": request.actor, "reason": request.reason])
+        case .resume:
+            notify(
+                .automationResumed, deployment,
+                "\(deployment.id): automation resumed by \(request.actor) — \(request.reason)", .info,
+                details: ["actor": request.actor, "reason": request.reason])
+        case .failover, .failback:
+            break
+        }
+        notify(decisions, deployment: deployment, health: health)
         for case .move(let plan) in decisions { return plan.id }
         return nil
     }
@@ -258,6 +285,25 @@ struct ControlSession {
                     EventDraft(
                         type: "automation.held", at: now, deploymentId: deployment.id, actor: "standby",
                         data: .object(["reason": .string(reason)])))
+            case .noTarget(let reason):
+                events.append(
+                    EventDraft(
+                        type: "automation.held", at: now, deploymentId: deployment.id, actor: "standby",
+                        data: .object(["reason": .string(reason), "noTarget": .bool(true)])))
+            case .suppressed(let reason, let windowId):
+                events.append(
+                    EventDraft(
+                        type: "automation.suppressed", at: now, deploymentId: deployment.id, actor: "standby",
+                        data: .object(["reason": .string(reason), "maintenanceWindowId": .string(windowId)])))
+            case .pauseExpired(let reason):
+                events.append(
+                    EventDraft(
+                        type: "automation.pause_expired", at: now, deploymentId: deployment.id, actor: "standby",
+                        data: .object(["pauseReason": .optional(reason)])))
+            case .maintenanceStarted(let window):
+                events.append(maintenanceEvent("maintenance.started", window, deployment))
+            case .maintenanceEnded(let window):
+                events.append(maintenanceEvent("maintenance.ended", window, deployment))
             case .holdCleared:
                 events.append(
                     EventDraft(
@@ -270,6 +316,90 @@ struct ControlSession {
                         data: .object(["reason": .string(reason)])))
             }
         }
+    }
+
+    private func maintenanceEvent(_ type: String, _ window: MaintenanceWindow, _ deployment: DeploymentDefinition)
+        -> EventDraft
+    {
+        EventDraft(
+            type: type, at: now, deploymentId: deployment.id, actor: "standby",
+            data: .object([
+                "maintenanceWindowId": .string(window.id), "hubs": .strings(window.coveredHubs(of: deployment)),
+                "startsAt": .string(Timestamp.format(window.startsAt)),
+                "endsAt": .string(Timestamp.format(window.effectiveEnd)), "reason": .string(window.reason),
+            ]))
+    }
+
+    // MARK: Notifications
+
+    private mutating func notify(
+        _ event: NotificationEvent, _ deployment: DeploymentDefinition, _ summary: String,
+        _ severity: NotificationSeverity, action: NotificationAction = .trigger, details: [String: String] = [:]
+    ) {
+        let incident = deploymentStates[deployment.id]?.incidentId
+        notifications.append(
+            NotificationDraft(
+                event: event, deploymentId: deployment.id, summary: summary, severity: severity,
+                // Outside an incident, each notification is its own (a PagerDuty alert per event).
+                incidentKey: "standby/\(deployment.id)/\(incident ?? ids.next())", action: action,
+                details: details.merging(["deployment": deployment.id]) { current, _ in current }, at: now))
+    }
+
+    /// Tells people what `decisions` did, and opens or resolves the deployment's incident: one
+    /// opens with a move away from where the policy wants the deployment (or no target for a
+    /// DOWN hub) and resolves when it serves from there again with no serving hub DOWN.
+    private mutating func notify(
+        _ decisions: [Decision], deployment: DeploymentDefinition, health: [String: HubStatus]
+    ) {
+        func openIncident(_ id: String) {
+            if deploymentStates[deployment.id]?.incidentId == nil { deploymentStates[deployment.id]?.incidentId = id }
+        }
+        for decision in decisions {
+            switch decision {
+            case .move(let plan):
+                guard let (event, summary, severity) = NotificationText.move(plan) else { continue }
+                if !plan.dryRun, event == .failover || event == .noTarget { openIncident(plan.id) }
+                var details = [
+                    "failoverEventId": plan.id, "kind": plan.kind.rawValue, "trigger": plan.trigger.rawValue,
+                ]
+                details["from"] = plan.fromHub
+                details["to"] = plan.toHub
+                notify(event, deployment, summary, severity, details: details)
+            case .noTarget(let reason):
+                openIncident(ids.next())
+                notify(.noTarget, deployment, "\(deployment.id): no failover target — \(reason)", .critical)
+            case .failbackReady(let reason):
+                notify(.failbackReady, deployment, "\(deployment.id): ready to fail back — \(reason)", .warning)
+            case .pauseExpired(let reason):
+                notify(
+                    .pauseExpired, deployment,
+                    "\(deployment.id): pause expired; automation is active again"
+                        + (reason.map { " (paused for: \($0))" } ?? ""), .info)
+            case .maintenanceStarted(let window):
+                notify(
+                    .maintenanceStarted, deployment,
+                    "\(deployment.id): maintenance window \(window.id) started for "
+                        + "\(window.coveredHubs(of: deployment).joined(separator: ", ")) until "
+                        + "\(Timestamp.format(window.effectiveEnd)) — \(window.reason)", .info,
+                    details: ["maintenanceWindowId": window.id])
+            case .maintenanceEnded(let window):
+                notify(
+                    .maintenanceEnded, deployment,
+                    "\(deployment.id): maintenance window \(window.id) ended — \(window.reason)", .info,
+                    details: ["maintenanceWindowId": window.id])
+            case .hold, .holdCleared, .suppressed:
+                break
+            }
+        }
+        guard let state = deploymentStates[deployment.id], state.incidentId != nil else { return }
+        let wanted = DeploymentState.initial(for: deployment).serving
+        let servingIsUp = state.serving.allSatisfy { (health[$0]?.health ?? .unknown) != .down }
+        guard Set(state.serving) == Set(wanted), servingIsUp, !state.outageOpen else { return }
+        notify(
+            .resolved, deployment,
+            "\(deployment.id): resolved — \(state.serving.joined(separator: ", ")) serving again", .info,
+            action: .resolve)
+        deploymentStates[deployment.id]?.incidentId = nil
     }
 
     // MARK: Acknowledgements
@@ -292,6 +422,10 @@ struct ControlSession {
             throw StoreError.conflict("command \(commandId) was recorded in dry-run mode and is never dispatched")
         case .superseded:
             throw StoreError.conflict("command \(commandId) was superseded by a later failover")
+        case .expired:
+            throw StoreError.conflict(
+                "command \(commandId) expired: it was not acknowledged within the ack deadline and its failover "
+                    + "event failed; an operator decides what happens next")
         case .pending, .delivered:
             break
         }
@@ -306,9 +440,48 @@ struct ControlSession {
                     "commandId": .string(commandId), "failoverEventId": .string(eventId),
                     "outcome": .string(outcome.rawValue), "detail": .optional(detail),
                 ])))
+        if outcome == .failed, let deployment = topology.deployment(deploymentId) {
+            notify(
+                .commandFailed, deployment,
+                "\(deploymentId): command \(command.kind) on \(command.hub) failed"
+                    + (detail.map { " — \($0)" } ?? ""), .error,
+                details: ["commandId": commandId, "failoverEventId": eventId, "hub": command.hub])
+        }
+        try settleIfDone(eventId: eventId, deploymentId: deploymentId, actor: actor, in: transaction)
+    }
+
+    /// Gives up on a command nobody acknowledged within the deadline: it becomes `expired`, its
+    /// failover event fails (so it no longer blocks the next move) and people are told.
+    mutating func expire(_ command: CommandView, deadline: TimeInterval, in transaction: any ControlTransaction) throws
+    {
+        try transaction.expireCommand(id: command.id, at: now)
+        events.append(
+            EventDraft(
+                type: "command.expired", at: now, deploymentId: command.deploymentId, hub: command.hub,
+                actor: "standby",
+                data: .object([
+                    "commandId": .string(command.id), "failoverEventId": .string(command.failoverEventId),
+                    "status": .string(command.status.rawValue), "ackDeadlineSeconds": .number(deadline),
+                ])))
+        if let deployment = topology.deployment(command.deploymentId) {
+            notify(
+                .commandExpired, deployment,
+                "\(command.deploymentId): command \(command.kind) on \(command.hub) not acknowledged within "
+                    + "\(Int(deadline))s (\(command.status.rawValue)); given up, failover event "
+                    + "\(command.failoverEventId) failed", .error,
+                details: ["commandId": command.id, "failoverEventId": command.failoverEventId, "hub": command.hub])
+        }
+        try settleIfDone(
+            eventId: command.failoverEventId, deploymentId: command.deploymentId, actor: "standby", in: transaction)
+    }
+
+    /// Settles a failover event once its commands say how it ended.
+    private mutating func settleIfDone(
+        eventId: String, deploymentId: String, actor: String, in transaction: any ControlTransaction
+    ) throws {
         let statuses = try transaction.commandStatuses(failoverEventId: eventId)
         let settled: FailoverEventStatus?
-        if statuses.contains(.failed) {
+        if statuses.contains(.failed) || statuses.contains(.expired) {
             settled = .failed
         } else if statuses.allSatisfy({ $0 == .succeeded }) {
             settled = .completed
@@ -356,6 +529,13 @@ struct ControlSession {
                 for: plan, in: transaction, ids: ids, now: now, maxAttempts: maxAttempts, events: &interruptions)
         }
         for event in interruptions + events { try transaction.append(event) }
+        for draft in notifications {
+            for receiver in incident.routing.receivers(for: draft.event, deploymentId: draft.deploymentId) {
+                try transaction.insertNotification(
+                    NotificationView(id: ids.next(), receiver: receiver, draft: draft, now: now))
+            }
+        }
+        notifications = []
         events = []
         plans = []
         windows = [:]

@@ -158,11 +158,18 @@ public struct AutomationView: Sendable, Hashable, Codable {
     public var openFailoverEventId: String?
     public var automaticMovesLastHour: Int
     public var lastMoveAt: String?
+    /// When a pause ends by itself.
+    public var pausedUntil: String?
+    /// The maintenance windows in effect at the last decision.
+    public var maintenanceWindows: [String]
 
     public init(
         state: String, reason: String? = nil, paused: Bool, dryRun: Bool, failbackReady: Bool,
-        openFailoverEventId: String? = nil, automaticMovesLastHour: Int, lastMoveAt: String? = nil
+        openFailoverEventId: String? = nil, automaticMovesLastHour: Int, lastMoveAt: String? = nil,
+        pausedUntil: String? = nil, maintenanceWindows: [String] = []
     ) {
+        self.pausedUntil = pausedUntil
+        self.maintenanceWindows = maintenanceWindows
         self.state = state
         self.reason = reason
         self.paused = paused
@@ -300,6 +307,8 @@ public enum CommandStatus: String, Sendable, Codable, CaseIterable {
     case failed
     case dryRun = "dry_run"
     case superseded
+    /// Neither acknowledged nor settled within `dispatch.ackDeadline`: given up on, its event failed.
+    case expired
 
     /// The status a new command of `plan` starts in.
     public static func initial(dryRun: Bool) -> CommandStatus { dryRun ? .dryRun : .pending }

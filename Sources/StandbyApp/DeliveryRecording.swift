@@ -250,3 +250,29 @@ public enum JSONColumns {
         (text.flatMap(JSONValue.parse)?.arrayValue ?? []).compactMap(\.stringValue)
     }
 }
+
+/// Columns both stores keep as text: timestamps (`Timestamp.format`) and enumerations.
+public enum StoredColumns {
+    /// A stored timestamp; one that does not parse is a damaged row, reported with its column.
+    public static func date(_ text: String, column: String) throws -> Date {
+        guard let date = Timestamp.parse(text) else { throw DamagedRow(column: column, value: text) }
+        return date
+    }
+
+    public static func optionalDate(_ text: String?, column: String) throws -> Date? {
+        try text.map { try date($0, column: column) }
+    }
+
+    /// A stored enumeration value; one this build does not know is a damaged row.
+    public static func value<T: RawRepresentable<String>>(_ text: String, column: String) throws -> T {
+        guard let value = T(rawValue: text) else { throw DamagedRow(column: column, value: text) }
+        return value
+    }
+}
+
+/// A stored value this build cannot read back.
+public struct DamagedRow: Error, CustomStringConvertible {
+    public var column: String
+    public var value: String
+    public var description: String { "stored \(column) \"\(value)\" is not readable" }
+}

@@ -52,7 +52,9 @@ extension DeploymentView {
                 state: automationState, reason: reason, paused: state.paused, dryRun: policy.dryRun,
                 failbackReady: state.failbackReady, openFailoverEventId: state.openEventId,
                 automaticMovesLastHour: state.automaticMoves.filter { now.timeIntervalSince($0) < 3600 }.count,
-                lastMoveAt: state.lastMoveAt.map(Timestamp.format)),
+                lastMoveAt: state.lastMoveAt.map(Timestamp.format),
+                pausedUntil: state.pausedUntil.map(Timestamp.format),
+                maintenanceWindows: (state.maintenance ?? []).filter { $0.isActive(at: now) }.map(\.id)),
             hubs: hubs, lastFailover: try reads.latestFailoverEvent(deploymentId: deployment.id))
     }
 }

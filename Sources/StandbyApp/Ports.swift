@@ -90,6 +90,25 @@ public protocol ControlReads {
     func resubmissionView(id: String, withSpec: Bool) throws -> ResubmissionView?
     func resubmissions(status: ResubmissionStatus?, page: PageRequest) throws -> Page<ResubmissionView>
     func expiredLeaseCount(now: Date) throws -> Int
+
+    /// Commands still waiting for an answer (pending or delivered) created at or before
+    /// `createdBefore`, oldest first: those past the acknowledgement deadline.
+    func overdueCommands(createdBefore: Date, limit: Int) throws -> [CommandView]
+
+    /// Maintenance windows declared through the API, newest first; `active` keeps those in effect
+    /// at `now` (true) or not (false).
+    func maintenanceWindows(deploymentId: String?, active: Bool?, now: Date, page: PageRequest) throws
+        -> Page<MaintenanceWindow>
+    func maintenanceWindow(id: String) throws -> MaintenanceWindow?
+    /// The API's windows of `deploymentId` in effect at `at`.
+    func activeMaintenanceWindows(deploymentId: String, at: Date) throws -> [MaintenanceWindow]
+
+    /// The notification outbox, newest first.
+    func notifications(status: NotificationStatus?, deploymentId: String?, page: PageRequest) throws
+        -> Page<NotificationView>
+    /// Pending notifications due at `now`, oldest first, each the first of its receiver and
+    /// incident still pending (so that a resolve never overtakes its trigger).
+    func deliverableNotifications(now: Date, limit: Int) throws -> [NotificationView]
 }
 
 extension ControlReads {
@@ -142,6 +161,21 @@ public protocol ControlTransaction: ControlReads {
     /// Queued items due at `now` with a target hub: highest priority first, then oldest.
     func availableResubmissions(now: Date, limit: Int) throws -> [StoredResubmission]
     func expiredLeases(now: Date) throws -> [StoredResubmission]
+
+    /// Marks a command that is still waiting `expired`.
+    func expireCommand(id: String, at: Date) throws
+
+    /// Stores a window unless one with the same `fingerprint` exists; returns the stored window
+    /// and whether it is new (a duplicate is counted).
+    func insertMaintenanceWindow(_ window: MaintenanceWindow, fingerprint: String) throws
+        -> (window: MaintenanceWindow, created: Bool)
+    /// Ends a window early at `at` (a window already over stays as it is).
+    func endMaintenanceWindow(id: String, at: Date) throws
+
+    func insertNotification(_ notification: NotificationView) throws
+    func recordNotificationDelivered(id: String, at: Date) throws
+    /// A delivery attempt failed: counts it and when to try again (`nil`: never, the row fails).
+    func recordNotificationFailure(id: String, error: String, nextAttemptAt: Date?, at: Date) throws
 
     /// Appends one line of history, chained to the one before it.
     func append(_ event: EventDraft) throws

@@ -13,7 +13,7 @@ extension DecisionEngine {
             var removable = down
             if removable.count == state.serving.count { removable.removeLast() }
             guard !removable.isEmpty else {
-                return holding(
+                return holdingWithoutTarget(
                     &state,
                     "every serving hub is DOWN; \(state.serving.joined(separator: ", ")) stays in rotation as the last serving hub"
                 )

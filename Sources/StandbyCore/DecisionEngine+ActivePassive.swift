@@ -15,7 +15,7 @@ extension DecisionEngine {
             // Prefer secondaries in the order the file lists them.
             let candidates = deployment.hubs.filter { $0.id != serving }
             guard let target = candidates.first(where: { status($0.id, health).health != .down }) else {
-                return holding(
+                return holdingWithoutTarget(
                     &state,
                     "\(serving) is DOWN but no failover target is available: "
                         + candidates.map { "\($0.id) is DOWN" }.joined(separator: ", "))

@@ -18,12 +18,76 @@ public struct DecisionEngine: Sendable {
 
     // MARK: Automatic decisions
 
-    public func evaluate(_ state: inout DeploymentState, health: [String: HubStatus], now: Date) -> [Decision] {
+    /// What automation does now. `maintenance` are the deployment's windows in effect at `now`:
+    /// their start and end are recorded, and an automatic move involving one of their hubs is
+    /// suppressed (the state stays as it was, so the move is decided afresh once the window ends).
+    public func evaluate(
+        _ state: inout DeploymentState, health: [String: HubStatus], maintenance: [MaintenanceWindow] = [],
+        now: Date
+    ) -> [Decision] {
         state.automaticMoves.removeAll { now.timeIntervalSince($0) >= 3600 }
+        var decisions = maintenanceTransitions(&state, active: maintenance)
+        if state.paused, let until = state.pausedUntil, until <= now {
+            decisions.append(.pauseExpired(reason: state.pausedReason))
+            state.paused = false
+            state.pausedReason = nil
+            state.pausedUntil = nil
+            state.hold = nil
+        }
+        var candidate = state
+        let decided: [Decision]
         switch deployment.pattern {
-        case .singleRegion: return evaluateSingleRegion(&state, health: health, now: now)
-        case .activePassive: return evaluateActivePassive(&state, health: health, now: now)
-        case .activeActive: return evaluateActiveActive(&state, health: health, now: now)
+        case .singleRegion: decided = evaluateSingleRegion(&candidate, health: health, now: now)
+        case .activePassive: decided = evaluateActivePassive(&candidate, health: health, now: now)
+        case .activeActive: decided = evaluateActiveActive(&candidate, health: health, now: now)
+        }
+        if let (plan, window) = suppressingWindow(decided, maintenance) {
+            let reason =
+                "automatic \(plan.kind.rawValue) \(Self.describeMove(plan)) suppressed: maintenance window "
+                + "\(window.id) (\(window.reason)) until \(Timestamp.format(window.effectiveEnd))"
+            guard state.hold != reason else { return decisions }
+            state.hold = reason
+            return decisions + [.suppressed(reason, windowId: window.id)]
+        }
+        state = candidate
+        return decisions + decided
+    }
+
+    /// Records windows that began or ended since the last evaluation.
+    func maintenanceTransitions(_ state: inout DeploymentState, active: [MaintenanceWindow]) -> [Decision] {
+        let before = state.maintenance ?? []
+        let activeIds = Set(active.map(\.id))
+        let beforeIds = Set(before.map(\.id))
+        let decisions =
+            before.filter { !activeIds.contains($0.id) }.map(Decision.maintenanceEnded)
+            + active.filter { !beforeIds.contains($0.id) }.map(Decision.maintenanceStarted)
+        state.maintenance = active.isEmpty ? nil : active
+        if !decisions.isEmpty, state.hold?.contains("maintenance window") == true { state.hold = nil }
+        return decisions
+    }
+
+    /// The first automatic move among `decisions` that involves a hub in one of `windows`, and that window.
+    func suppressingWindow(_ decisions: [Decision], _ windows: [MaintenanceWindow])
+        -> (FailoverPlan, MaintenanceWindow)?
+    {
+        guard !windows.isEmpty else { return nil }
+        for case .move(let plan) in decisions where !plan.commands.isEmpty {
+            let involved = Set(plan.commands.map(\.hub) + [plan.fromHub, plan.toHub].compactMap { $0 })
+                .union(plan.fromHub?.split(separator: ",").map(String.init) ?? [])
+            if let window = windows.first(where: { !involved.isDisjoint(with: $0.coveredHubs(of: deployment)) }) {
+                return (plan, window)
+            }
+        }
+        return nil
+    }
+
+    /// "from eastus-hub to westus-hub", "of eastus-hub", for reasons and summaries.
+    public static func describeMove(_ plan: FailoverPlan) -> String {
+        switch (plan.fromHub, plan.toHub) {
+        case (let from?, let to?): return "from \(from) to \(to)"
+        case (let from?, nil): return "of \(from)"
+        case (nil, let to?): return "to \(to)"
+        case (nil, nil): return ""
         }
     }
 
@@ -33,7 +97,10 @@ public struct DecisionEngine: Sendable {
 
     /// Why automation may not move right now, or nil.
     func guardrail(_ state: DeploymentState, now: Date) -> String? {
-        if state.paused { return "automation is paused" + (state.pausedReason.map { " (\($0))" } ?? "") }
+        if state.paused {
+            return "automation is paused" + (state.pausedReason.map { " (\($0))" } ?? "")
+                + (state.pausedUntil.map { " until \(Timestamp.format($0))" } ?? "")
+        }
         if let open = state.openEventId { return "failover event \(open) is still awaiting acknowledgement" }
         if let last = state.lastMoveAt, now.timeIntervalSince(last) < policy.cooldown {
             let until = last.addingTimeInterval(policy.cooldown)
@@ -51,6 +118,13 @@ public struct DecisionEngine: Sendable {
         guard state.hold != reason else { return [] }
         state.hold = reason
         return [.hold(reason)]
+    }
+
+    /// Like `holding`, for a DOWN hub with nowhere to move: people are told.
+    func holdingWithoutTarget(_ state: inout DeploymentState, _ reason: String) -> [Decision] {
+        guard state.hold != reason else { return [] }
+        state.hold = reason
+        return [.noTarget(reason)]
     }
 
     func released(_ state: inout DeploymentState) -> [Decision] {
@@ -132,12 +206,17 @@ public struct DecisionEngine: Sendable {
     ) throws(OperatorRefusal) -> [Decision] {
         switch request.action {
         case .pause:
+            if let until = request.until, until <= now {
+                throw OperatorRefusal(reason: "until (\(Timestamp.format(until))) is not in the future")
+            }
             state.paused = true
             state.pausedReason = request.reason
+            state.pausedUntil = request.until
             return []
         case .resume:
             state.paused = false
             state.pausedReason = nil
+            state.pausedUntil = nil
             state.hold = nil
             return []
         case .failover:

@@ -133,6 +133,8 @@ public struct DeploymentState: Sendable, Hashable, Codable {
     public var serving: [String]
     public var paused = false
     public var pausedReason: String?
+    /// When a pause ends by itself; nil for a pause until an operator resumes.
+    public var pausedUntil: Date?
     public var lastMoveAt: Date?
     /// Times of automatic moves in the last hour, for `maxFailoversPerHour`.
     public var automaticMoves: [Date] = []
@@ -144,6 +146,12 @@ public struct DeploymentState: Sendable, Hashable, Codable {
     public var failbackReady = false
     /// Single-region: an outage is recorded and not yet over.
     public var outageOpen = false
+    /// The maintenance windows in effect at the last evaluation, so that their start and end are
+    /// each recorded once. (Optional: states stored before maintenance existed decode without it.)
+    public var maintenance: [MaintenanceWindow]?
+    /// The incident the deployment is in: the id of the decision that moved it away from where its
+    /// policy wants it (or found no target), until it is back there.
+    public var incidentId: String?
 
     public static func initial(for deployment: DeploymentDefinition) -> DeploymentState {
         switch deployment.pattern {
@@ -168,6 +176,15 @@ public enum Decision: Sendable, Hashable {
     case hold(String)
     case holdCleared
     case failbackReady(String)
+    /// A hub is DOWN and there is nowhere to move (both hubs down, the last serving hub): recorded
+    /// once per reason, like a hold.
+    case noTarget(String)
+    /// An automatic move involving a hub in maintenance was not made; recorded once per reason.
+    case suppressed(String, windowId: String)
+    /// A pause with `until` ran out: automation is active again.
+    case pauseExpired(reason: String?)
+    case maintenanceStarted(MaintenanceWindow)
+    case maintenanceEnded(MaintenanceWindow)
 }
 
 public enum OperatorAction: String, Sendable, Codable, CaseIterable {
@@ -187,11 +204,14 @@ public struct OperatorRequest: Sendable, Hashable {
     public var allowUnhealthyTarget: Bool
     /// For failover: the hub to move to (active-passive) or to take out (active-active).
     public var hub: String?
+    /// For pause: when automation resumes by itself.
+    public var until: Date?
 
     public init(
         action: OperatorAction, reason: String, actor: String, force: Bool = false,
-        allowUnhealthyTarget: Bool = false, hub: String? = nil
+        allowUnhealthyTarget: Bool = false, hub: String? = nil, until: Date? = nil
     ) {
+        self.until = until
         self.action = action
         self.reason = reason
         self.actor = actor

@@ -236,7 +236,7 @@ public final class PostgresStore: ControlStore, Sendable {
     /// Records `name` as applied without running anything: how a database a newer build migrated
     /// looks to this one (for tests of the refusal).
     public func recordForeignMigration(_ name: String) async throws {
-        try await withTransaction { transaction in
+        _ = try await withTransaction { transaction in
             try transaction.execute("INSERT INTO schema_migrations (name) VALUES (\(name))")
         }
     }

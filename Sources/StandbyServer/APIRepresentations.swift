@@ -146,7 +146,8 @@ extension Components.Schemas.Deployment {
                 state: try contractCase(automation.state), reason: automation.reason, paused: automation.paused,
                 dryRun: automation.dryRun, failbackReady: automation.failbackReady,
                 openFailoverEventId: automation.openFailoverEventId,
-                automaticMovesLastHour: automation.automaticMovesLastHour, lastMoveAt: automation.lastMoveAt),
+                automaticMovesLastHour: automation.automaticMovesLastHour, lastMoveAt: automation.lastMoveAt,
+                pausedUntil: automation.pausedUntil, maintenanceWindows: automation.maintenanceWindows),
             hubs: try view.hubs.map(Components.Schemas.Hub.init),
             lastFailover: try view.lastFailover.map(Components.Schemas.FailoverEvent.init))
     }

@@ -81,13 +81,13 @@ public struct StandbyComponents: Sendable {
         self.store = store
         controlPlane = ControlPlane(
             store: store, topology: configuration.topology, ids: ids,
-            resubmissionAttempts: configuration.resubmissions.maxAttempts)
+            resubmissionAttempts: configuration.resubmissions.maxAttempts, incident: configuration.incident)
         jobs = JobQueue(
             store: store, topology: configuration.topology, settings: configuration.resubmissions, ids: ids)
         let fenced = LeaderFencedStore(base: store, leadership: leadership)
         leaderControlPlane = ControlPlane(
             store: fenced, topology: configuration.topology, ids: ids,
-            resubmissionAttempts: configuration.resubmissions.maxAttempts)
+            resubmissionAttempts: configuration.resubmissions.maxAttempts, incident: configuration.incident)
         leaderJobs = JobQueue(
             store: fenced, topology: configuration.topology, settings: configuration.resubmissions, ids: ids)
         readiness = Readiness()
@@ -202,6 +202,11 @@ public func buildRouter(components: StandbyComponents) throws -> Router<StandbyR
     let jobs = JobsController(
         jobs: components.jobs, topology: configuration.topology, timeSource: components.timeSource)
     readers.addRoutes(EventsController(history: components.history).endpoints, atPath: "events")
+    let incidents = IncidentController(
+        controlPlane: components.controlPlane, topology: configuration.topology, timeSource: components.timeSource)
+    readers.addRoutes(incidents.readEndpoints)
+    router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, role: .operator))
+        .addRoutes(incidents.operatorEndpoints)
     router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, anyOf: [.reporter, .operator]))
         .addRoutes(jobs.registrationEndpoints)
     return router

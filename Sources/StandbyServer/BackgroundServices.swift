@@ -4,8 +4,8 @@ import StandbyApp
 import StandbyCore
 
 /// The services that run beside the HTTP server, each in a file of its own: the decision ticker
-/// (time-based rules), the lease reaper (expired resubmission leases), the command dispatcher (push
-/// delivery) and the audit checkpoints. Assembled here, once.
+/// (time-based rules and acknowledgement deadlines), the lease reaper (expired resubmission
+/// leases), the command dispatcher (push delivery), the notifier and the audit checkpoints. Assembled here, once.
 /// The singleton services (ticker, reaper, dispatcher) run their passes only while this instance
 /// holds the leader lease, through the fenced control plane; the heartbeat (shared store only)
 /// keeps that lease.
@@ -20,6 +20,11 @@ public func backgroundServices(components: StandbyComponents, logger: Logger) ->
             controlPlane: components.leaderControlPlane, leadership: components.leadership,
             topology: configuration.topology, settings: configuration.dispatch, timeSource: components.timeSource,
             metrics: components.metrics, logger: logger.forService("dispatcher")),
+        NotificationDispatcher(
+            controlPlane: components.leaderControlPlane, leadership: components.leadership,
+            settings: configuration.notifications, dispatch: configuration.dispatch,
+            instance: components.instance.id, timeSource: components.timeSource, metrics: components.metrics,
+            logger: logger.forService("notifier")),
         AuditCheckpointService(
             history: components.history, key: configuration.audit.anchorKey,
             interval: configuration.audit.checkpointInterval, timeSource: components.timeSource,

@@ -49,7 +49,7 @@ extension ConfigReader {
             root,
             allowed: [
                 "server", "cluster", "console", "database", "auth", "deployments", "logging", "dispatch",
-                "resubmissions", "audit",
+                "resubmissions", "audit", "notifications", "maintenance",
             ])
         if let console = mapping(root, "console", allowed: ["sessionIdleTimeout", "streamLifetime", "streamInterval"]) {
             configuration.console.sessionIdleTimeout = duration(
@@ -81,8 +81,11 @@ extension ConfigReader {
         }
         configuration.logging = readLogging(root)
         if let dispatch = mapping(
-            root, "dispatch", allowed: ["maxAttempts", "timeout", "baseBackoff", "maxBackoff", "pollInterval"])
+            root, "dispatch",
+            allowed: ["maxAttempts", "timeout", "baseBackoff", "maxBackoff", "pollInterval", "ackDeadline"])
         {
+            configuration.dispatch.ackDeadline = duration(
+                dispatch, "ackDeadline", default: configuration.dispatch.ackDeadline, range: 1...604_800)
             configuration.dispatch.maxAttempts = int(
                 dispatch, "maxAttempts", default: configuration.dispatch.maxAttempts, range: 1...100)
             configuration.dispatch.timeout = duration(
@@ -175,6 +178,8 @@ extension ConfigReader {
             configuration.auth.apiTokens = readAPITokens(auth)
         }
         configuration.topology = Topology(deployments: readDeployments(root))
+        configuration.notifications = readNotifications(root)
+        configuration.maintenance = readMaintenance(root, topology: configuration.topology)
         return configuration
     }
 

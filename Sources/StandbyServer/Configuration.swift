@@ -94,7 +94,52 @@ public struct DispatchSettings: Sendable, Hashable {
     public var baseBackoff: TimeInterval = 1
     public var maxBackoff: TimeInterval = 300
     public var pollInterval: TimeInterval = 0.5
+    /// A command neither acknowledged nor settled this long after it was decided becomes `expired`.
+    public var ackDeadline: TimeInterval = 5 * 60
     public init() {}
+}
+
+/// Where notifications to people go (`notifications.receivers[]`).
+public struct NotificationReceiver: Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
+        /// A Slack incoming webhook: `text` plus Block Kit `blocks`.
+        case slack
+        /// A Microsoft Teams Workflows webhook: a message with one Adaptive Card.
+        case teams
+        /// PagerDuty Events API v2.
+        case pagerduty
+        /// Standby's own JSON, signed like command pushes.
+        case webhook
+    }
+
+    public static let pagerDutyEventsURL = "https://events.pagerduty.com/v2/enqueue"
+
+    public var name: String
+    public var kind: Kind
+    public var url: String
+    /// PagerDuty: the integration's routing key, from the environment.
+    public var routingKey: Secret?
+    /// webhook: the key of `Standby-Signature`.
+    public var secret: Secret?
+
+    public init(name: String, kind: Kind, url: String, routingKey: Secret? = nil, secret: Secret? = nil) {
+        self.name = name
+        self.kind = kind
+        self.url = url
+        self.routingKey = routingKey
+        self.secret = secret
+    }
+
+    /// Names the receiver without its URL, which for Slack and Teams is itself a credential.
+    public var description: String { "NotificationReceiver(\(name), \(kind.rawValue))" }
+}
+
+public struct NotificationSettings: Sendable, Hashable {
+    public var receivers: [NotificationReceiver] = []
+    public var routing = NotificationRouting()
+    public init() {}
+
+    public func receiver(named name: String) -> NotificationReceiver? { receivers.first { $0.name == name } }
 }
 
 /// The operator console at `/console` (`console:`).
@@ -156,6 +201,20 @@ public struct StandbyConfiguration: Sendable, Hashable {
     /// The shared PostgreSQL database (`database.url`), for several instances.
     public var postgres: PostgresSettings?
     public var auth = AuthSettings()
+    public var notifications = NotificationSettings()
+    /// The maintenance windows the config declares (`maintenance.windows`).
+    public var maintenance = MaintenanceSchedule()
     public var topology = Topology(deployments: [])
     public init() {}
+}
+
+extension StandbyConfiguration {
+    /// What the control plane needs to know about people and plans around an incident.
+    public var incident: IncidentSettings {
+        var settings = IncidentSettings()
+        settings.routing = notifications.routing
+        settings.maintenance = maintenance
+        settings.ackDeadline = dispatch.ackDeadline
+        return settings
+    }
 }

@@ -5,7 +5,8 @@ import StandbyApp
 import StandbyCore
 import StandbyPrimitives
 
-/// Re-evaluates the time-based rules (staleness, failback stability, cooldown expiry) every second.
+/// Re-evaluates the time-based rules (staleness, failback stability, cooldown expiry, maintenance
+/// windows, pause expiry) every second, and gives up on commands past their acknowledgement deadline.
 public struct DecisionTicker: Service {
     let controlPlane: ControlPlane
     let leadership: Leadership
@@ -28,6 +29,7 @@ public struct DecisionTicker: Service {
         await repeatWhileLeading(leadership, every: interval) {
             do {
                 try await controlPlane.tick(now: timeSource.now())
+                try await controlPlane.expireOverdueCommands(now: timeSource.now())
             } catch is CancellationError {
             } catch {
                 logger.warning("decision tick failed; retrying", metadata: ["error": .string("\(error)")])

@@ -34,9 +34,19 @@ extension GeneratedAPI {
                 "hub must be one of \(deployment.hubs.map(\.id).joined(separator: ", ")) (a hub of \(id))",
                 field: payload.to != nil ? "to" : "hub")
         }
+        let until = try payload.until.map { text -> Date in
+            guard action == .pause else {
+                throw Problem.unprocessable("until applies to pause only", field: "until")
+            }
+            guard let date = Timestamp.parse(text) else {
+                throw Problem.unprocessable(
+                    "until must be an ISO-8601 time such as 2026-12-05T02:00:00Z", field: "until")
+            }
+            return date
+        }
         let request = OperatorRequest(
             action: action, reason: reason, actor: token.name, force: payload.force ?? false,
-            allowUnhealthyTarget: payload.allowUnhealthyTarget ?? false, hub: hub)
+            allowUnhealthyTarget: payload.allowUnhealthyTarget ?? false, hub: hub, until: until)
         return try await controlPlane.operatorAction(deploymentId: id, request: request, now: timeSource.now())
     }
 

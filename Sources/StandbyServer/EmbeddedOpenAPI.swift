@@ -26,6 +26,8 @@ enum EmbeddedOpenAPI {
           - name: commands
           - name: jobs
           - name: history
+          - name: maintenance
+          - name: notifications
           - name: operations
 
         paths:
@@ -354,7 +356,7 @@ enum EmbeddedOpenAPI {
               parameters:
                 - name: status
                   in: query
-                  schema: { type: string, enum: [pending, delivered, succeeded, failed, dry_run, superseded] }
+                  schema: { type: string, enum: [pending, delivered, succeeded, failed, dry_run, superseded, expired] }
                 - { name: deployment, in: query, schema: { type: string } }
                 - { $ref: '#/components/parameters/limit' }
                 - { $ref: '#/components/parameters/cursor' }
@@ -744,6 +746,138 @@ enum EmbeddedOpenAPI {
                 '403': { $ref: '#/components/responses/Forbidden' }
                 '503': { $ref: '#/components/responses/Unavailable' }
 
+          /v1/maintenance-windows:
+            get:
+              tags: [maintenance]
+              operationId: listMaintenanceWindows
+              summary: Maintenance windows, the config's first (on the first page), then the API's, newest first.
+              parameters:
+                - { name: deployment, in: query, schema: { type: string } }
+                - { name: active, in: query, schema: { type: string, enum: ['true', 'false'] }, description: "In effect now, or not." }
+                - { $ref: '#/components/parameters/limit' }
+                - { $ref: '#/components/parameters/cursor' }
+              responses:
+                '200':
+                  description: A page of windows.
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [items]
+                        properties:
+                          items:
+                            type: array
+                            items: { $ref: '#/components/schemas/MaintenanceWindow' }
+                          next: { type: string }
+                '400': { $ref: '#/components/responses/BadRequest' }
+                '401': { $ref: '#/components/responses/Unauthorized' }
+                '403': { $ref: '#/components/responses/Forbidden' }
+                '503': { $ref: '#/components/responses/Unavailable' }
+            post:
+              tags: [maintenance]
+              operationId: scheduleMaintenanceWindow
+              summary: Declare a maintenance window; automatic moves involving its hubs are suppressed while it lasts.
+              description: >-
+                Requires the `operator` role. Signals are still recorded and failure windows still opened during
+                the window; automatic moves away from or to its hubs are recorded as suppressed with the window's
+                id, operator actions still work, and when it ends the engine decides at its next tick as it would
+                have. The same declaration again (deployment, hubs, times, reason) returns the stored window with 200.
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      required: [deployment, startsAt, endsAt, reason]
+                      properties:
+                        deployment: { type: string, maxLength: 200 }
+                        hubs:
+                          type: array
+                          items: { type: string }
+                          description: The hubs under maintenance; all hubs of the deployment when absent.
+                        startsAt: { type: string, maxLength: 64, description: ISO-8601 time. }
+                        endsAt: { type: string, maxLength: 64, description: ISO-8601 time, after startsAt; at most 31 days later. }
+                        reason: { type: string, minLength: 1, maxLength: 1000 }
+              responses:
+                '201':
+                  description: The window, scheduled.
+                  content:
+                    application/json:
+                      schema: { $ref: '#/components/schemas/MaintenanceWindow' }
+                '200':
+                  description: The same window was declared before; nothing changed.
+                  content:
+                    application/json:
+                      schema: { $ref: '#/components/schemas/MaintenanceWindow' }
+                '400': { $ref: '#/components/responses/BadRequest' }
+                '401': { $ref: '#/components/responses/Unauthorized' }
+                '403': { $ref: '#/components/responses/Forbidden' }
+                '409': { $ref: '#/components/responses/Conflict' }
+                '413': { $ref: '#/components/responses/TooLarge' }
+                '422': { $ref: '#/components/responses/Invalid' }
+                '503': { $ref: '#/components/responses/Unavailable' }
+          /v1/maintenance-windows/{id}:
+            get:
+              tags: [maintenance]
+              operationId: getMaintenanceWindow
+              summary: One maintenance window declared through the API.
+              parameters:
+                - { $ref: '#/components/parameters/id' }
+              responses:
+                '200':
+                  description: The window.
+                  content:
+                    application/json:
+                      schema: { $ref: '#/components/schemas/MaintenanceWindow' }
+                '401': { $ref: '#/components/responses/Unauthorized' }
+                '403': { $ref: '#/components/responses/Forbidden' }
+                '404': { $ref: '#/components/responses/NotFound' }
+                '503': { $ref: '#/components/responses/Unavailable' }
+            delete:
+              tags: [maintenance]
+              operationId: endMaintenanceWindow
+              summary: End a window early (a window already over stays as it was).
+              parameters:
+                - { $ref: '#/components/parameters/id' }
+              responses:
+                '200':
+                  description: The window, ended.
+                  content:
+                    application/json:
+                      schema: { $ref: '#/components/schemas/MaintenanceWindow' }
+                '401': { $ref: '#/components/responses/Unauthorized' }
+                '403': { $ref: '#/components/responses/Forbidden' }
+                '404': { $ref: '#/components/responses/NotFound' }
+                '409': { $ref: '#/components/responses/Conflict' }
+                '503': { $ref: '#/components/responses/Unavailable' }
+          /v1/notifications:
+            get:
+              tags: [notifications]
+              operationId: listNotifications
+              summary: The notification outbox, newest first, with each delivery's attempts.
+              parameters:
+                - { name: status, in: query, schema: { type: string, enum: [pending, delivered, failed] } }
+                - { name: deployment, in: query, schema: { type: string } }
+                - { $ref: '#/components/parameters/limit' }
+                - { $ref: '#/components/parameters/cursor' }
+              responses:
+                '200':
+                  description: A page of notifications.
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [items]
+                        properties:
+                          items:
+                            type: array
+                            items: { $ref: '#/components/schemas/Notification' }
+                          next: { type: string }
+                '400': { $ref: '#/components/responses/BadRequest' }
+                '401': { $ref: '#/components/responses/Unauthorized' }
+                '403': { $ref: '#/components/responses/Forbidden' }
+                '503': { $ref: '#/components/responses/Unavailable' }
+
           /v1/cluster:
             get:
               tags: [operations]
@@ -866,6 +1000,12 @@ enum EmbeddedOpenAPI {
                       allowUnhealthyTarget: { type: boolean, description: With force, allow a DOWN target. }
                       hub: { type: string, maxLength: 200, description: Target hub (active-passive) or the hub to take out or restore (active-active). }
                       to: { type: string, maxLength: 200, description: Same as hub. }
+                      until:
+                        type: string
+                        maxLength: 64
+                        description: >-
+                          Pause only: an ISO-8601 time in the future at which automation resumes by itself
+                          (recorded as automation.pause_expired and notified).
             WorkerAction:
               required: true
               content:
@@ -1136,6 +1276,11 @@ enum EmbeddedOpenAPI {
                     openFailoverEventId: { type: string }
                     automaticMovesLastHour: { type: integer }
                     lastMoveAt: { type: string }
+                    pausedUntil: { type: string, description: When a pause with until ends by itself. }
+                    maintenanceWindows:
+                      type: array
+                      items: { type: string }
+                      description: The maintenance windows in effect at the last decision.
                 hubs: { type: array, items: { $ref: '#/components/schemas/Hub' } }
                 lastFailover: { $ref: '#/components/schemas/FailoverEvent' }
             Command:
@@ -1151,7 +1296,7 @@ enum EmbeddedOpenAPI {
                 fromHub: { type: string }
                 toHub: { type: string }
                 parameters: { type: object, additionalProperties: { type: string } }
-                status: { type: string, enum: [pending, delivered, succeeded, failed, dry_run, superseded] }
+                status: { type: string, enum: [pending, delivered, succeeded, failed, dry_run, superseded, expired] }
                 createdAt: { type: string }
                 updatedAt: { type: string }
                 ackOutcome: { type: string }
@@ -1232,5 +1377,43 @@ enum EmbeddedOpenAPI {
                 data: {}
                 prevHash: { type: string }
                 hash: { type: string }
+            MaintenanceWindow:
+              type: object
+              required: [id, deployment, hubs, allHubs, startsAt, endsAt, reason, createdBy, createdAt, active, source]
+              properties:
+                id: { type: string, description: "The API's id; config:<name> or <name>@<start> for the config's." }
+                deployment: { type: string }
+                hubs: { type: array, items: { type: string } }
+                allHubs: { type: boolean }
+                startsAt: { type: string }
+                endsAt: { type: string }
+                endedAt: { type: [string, 'null'], description: Set when ended early. }
+                reason: { type: string }
+                createdBy: { type: string }
+                createdAt: { type: string }
+                active: { type: boolean, description: In effect now. }
+                source: { type: string, enum: [api, config] }
+            Notification:
+              type: object
+              required: [id, receiver, event, deployment, incidentKey, action, severity, summary, details, occurredAt, status, attempts, createdAt]
+              properties:
+                id: { type: string }
+                receiver: { type: string }
+                event:
+                  type: string
+                  enum: [failover, failback, failback_ready, command_failed, command_expired, automation_paused, automation_resumed, pause_expired, no_target, maintenance_started, maintenance_ended, drill_finished, resolved]
+                deployment: { type: string }
+                incidentKey: { type: string, description: "Stable for one incident: PagerDuty's dedup_key." }
+                action: { type: string, enum: [trigger, resolve] }
+                severity: { type: string, enum: [critical, error, warning, info] }
+                summary: { type: string }
+                details: { type: object, additionalProperties: { type: string } }
+                occurredAt: { type: string }
+                status: { type: string, enum: [pending, delivered, failed] }
+                attempts: { type: integer }
+                nextAttemptAt: { type: [string, 'null'] }
+                lastError: { type: [string, 'null'] }
+                deliveredAt: { type: [string, 'null'] }
+                createdAt: { type: string }
         """##
 }

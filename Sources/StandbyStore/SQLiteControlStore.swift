@@ -159,7 +159,65 @@ struct SQLiteTransaction: ControlTransaction {
         try sqlite { try ResubmissionsTable.expiredLeaseCount(now: now, in: db) }
     }
 
+    func overdueCommands(createdBefore: Date, limit: Int) throws -> [CommandView] {
+        try sqlite { try CommandsTable.overdue(createdBefore: createdBefore, limit: limit, in: db) }
+    }
+
+    func maintenanceWindows(deploymentId: String?, active: Bool?, now: Date, page: PageRequest) throws
+        -> Page<MaintenanceWindow>
+    {
+        try sqlite {
+            try MaintenanceWindowsTable.page(deploymentId: deploymentId, active: active, now: now, page: page, in: db)
+        }
+    }
+
+    func maintenanceWindow(id: String) throws -> MaintenanceWindow? {
+        try sqlite { try MaintenanceWindowsTable.window(id: id, in: db) }
+    }
+
+    func activeMaintenanceWindows(deploymentId: String, at: Date) throws -> [MaintenanceWindow] {
+        try sqlite { try MaintenanceWindowsTable.active(deploymentId: deploymentId, at: at, in: db) }
+    }
+
+    func notifications(status: NotificationStatus?, deploymentId: String?, page: PageRequest) throws
+        -> Page<NotificationView>
+    {
+        try sqlite { try NotificationsTable.page(status: status, deploymentId: deploymentId, page: page, in: db) }
+    }
+
+    func deliverableNotifications(now: Date, limit: Int) throws -> [NotificationView] {
+        try sqlite { try NotificationsTable.deliverable(now: now, limit: limit, in: db) }
+    }
+
     // MARK: Writes
+
+    func expireCommand(id: String, at: Date) throws {
+        try sqlite { try CommandsTable.expire(commandId: id, at: at, in: db) }
+    }
+
+    func insertMaintenanceWindow(_ window: MaintenanceWindow, fingerprint: String) throws
+        -> (window: MaintenanceWindow, created: Bool)
+    {
+        try sqlite { try MaintenanceWindowsTable.insert(window, fingerprint: fingerprint, in: db) }
+    }
+
+    func endMaintenanceWindow(id: String, at: Date) throws {
+        try sqlite { try MaintenanceWindowsTable.end(id: id, at: at, in: db) }
+    }
+
+    func insertNotification(_ notification: NotificationView) throws {
+        try sqlite { try NotificationsTable.insert(notification, in: db) }
+    }
+
+    func recordNotificationDelivered(id: String, at: Date) throws {
+        try sqlite { try NotificationsTable.recordDelivered(id: id, at: at, in: db) }
+    }
+
+    func recordNotificationFailure(id: String, error: String, nextAttemptAt: Date?, at: Date) throws {
+        try sqlite {
+            try NotificationsTable.recordFailure(id: id, error: error, nextAttemptAt: nextAttemptAt, at: at, in: db)
+        }
+    }
 
     func storeReport(_ report: HealthReportInput, receivedAt: Date, actor: String) throws -> String {
         try sqlite { try HealthReportsTable.store(report, receivedAt: receivedAt, actor: actor, in: db) }

@@ -69,8 +69,8 @@ struct DecisionEngineTests {
         var state = DeploymentState.initial(for: deployment)
         let decisions = engine.evaluate(&state, health: ["east": down(), "west": down("w2")], now: t0)
         #expect(moves(decisions).isEmpty)
-        guard case .hold(let reason)? = decisions.first else {
-            Issue.record("expected a hold, got \(decisions)")
+        guard case .noTarget(let reason)? = decisions.first else {
+            Issue.record("expected a no-target hold, got \(decisions)")
             return
         }
         #expect(reason.contains("west is DOWN"))

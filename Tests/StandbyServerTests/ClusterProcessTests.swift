@@ -251,7 +251,7 @@ struct ClusterProcessTests {
                 } ? cluster.leader(seenFrom: 0) : nil)
             for offset in [3.0, 2, 1] { _ = try await cluster.report(0, secondsAgo: offset) }
             // The leader has tried (and failed) at least once: kill it mid-dispatch.
-            #expect(try await StandbyCluster.eventually(timeout: .seconds(10)) { !receiver.received.isEmpty })
+            #expect(await StandbyCluster.eventually(timeout: .seconds(10)) { !receiver.received.isEmpty })
             let leaderIndex = try #require(Int(first.id.dropFirst()))
             kill(cluster.servers[leaderIndex].process.processIdentifier, SIGKILL)
             let survivor = (leaderIndex + 1) % 3
@@ -260,7 +260,7 @@ struct ClusterProcessTests {
             let commandIds = Set(event["commands"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? [])
             #expect(commandIds.count >= 2)
             #expect(
-                try await StandbyCluster.eventually(timeout: .seconds(30)) {
+                await StandbyCluster.eventually(timeout: .seconds(30)) {
                     receiver.uniqueAccepted.isSuperset(of: commandIds)
                 })
             let next = try #require(try await cluster.leader(seenFrom: survivor))
@@ -290,7 +290,7 @@ struct ClusterProcessTests {
             })
         kill(pid, SIGCONT)
         #expect(
-            try await StandbyCluster.eventually(timeout: .seconds(10)) {
+            await StandbyCluster.eventually(timeout: .seconds(10)) {
                 cluster.log(paused).contains("this instance no longer leads")
             })
         let after = try #require(try await cluster.leader(seenFrom: paused))

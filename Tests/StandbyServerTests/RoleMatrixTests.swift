@@ -30,6 +30,9 @@ struct RoleMatrixTests {
         "POST /v1/resubmissions/{id}/fail": [.operator], "POST /v1/resubmissions/{id}/retry": [.operator],
         "POST /v1/resubmissions/{id}/cancel": [.operator],
         "GET /v1/events": [.reader], "GET /v1/events/export": [.reader], "GET /v1/cluster": [.reader],
+        "GET /v1/maintenance-windows": [.reader], "GET /v1/maintenance-windows/{id}": [.reader],
+        "POST /v1/maintenance-windows": [.operator], "DELETE /v1/maintenance-windows/{id}": [.operator],
+        "GET /v1/notifications": [.reader],
     ]
 
     static let open: Set<String> = [
@@ -45,7 +48,7 @@ struct RoleMatrixTests {
             try Yams.load(yaml: String(contentsOf: ContractTests.specFile, encoding: .utf8)) as? [String: Any])
         let paths = try #require(spec["paths"] as? [String: Any])
         let routes: [(String, String)] = paths.flatMap { path, item in
-            (item as? [String: Any] ?? [:]).keys.filter { ["get", "post", "patch"].contains($0) }
+            (item as? [String: Any] ?? [:]).keys.filter { ["get", "post", "patch", "delete"].contains($0) }
                 .map { ($0.uppercased(), path) }
         }
         #expect(Set(routes.map { "\($0.0) \($0.1)" }) == Set(Self.required.keys).union(Self.open))

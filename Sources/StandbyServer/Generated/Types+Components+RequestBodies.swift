@@ -30,6 +30,10 @@ extension Components {
                 ///
                 /// - Remark: Generated from `#/components/requestBodies/OperatorAction/json/to`.
                 internal var to: Swift.String?
+                /// Pause only: an ISO-8601 time in the future at which automation resumes by itself (recorded as automation.pause_expired and notified).
+                ///
+                /// - Remark: Generated from `#/components/requestBodies/OperatorAction/json/until`.
+                internal var until: Swift.String?
                 /// Creates a new `jsonPayload`.
                 ///
                 /// - Parameters:
@@ -38,18 +42,21 @@ extension Components {
                 ///   - allowUnhealthyTarget: With force
                 ///   - hub: Target hub (active-passive) or the hub to take out or restore (active-active).
                 ///   - to: Same as hub.
+                ///   - until: Pause only: an ISO-8601 time in the future at which automation resumes by itself (recorded as automation.pause_expired and notified).
                 internal init(
                     reason: Swift.String,
                     force: Swift.Bool? = nil,
                     allowUnhealthyTarget: Swift.Bool? = nil,
                     hub: Swift.String? = nil,
-                    to: Swift.String? = nil
+                    to: Swift.String? = nil,
+                    until: Swift.String? = nil
                 ) {
                     self.reason = reason
                     self.force = force
                     self.allowUnhealthyTarget = allowUnhealthyTarget
                     self.hub = hub
                     self.to = to
+                    self.until = until
                 }
                 internal enum CodingKeys: String, CodingKey {
                     case reason
@@ -57,6 +64,7 @@ extension Components {
                     case allowUnhealthyTarget
                     case hub
                     case to
+                    case until
                 }
             }
             /// - Remark: Generated from `#/components/requestBodies/OperatorAction/content/application\/json`.

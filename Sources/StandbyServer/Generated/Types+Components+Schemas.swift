@@ -823,6 +823,14 @@ extension Components {
                 internal var automaticMovesLastHour: Swift.Int
                 /// - Remark: Generated from `#/components/schemas/Deployment/automation/lastMoveAt`.
                 internal var lastMoveAt: Swift.String?
+                /// When a pause with until ends by itself.
+                ///
+                /// - Remark: Generated from `#/components/schemas/Deployment/automation/pausedUntil`.
+                internal var pausedUntil: Swift.String?
+                /// The maintenance windows in effect at the last decision.
+                ///
+                /// - Remark: Generated from `#/components/schemas/Deployment/automation/maintenanceWindows`.
+                internal var maintenanceWindows: [Swift.String]?
                 /// Creates a new `automationPayload`.
                 ///
                 /// - Parameters:
@@ -834,6 +842,8 @@ extension Components {
                 ///   - openFailoverEventId:
                 ///   - automaticMovesLastHour:
                 ///   - lastMoveAt:
+                ///   - pausedUntil: When a pause with until ends by itself.
+                ///   - maintenanceWindows: The maintenance windows in effect at the last decision.
                 internal init(
                     state: Components.Schemas.Deployment.automationPayload.statePayload,
                     reason: Swift.String? = nil,
@@ -842,7 +852,9 @@ extension Components {
                     failbackReady: Swift.Bool,
                     openFailoverEventId: Swift.String? = nil,
                     automaticMovesLastHour: Swift.Int,
-                    lastMoveAt: Swift.String? = nil
+                    lastMoveAt: Swift.String? = nil,
+                    pausedUntil: Swift.String? = nil,
+                    maintenanceWindows: [Swift.String]? = nil
                 ) {
                     self.state = state
                     self.reason = reason
@@ -852,6 +864,8 @@ extension Components {
                     self.openFailoverEventId = openFailoverEventId
                     self.automaticMovesLastHour = automaticMovesLastHour
                     self.lastMoveAt = lastMoveAt
+                    self.pausedUntil = pausedUntil
+                    self.maintenanceWindows = maintenanceWindows
                 }
                 internal enum CodingKeys: String, CodingKey {
                     case state
@@ -862,6 +876,8 @@ extension Components {
                     case openFailoverEventId
                     case automaticMovesLastHour
                     case lastMoveAt
+                    case pausedUntil
+                    case maintenanceWindows
                 }
             }
             /// - Remark: Generated from `#/components/schemas/Deployment/automation`.
@@ -956,6 +972,7 @@ extension Components {
                 case failed = "failed"
                 case dry_run = "dry_run"
                 case superseded = "superseded"
+                case expired = "expired"
             }
             /// - Remark: Generated from `#/components/schemas/Command/status`.
             internal var status: Components.Schemas.Command.statusPayload

@@ -2899,6 +2899,7 @@ internal enum Operations {
                     case failed = "failed"
                     case dry_run = "dry_run"
                     case superseded = "superseded"
+                    case expired = "expired"
                 }
                 /// - Remark: Generated from `#/paths/v1/commands/GET/query/status`.
                 internal var status: Operations.listCommands.Input.Query.statusPayload?

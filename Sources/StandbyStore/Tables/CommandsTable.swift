@@ -155,6 +155,25 @@ enum CommandsTable {
         return try page.fetch(db, from: "commands", filter: filter, ascending: true) { try CommandView(row: $0) }
     }
 
+    static func overdue(createdBefore: Date, limit: Int, in db: Database) throws -> [CommandView] {
+        try CommandView.fetchAll(
+            db,
+            sql: """
+                SELECT * FROM commands WHERE status IN ('pending', 'delivered') AND created_at <= ?
+                ORDER BY seq LIMIT ?
+                """,
+            arguments: [Timestamp.format(createdBefore), limit])
+    }
+
+    static func expire(commandId: String, at: Date, in db: Database) throws {
+        try db.execute(
+            sql: """
+                UPDATE commands SET status = 'expired', updated_at = ?
+                WHERE id = ? AND status IN ('pending', 'delivered')
+                """,
+            arguments: [Timestamp.format(at), commandId])
+    }
+
     static func countsByStatus(in db: Database) throws -> [String: Int] {
         Dictionary(
             uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT status, count(*) AS n FROM commands GROUP BY 1")

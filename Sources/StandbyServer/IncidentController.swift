@@ -1,0 +1,159 @@
+import Foundation
+import Hummingbird
+import StandbyApp
+import StandbyCore
+import StandbyPrimitives
+
+/// Maintenance windows (`/v1/maintenance-windows`) and the notification outbox
+/// (`GET /v1/notifications`).
+struct IncidentController {
+    static let maximumWindow: TimeInterval = 31 * 86_400
+
+    let controlPlane: ControlPlane
+    let topology: Topology
+    let timeSource: any TimeSource
+
+    var readEndpoints: RouteCollection<StandbyRequestContext> {
+        let routes = RouteCollection(context: StandbyRequestContext.self)
+        routes.get("maintenance-windows", use: listWindows)
+        routes.get("maintenance-windows/:id", use: getWindow)
+        routes.get("notifications", use: listNotifications)
+        return routes
+    }
+
+    var operatorEndpoints: RouteCollection<StandbyRequestContext> {
+        let routes = RouteCollection(context: StandbyRequestContext.self)
+        routes.post("maintenance-windows", use: scheduleWindow)
+        routes.delete("maintenance-windows/:id", use: endWindow)
+        return routes
+    }
+
+    // MARK: Maintenance windows
+
+    @Sendable func scheduleWindow(_ request: Request, context: StandbyRequestContext) async throws -> Response {
+        let body = try await JSONBody(request, limit: 16 * 1024)
+        let deploymentId = try body.string("deployment", maximum: 200)
+        guard let deployment = topology.deployment(deploymentId) else {
+            throw Problem.unprocessable("unknown deployment \"\(deploymentId)\"", field: "deployment")
+        }
+        var hubs: [String] = []
+        if let value = body.document.objectValue?["hubs"], value != .null {
+            guard let items = value.arrayValue, items.count <= 64 else {
+                throw Problem.unprocessable("hubs must be a list of hub ids", field: "hubs")
+            }
+            for item in items {
+                guard let hub = item.stringValue, deployment.hub(hub) != nil else {
+                    throw Problem.unprocessable("hubs must name hubs of \(deploymentId)", field: "hubs")
+                }
+                if !hubs.contains(hub) { hubs.append(hub) }
+            }
+        }
+        let startsAt = try date(body, "startsAt")
+        let endsAt = try date(body, "endsAt")
+        guard endsAt > startsAt else { throw Problem.unprocessable("endsAt must be after startsAt", field: "endsAt") }
+        guard endsAt.timeIntervalSince(startsAt) <= Self.maximumWindow else {
+            throw Problem.unprocessable("a window lasts at most 31 days", field: "endsAt")
+        }
+        let now = timeSource.now()
+        guard endsAt > now else { throw Problem.unprocessable("endsAt is in the past", field: "endsAt") }
+        let reason = try body.string("reason", maximum: 1000)
+        let (window, created) = try await controlPlane.scheduleMaintenance(
+            MaintenanceRequest(
+                deploymentId: deploymentId, hubs: hubs, startsAt: startsAt, endsAt: endsAt, reason: reason),
+            actor: context.actor, now: now)
+        return try JSONResponse(
+            status: created ? .created : .ok, body: Self.json(window, source: .api, deployment: deployment, now: now)
+        ).response(from: request, context: context)
+    }
+
+    @Sendable func endWindow(_ request: Request, context: StandbyRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let now = timeSource.now()
+        if id.hasPrefix("config:") || id.contains("@") {
+            throw Problem.conflict("\(id) is declared in the config; change the config to end it")
+        }
+        let window = try await controlPlane.endMaintenance(id: id, actor: context.actor, now: now)
+        return try JSONResponse(
+            body: Self.json(window, source: .api, deployment: topology.deployment(window.deploymentId), now: now)
+        )
+        .response(from: request, context: context)
+    }
+
+    @Sendable func getWindow(_ request: Request, context: StandbyRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let now = timeSource.now()
+        guard let window = try await controlPlane.maintenanceWindow(id: id) else {
+            throw Problem.notFound("maintenance window \(id) not found")
+        }
+        return try JSONResponse(
+            body: Self.json(window, source: .api, deployment: topology.deployment(window.deploymentId), now: now)
+        )
+        .response(from: request, context: context)
+    }
+
+    @Sendable func listWindows(_ request: Request, context: StandbyRequestContext) async throws -> Response {
+        let query = QueryReader(request)
+        let active = try query.string("active").map { text -> Bool in
+            guard let value = Bool(text) else {
+                throw Problem.badRequest("active must be true or false", field: "active")
+            }
+            return value
+        }
+        let now = timeSource.now()
+        let page = try await controlPlane.maintenanceWindows(
+            deploymentId: query.string("deployment"), active: active, now: now, page: try query.page())
+        let items = page.items.map {
+            Self.json($0.window, source: $0.source, deployment: topology.deployment($0.window.deploymentId), now: now)
+        }
+        return try JSONResponse(body: .object(["items": .array(items), "next": .optional(page.next)]))
+            .response(from: request, context: context)
+    }
+
+    private func date(_ body: JSONBody, _ key: String) throws -> Date {
+        let text = try body.string(key, maximum: 64)
+        guard let date = Timestamp.parse(text) else {
+            throw Problem.unprocessable("\(key) must be an ISO-8601 timestamp such as 2026-12-05T02:00:00Z", field: key)
+        }
+        return date
+    }
+
+    static func json(
+        _ window: MaintenanceWindow, source: MaintenanceSource, deployment: DeploymentDefinition?, now: Date
+    ) -> JSONValue {
+        .object([
+            "id": .string(window.id), "deployment": .string(window.deploymentId),
+            "hubs": .strings(deployment.map(window.coveredHubs(of:)) ?? window.hubs),
+            "allHubs": .bool(window.hubs.isEmpty),
+            "startsAt": .string(Timestamp.format(window.startsAt)), "endsAt": .string(Timestamp.format(window.endsAt)),
+            "endedAt": .optional(window.endedAt.map(Timestamp.format)), "reason": .string(window.reason),
+            "createdBy": .string(window.createdBy), "createdAt": .string(Timestamp.format(window.createdAt)),
+            "active": .bool(window.isActive(at: now)), "source": .string(source.rawValue),
+        ])
+    }
+
+    // MARK: Notifications
+
+    @Sendable func listNotifications(_ request: Request, context: StandbyRequestContext) async throws -> Response {
+        let query = QueryReader(request)
+        let page = try await controlPlane.notifications(
+            status: try query.choice("status", as: NotificationStatus.self), deploymentId: query.string("deployment"),
+            page: try query.page())
+        return try JSONResponse(
+            body: .object(["items": .array(page.items.map(Self.json)), "next": .optional(page.next)])
+        ).response(from: request, context: context)
+    }
+
+    static func json(_ notification: NotificationView) -> JSONValue {
+        .object([
+            "id": .string(notification.id), "receiver": .string(notification.receiver),
+            "event": .string(notification.event.rawValue), "deployment": .string(notification.deploymentId),
+            "incidentKey": .string(notification.incidentKey), "action": .string(notification.action.rawValue),
+            "severity": .string(notification.severity.rawValue), "summary": .string(notification.summary),
+            "details": .object(notification.details.mapValues(JSONValue.string)),
+            "occurredAt": .string(notification.occurredAt), "status": .string(notification.status.rawValue),
+            "attempts": .number(Double(notification.attempts)), "nextAttemptAt": .optional(notification.nextAttemptAt),
+            "lastError": .optional(notification.lastError), "deliveredAt": .optional(notification.deliveredAt),
+            "createdAt": .string(notification.createdAt),
+        ])
+    }
+}
