@@ -27,6 +27,8 @@ struct ControlSession {
     private var settledEvents: [(id: String, status: FailoverEventStatus)] = []
     private var events: [EventDraft] = []
     private var notifications: [NotificationDraft] = []
+    /// Drill records changed by the session, by id.
+    private var drills: [String: DrillView] = [:]
 
     init(reads: any ControlReads, topology: Topology, ids: any IDSource, now: Date) {
         self.reads = reads
@@ -35,7 +37,7 @@ struct ControlSession {
         self.now = now
     }
 
-    var hasChanges: Bool { !events.isEmpty || !plans.isEmpty || !windows.isEmpty }
+    var hasChanges: Bool { !events.isEmpty || !plans.isEmpty || !windows.isEmpty || !drills.isEmpty }
 
     /// The plans decided so far and not yet saved (what a preview shows).
     var decidedPlans: [FailoverPlan] { plans.map(\.plan) }
@@ -191,7 +193,7 @@ struct ControlSession {
         let decisions = DecisionEngine(deployment: deployment, ids: ids)
             .evaluate(&state, health: health, maintenance: try activeMaintenance(deployment), now: now)
         deploymentStates[deployment.id] = state
-        handle(decisions, deployment: deployment, openBefore: openBefore)
+        try handle(decisions, deployment: deployment, openBefore: openBefore)
         notify(decisions, deployment: deployment, health: health)
     }
 
@@ -230,7 +232,7 @@ struct ControlSession {
                     "reason": .string(request.reason), "force": .bool(request.force),
                     "allowUnhealthyTarget": .bool(request.allowUnhealthyTarget),
                 ])))
-        handle(decisions, deployment: deployment, openBefore: openBefore)
+        try handle(decisions, deployment: deployment, openBefore: openBefore)
         switch request.action {
         case .pause:
             let until = request.until.map { " until \(Timestamp.format($0))" } ?? " until an operator resumes"
@@ -251,7 +253,9 @@ struct ControlSession {
         return nil
     }
 
-    private mutating func handle(_ decisions: [Decision], deployment: DeploymentDefinition, openBefore: String?) {
+    private mutating func handle(_ decisions: [Decision], deployment: DeploymentDefinition, openBefore: String?)
+        throws
+    {
         for decision in decisions {
             switch decision {
             case .move(let plan):
@@ -304,6 +308,8 @@ struct ControlSession {
                 events.append(maintenanceEvent("maintenance.started", window, deployment))
             case .maintenanceEnded(let window):
                 events.append(maintenanceEvent("maintenance.ended", window, deployment))
+            case .drill(let change):
+                try record(change, deployment: deployment)
             case .holdCleared:
                 events.append(
                     EventDraft(
@@ -328,6 +334,101 @@ struct ControlSession {
                 "startsAt": .string(Timestamp.format(window.startsAt)),
                 "endsAt": .string(Timestamp.format(window.effectiveEnd)), "reason": .string(window.reason),
             ]))
+    }
+
+    // MARK: Drills
+
+    private mutating func drillRecord(_ id: String) throws -> DrillView {
+        if let record = drills[id] { return record }
+        guard let record = try reads.drill(id: id) else { throw StoreError.notFound("drill \(id)") }
+        return record
+    }
+
+    private mutating func record(_ change: DrillChange, deployment: DeploymentDefinition) throws {
+        let id: String
+        let type: String
+        var data: [String: JSONValue]
+        switch change {
+        case .holding(let drillId, let until):
+            (id, type, data) = (drillId, "drill.holding", ["until": .string(Timestamp.format(until))])
+        case .failingBack(let drillId, let eventId, let abortReason):
+            (id, type, data) = (
+                drillId, "drill.failing_back",
+                ["failbackEventId": .string(eventId), "abortReason": .optional(abortReason)]
+            )
+        case .finished(let drillId, let completed, let reason):
+            (id, type, data) = (
+                drillId, "drill.finished",
+                ["status": .string(completed ? "completed" : "aborted"), "reason": .optional(reason)]
+            )
+        }
+        var drill = try drillRecord(id)
+        drill.record(change, now: now)
+        drills[id] = drill
+        data["drillId"] = .string(id)
+        if case .finished = change {
+            data["recoverySeconds"] = drill.recoverySeconds.map(JSONValue.number) ?? .null
+            data["failbackRecoverySeconds"] = drill.failbackRecoverySeconds.map(JSONValue.number) ?? .null
+        }
+        events.append(
+            EventDraft(type: type, at: now, deploymentId: deployment.id, actor: "standby", data: .object(data)))
+    }
+
+    /// Starts a drill on `deployment`: the failover is decided now; the engine holds and fails back.
+    mutating func startDrill(_ request: DrillRequest, on deployment: DeploymentDefinition) throws -> DrillView {
+        var state = try deploymentState(deployment)
+        let openBefore = state.openEventId
+        let health = try statuses(deployment)
+        let id = ids.next()
+        let plan: FailoverPlan
+        do throws(OperatorRefusal) {
+            plan = try DecisionEngine(deployment: deployment, ids: ids)
+                .startDrill(id: id, request, state: &state, health: health, now: now)
+        } catch {
+            throw StoreError.conflict(error.reason)
+        }
+        deploymentStates[deployment.id] = state
+        touch(deployment.id)
+        guard let drillState = state.drill else { throw StoreError.conflict("the drill did not start") }
+        let drill = DrillView(drillState, deploymentId: deployment.id, request: request, now: now)
+        drills[id] = drill
+        events.append(
+            EventDraft(
+                type: "drill.started", at: now, deploymentId: deployment.id, actor: request.actor,
+                data: .object([
+                    "drillId": .string(id), "failoverEventId": .string(plan.id), "reason": .string(request.reason),
+                    "holdForSeconds": .number(request.holdFor), "interruptJobs": .bool(request.interruptJobs),
+                ])))
+        try handle([.move(plan)], deployment: deployment, openBefore: openBefore)
+        notify(
+            .drillStarted, deployment,
+            "\(deployment.id): drill \(id) started by \(request.actor): practice failover from \(drillState.fromHub) to "
+                + "\(drillState.toHub), held \(Int(request.holdFor))s, then failed back — \(request.reason)", .info,
+            details: ["drillId": id, "failoverEventId": plan.id])
+        return drill
+    }
+
+    mutating func abortDrill(id: String, reason: String, actor: String) throws -> DrillView {
+        let drill = try drillRecord(id)
+        guard let deployment = topology.deployment(drill.deploymentId) else {
+            throw StoreError.notFound("deployment \(drill.deploymentId)")
+        }
+        var state = try deploymentState(deployment)
+        guard state.drill?.id == id else {
+            throw StoreError.conflict("drill \(id) is \(drill.status.rawValue), not running")
+        }
+        let openBefore = state.openEventId
+        let decisions: [Decision]
+        do throws(OperatorRefusal) {
+            decisions = try DecisionEngine(deployment: deployment, ids: ids)
+                .abortDrill(reason: "aborted by \(actor): \(reason)", state: &state, now: now)
+        } catch {
+            throw StoreError.conflict(error.reason)
+        }
+        deploymentStates[deployment.id] = state
+        touch(deployment.id)
+        try handle(decisions, deployment: deployment, openBefore: openBefore)
+        return try drillRecord(id)
     }
 
     // MARK: Notifications
@@ -357,7 +458,10 @@ struct ControlSession {
         for decision in decisions {
             switch decision {
             case .move(let plan):
-                guard let (event, summary, severity) = NotificationText.move(plan) else { continue }
+                // A drill's moves are announced by the drill's own notifications.
+                guard plan.trigger != .drill, let (event, summary, severity) = NotificationText.move(plan) else {
+                    continue
+                }
                 if !plan.dryRun, event == .failover || event == .noTarget { openIncident(plan.id) }
                 var details = [
                     "failoverEventId": plan.id, "kind": plan.kind.rawValue, "trigger": plan.trigger.rawValue,
@@ -387,7 +491,19 @@ struct ControlSession {
                     .maintenanceEnded, deployment,
                     "\(deployment.id): maintenance window \(window.id) ended — \(window.reason)", .info,
                     details: ["maintenanceWindowId": window.id])
-            case .hold, .holdCleared, .suppressed:
+            case .drill(.finished(let drillId, let completed, let reason)):
+                let drill = drills[drillId]
+                let times = [
+                    drill?.recoverySeconds.map { "failover acknowledged in \(Int($0.rounded()))s" },
+                    drill?.failbackRecoverySeconds.map { "failback in \(Int($0.rounded()))s" },
+                ].compactMap { $0 }
+                notify(
+                    .drillFinished, deployment,
+                    "\(deployment.id): drill \(drillId) \(completed ? "completed" : "aborted")"
+                        + (reason.map { " (\($0))" } ?? "")
+                        + (times.isEmpty ? "" : " — " + times.joined(separator: ", ")),
+                    completed ? .info : .warning, details: ["drillId": drillId])
+            case .hold, .holdCleared, .suppressed, .drill:
                 break
             }
         }
@@ -497,8 +613,13 @@ struct ControlSession {
         if let deployment = topology.deployment(deploymentId) {
             var state = try deploymentState(deployment)
             DecisionEngine.settle(eventId: eventId, in: &state)
+            let openBefore = state.openEventId
+            let decisions = DecisionEngine(deployment: deployment, ids: ids)
+                .drillEventSettled(eventId: eventId, succeeded: settled == .completed, state: &state, now: now)
             deploymentStates[deploymentId] = state
             touch(deploymentId)
+            try handle(decisions, deployment: deployment, openBefore: openBefore)
+            notify(decisions, deployment: deployment, health: try self.statuses(deployment))
         }
     }
 
@@ -535,6 +656,8 @@ struct ControlSession {
                     NotificationView(id: ids.next(), receiver: receiver, draft: draft, now: now))
             }
         }
+        for drill in drills.values.sorted(by: { $0.id < $1.id }) { try transaction.saveDrill(drill) }
+        drills = [:]
         notifications = []
         events = []
         plans = []

@@ -173,3 +173,41 @@ extension ControlPlane {
         }
     }
 }
+
+extension ControlPlane {
+    // MARK: Drills
+
+    /// Starts a drill: a real, announced failover now, held for `holdFor` once acknowledged, then
+    /// failed back by the engine. Refused (a conflict, with the reason) when the deployment is not
+    /// healthy, a real incident is open or another drill runs.
+    public func startDrill(deploymentId: String, request: DrillRequest, now: Date) async throws -> DrillView {
+        guard let deployment = topology.deployment(deploymentId) else {
+            throw StoreError.notFound("deployment \(deploymentId)")
+        }
+        return try await store.write { transaction in
+            var session = self.session(transaction, now: now)
+            try session.refresh(deployment)
+            let drill = try session.startDrill(request, on: deployment)
+            try session.decideAndSave(in: transaction)
+            return try transaction.drill(id: drill.id) ?? drill
+        }
+    }
+
+    /// Aborts a running drill: it fails back now.
+    public func abortDrill(id: String, reason: String, actor: String, now: Date) async throws -> DrillView {
+        try await store.write { transaction in
+            var session = self.session(transaction, now: now)
+            let drill = try session.abortDrill(id: id, reason: reason, actor: actor)
+            try session.decideAndSave(in: transaction)
+            return try transaction.drill(id: id) ?? drill
+        }
+    }
+
+    public func drill(id: String) async throws -> DrillView? {
+        try await store.read { reads in try reads.drill(id: id) }
+    }
+
+    public func drills(deploymentId: String?, page: PageRequest) async throws -> Page<DrillView> {
+        try await store.read { reads in try reads.drills(deploymentId: deploymentId, page: page) }
+    }
+}

@@ -20,6 +20,7 @@ public enum NotificationEvent: String, Sendable, Hashable, Codable, CaseIterable
     case noTarget = "no_target"
     case maintenanceStarted = "maintenance_started"
     case maintenanceEnded = "maintenance_ended"
+    case drillStarted = "drill_started"
     case drillFinished = "drill_finished"
     /// The deployment is back where its policy wants it: the incident is over.
     case resolved

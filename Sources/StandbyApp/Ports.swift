@@ -106,6 +106,10 @@ public protocol ControlReads {
     /// The notification outbox, newest first.
     func notifications(status: NotificationStatus?, deploymentId: String?, page: PageRequest) throws
         -> Page<NotificationView>
+    func drill(id: String) throws -> DrillView?
+    /// Drills, newest first.
+    func drills(deploymentId: String?, page: PageRequest) throws -> Page<DrillView>
+
     /// Pending notifications due at `now`, oldest first, each the first of its receiver and
     /// incident still pending (so that a resolve never overtakes its trigger).
     func deliverableNotifications(now: Date, limit: Int) throws -> [NotificationView]
@@ -171,6 +175,9 @@ public protocol ControlTransaction: ControlReads {
         -> (window: MaintenanceWindow, created: Bool)
     /// Ends a window early at `at` (a window already over stays as it is).
     func endMaintenanceWindow(id: String, at: Date) throws
+
+    /// Stores a drill as it stands now (inserted the first time).
+    func saveDrill(_ drill: DrillView) throws
 
     func insertNotification(_ notification: NotificationView) throws
     func recordNotificationDelivered(id: String, at: Date) throws

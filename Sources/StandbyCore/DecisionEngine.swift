@@ -34,6 +34,9 @@ public struct DecisionEngine: Sendable {
             state.pausedUntil = nil
             state.hold = nil
         }
+        if let drill = state.drill {
+            return decisions + evaluateDrill(drill, &state, health: health, now: now)
+        }
         var candidate = state
         let decided: [Decision]
         switch deployment.pattern {

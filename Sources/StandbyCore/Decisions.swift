@@ -48,6 +48,8 @@ public enum FailoverTrigger: String, Sendable, Codable, CaseIterable {
     case alert
     case stability
     case `operator`
+    /// A practice run an operator started; the engine fails back when it is over.
+    case drill
 }
 
 /// One transition of a deployment's routing, with its reason and its commands.
@@ -152,6 +154,8 @@ public struct DeploymentState: Sendable, Hashable, Codable {
     /// The incident the deployment is in: the id of the decision that moved it away from where its
     /// policy wants it (or found no target), until it is back there.
     public var incidentId: String?
+    /// The drill in progress, if any.
+    public var drill: DrillState?
 
     public static func initial(for deployment: DeploymentDefinition) -> DeploymentState {
         switch deployment.pattern {
@@ -185,6 +189,7 @@ public enum Decision: Sendable, Hashable {
     case pauseExpired(reason: String?)
     case maintenanceStarted(MaintenanceWindow)
     case maintenanceEnded(MaintenanceWindow)
+    case drill(DrillChange)
 }
 
 public enum OperatorAction: String, Sendable, Codable, CaseIterable {

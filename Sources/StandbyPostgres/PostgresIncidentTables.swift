@@ -95,6 +95,31 @@ extension PostgresTransaction {
         )
     }
 
+    // MARK: Drills
+
+    func drill(id: String) throws -> DrillView? {
+        try rows("SELECT body FROM drills WHERE id = \(id)").first.map { try DrillView.decoded(try $0["body"]) }
+    }
+
+    func drills(deploymentId: String?, page: PageRequest) throws -> Page<DrillView> {
+        var filter = SQLStatement()
+        filter.filter("deployment_id = ?", deploymentId)
+        return try page.fetch(self, from: "drills", filter: filter, ascending: false) {
+            try DrillView.decoded(try $0["body"])
+        }
+    }
+
+    func saveDrill(_ drill: DrillView) throws {
+        try execute(
+            """
+            INSERT INTO drills (id, deployment_id, status, body, created_at, updated_at)
+            VALUES (\(drill.id), \(drill.deploymentId), \(drill.status.rawValue), \(try DrillView.encoded(drill)),
+                    \(drill.createdAt), \(drill.updatedAt))
+            ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body,
+                updated_at = excluded.updated_at
+            """)
+    }
+
     // MARK: Notifications
 
     static func notification(_ row: PGRow) throws -> NotificationView {

@@ -204,9 +204,14 @@ public func buildRouter(components: StandbyComponents) throws -> Router<StandbyR
     readers.addRoutes(EventsController(history: components.history).endpoints, atPath: "events")
     let incidents = IncidentController(
         controlPlane: components.controlPlane, topology: configuration.topology, timeSource: components.timeSource)
+    let drills = DrillsController(
+        controlPlane: components.controlPlane, history: components.history, topology: configuration.topology,
+        timeSource: components.timeSource)
     readers.addRoutes(incidents.readEndpoints)
-    router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, role: .operator))
-        .addRoutes(incidents.operatorEndpoints)
+    readers.addRoutes(drills.readEndpoints)
+    let operators = router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, role: .operator))
+    operators.addRoutes(incidents.operatorEndpoints)
+    operators.addRoutes(drills.operatorEndpoints)
     router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, anyOf: [.reporter, .operator]))
         .addRoutes(jobs.registrationEndpoints)
     return router

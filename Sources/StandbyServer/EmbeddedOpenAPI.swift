@@ -27,6 +27,7 @@ enum EmbeddedOpenAPI {
           - name: jobs
           - name: history
           - name: maintenance
+          - name: drills
           - name: notifications
           - name: operations
 
@@ -746,6 +747,139 @@ enum EmbeddedOpenAPI {
                 '403': { $ref: '#/components/responses/Forbidden' }
                 '503': { $ref: '#/components/responses/Unavailable' }
 
+          /v1/deployments/{id}/drills:
+            post:
+              tags: [drills]
+              operationId: startDrill
+              summary: Start a drill - a real, announced failover to the secondary, held, then failed back automatically.
+              description: >-
+                Requires the `operator` role. The failover is decided at once; once its commands are acknowledged
+                the drill holds for `holdFor`, then the engine fails back. It is aborted (and failed back) when the
+                target turns DOWN or an operator aborts it. Refused (409) when the deployment is not healthy, a real
+                incident is open, automation is paused or another drill runs. Training jobs are interrupted only
+                with `interruptJobs`.
+              parameters:
+                - { $ref: '#/components/parameters/id' }
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      required: [reason]
+                      properties:
+                        reason: { type: string, minLength: 1, maxLength: 1000 }
+                        holdFor: { type: string, maxLength: 32, description: "A duration such as 10m (default 10m, at most 24h)." }
+                        interruptJobs: { type: boolean, description: "Interrupt and resubmit the primary's running jobs (default false)." }
+              responses:
+                '201':
+                  description: The drill, running.
+                  content:
+                    application/json:
+                      schema: { $ref: '#/components/schemas/Drill' }
+                '400': { $ref: '#/components/responses/BadRequest' }
+                '401': { $ref: '#/components/responses/Unauthorized' }
+                '403': { $ref: '#/components/responses/Forbidden' }
+                '404': { $ref: '#/components/responses/NotFound' }
+                '409': { $ref: '#/components/responses/Conflict' }
+                '413': { $ref: '#/components/responses/TooLarge' }
+                '422': { $ref: '#/components/responses/Invalid' }
+                '503': { $ref: '#/components/responses/Unavailable' }
+          /v1/deployments/{id}/availability:
+            get:
+              tags: [deployments]
+              operationId: getAvailability
+              summary: Availability over a period, computed from the recorded history.
+              description: >-
+                Down means no serving hub was up; periods when every DOWN serving hub was in a maintenance window,
+                and drills, are listed as not counted. Defaults to the last 30 days; at most 400 days.
+              parameters:
+                - { $ref: '#/components/parameters/id' }
+                - { $ref: '#/components/parameters/since' }
+                - { $ref: '#/components/parameters/until' }
+              responses:
+                '200':
+                  description: The report.
+                  content:
+                    application/json:
+                      schema: { $ref: '#/components/schemas/AvailabilityReport' }
+                '400': { $ref: '#/components/responses/BadRequest' }
+                '401': { $ref: '#/components/responses/Unauthorized' }
+                '403': { $ref: '#/components/responses/Forbidden' }
+                '404': { $ref: '#/components/responses/NotFound' }
+                '503': { $ref: '#/components/responses/Unavailable' }
+          /v1/drills:
+            get:
+              tags: [drills]
+              operationId: listDrills
+              summary: Drills, newest first.
+              parameters:
+                - { name: deployment, in: query, schema: { type: string } }
+                - { $ref: '#/components/parameters/limit' }
+                - { $ref: '#/components/parameters/cursor' }
+              responses:
+                '200':
+                  description: A page of drills.
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [items]
+                        properties:
+                          items:
+                            type: array
+                            items: { $ref: '#/components/schemas/Drill' }
+                          next: { type: string }
+                '400': { $ref: '#/components/responses/BadRequest' }
+                '401': { $ref: '#/components/responses/Unauthorized' }
+                '403': { $ref: '#/components/responses/Forbidden' }
+                '503': { $ref: '#/components/responses/Unavailable' }
+          /v1/drills/{id}:
+            get:
+              tags: [drills]
+              operationId: getDrill
+              summary: One drill, with its failover and failback events and measured times.
+              parameters:
+                - { $ref: '#/components/parameters/id' }
+              responses:
+                '200':
+                  description: The drill.
+                  content:
+                    application/json:
+                      schema: { $ref: '#/components/schemas/Drill' }
+                '401': { $ref: '#/components/responses/Unauthorized' }
+                '403': { $ref: '#/components/responses/Forbidden' }
+                '404': { $ref: '#/components/responses/NotFound' }
+                '503': { $ref: '#/components/responses/Unavailable' }
+          /v1/drills/{id}/abort:
+            post:
+              tags: [drills]
+              operationId: abortDrill
+              summary: Abort a running drill; it fails back now.
+              parameters:
+                - { $ref: '#/components/parameters/id' }
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      properties:
+                        reason: { type: string, maxLength: 1000 }
+              responses:
+                '200':
+                  description: The drill, failing back.
+                  content:
+                    application/json:
+                      schema: { $ref: '#/components/schemas/Drill' }
+                '400': { $ref: '#/components/responses/BadRequest' }
+                '401': { $ref: '#/components/responses/Unauthorized' }
+                '403': { $ref: '#/components/responses/Forbidden' }
+                '404': { $ref: '#/components/responses/NotFound' }
+                '409': { $ref: '#/components/responses/Conflict' }
+                '413': { $ref: '#/components/responses/TooLarge' }
+                '422': { $ref: '#/components/responses/Invalid' }
+                '503': { $ref: '#/components/responses/Unavailable' }
           /v1/maintenance-windows:
             get:
               tags: [maintenance]
@@ -1312,7 +1446,7 @@ enum EmbeddedOpenAPI {
                 id: { type: string }
                 deploymentId: { type: string }
                 kind: { type: string, enum: [failover, failback, rotation_remove, rotation_restore, outage, outage_ended] }
-                trigger: { type: string, enum: [window, alert, stability, operator] }
+                trigger: { type: string, enum: [window, alert, stability, operator, drill] }
                 fromHub: { type: string }
                 toHub: { type: string }
                 reason: { type: string }
@@ -1401,7 +1535,7 @@ enum EmbeddedOpenAPI {
                 receiver: { type: string }
                 event:
                   type: string
-                  enum: [failover, failback, failback_ready, command_failed, command_expired, automation_paused, automation_resumed, pause_expired, no_target, maintenance_started, maintenance_ended, drill_finished, resolved]
+                  enum: [failover, failback, failback_ready, command_failed, command_expired, automation_paused, automation_resumed, pause_expired, no_target, maintenance_started, maintenance_ended, drill_started, drill_finished, resolved]
                 deployment: { type: string }
                 incidentKey: { type: string, description: "Stable for one incident: PagerDuty's dedup_key." }
                 action: { type: string, enum: [trigger, resolve] }
@@ -1415,5 +1549,74 @@ enum EmbeddedOpenAPI {
                 lastError: { type: [string, 'null'] }
                 deliveredAt: { type: [string, 'null'] }
                 createdAt: { type: string }
+            Drill:
+              type: object
+              required: [id, deploymentId, status, reason, holdForSeconds, interruptJobs, createdBy, createdAt, fromHub, toHub, failoverEventId, failoverDecidedAt, updatedAt]
+              properties:
+                id: { type: string }
+                deploymentId: { type: string }
+                status: { type: string, enum: [scheduled, running, completed, aborted] }
+                phase: { type: string, enum: [failing_over, holding, failing_back] }
+                reason: { type: string }
+                holdForSeconds: { type: number }
+                interruptJobs: { type: boolean }
+                createdBy: { type: string }
+                createdAt: { type: string }
+                fromHub: { type: string }
+                toHub: { type: string }
+                failoverEventId: { type: string }
+                failbackEventId: { type: string }
+                failoverDecidedAt: { type: string }
+                failoverAcknowledgedAt: { type: string }
+                holdUntil: { type: string }
+                failbackDecidedAt: { type: string }
+                failbackAcknowledgedAt: { type: string }
+                finishedAt: { type: string }
+                abortReason: { type: string }
+                recoverySeconds: { type: number, description: "Failover decision to all its commands acknowledged." }
+                failbackRecoverySeconds: { type: number, description: "Failback decision to all its commands acknowledged." }
+                updatedAt: { type: string }
+            AvailabilityPeriod:
+              type: object
+              required: [from, to, seconds, reason]
+              properties:
+                from: { type: string }
+                to: { type: string }
+                seconds: { type: number }
+                reason: { type: string }
+            Durations:
+              type: object
+              required: [count]
+              properties:
+                count: { type: integer }
+                meanSeconds: { type: number }
+                maxSeconds: { type: number }
+            AvailabilityReport:
+              type: object
+              required: [deployment, pattern, since, until, periodSeconds, availability, target, met, downtimeSeconds, hubs, failovers, failbacks, detection, recovery, downPeriods, excludedPeriods]
+              properties:
+                deployment: { type: string }
+                pattern: { type: string, enum: [single-region, active-passive, active-active] }
+                since: { type: string }
+                until: { type: string }
+                periodSeconds: { type: number }
+                availability: { type: number, description: The fraction of the period with a serving hub that was up. }
+                target: { type: number, description: "The pattern's promise: 0.999, 0.9995 or 0.9999." }
+                met: { type: boolean }
+                downtimeSeconds: { type: number }
+                hubs:
+                  type: array
+                  items:
+                    type: object
+                    required: [hub, downSeconds]
+                    properties:
+                      hub: { type: string }
+                      downSeconds: { type: number }
+                failovers: { type: integer }
+                failbacks: { type: integer }
+                detection: { $ref: '#/components/schemas/Durations' }
+                recovery: { $ref: '#/components/schemas/Durations' }
+                downPeriods: { type: array, items: { $ref: '#/components/schemas/AvailabilityPeriod' } }
+                excludedPeriods: { type: array, items: { $ref: '#/components/schemas/AvailabilityPeriod' } }
         """##
 }

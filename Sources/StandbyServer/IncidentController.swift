@@ -157,3 +157,100 @@ struct IncidentController {
         ])
     }
 }
+
+extension DrillView: ResponseEncodable {}
+extension AvailabilityReport: ResponseEncodable {}
+extension Page: ResponseEncodable {}
+
+/// Drills (`/v1/deployments/{id}/drills`, `/v1/drills`) and the availability report
+/// (`GET /v1/deployments/{id}/availability`).
+struct DrillsController {
+    static let maximumHold: TimeInterval = 86_400
+    static let defaultReportPeriod: TimeInterval = 30 * 86_400
+    static let maximumReportPeriod: TimeInterval = 400 * 86_400
+
+    let controlPlane: ControlPlane
+    let history: any HistoryStore
+    let topology: Topology
+    let timeSource: any TimeSource
+
+    var readEndpoints: RouteCollection<StandbyRequestContext> {
+        let routes = RouteCollection(context: StandbyRequestContext.self)
+        routes.get("drills", use: list)
+        routes.get("drills/:id", use: get)
+        routes.get("deployments/:id/availability", use: availability)
+        return routes
+    }
+
+    var operatorEndpoints: RouteCollection<StandbyRequestContext> {
+        let routes = RouteCollection(context: StandbyRequestContext.self)
+        routes.post("deployments/:id/drills", use: start)
+        routes.post("drills/:id/abort", use: abort)
+        return routes
+    }
+
+    @Sendable func start(_ request: Request, context: StandbyRequestContext) async throws -> Response {
+        let deploymentId = try context.parameters.require("id")
+        guard topology.deployment(deploymentId) != nil else {
+            throw Problem.notFound("no deployment with id \(deploymentId)")
+        }
+        let body = try await JSONBody(request, limit: 16 * 1024)
+        let reason = try body.string("reason", maximum: 1000)
+        let holdText = try body.optionalString("holdFor") ?? "10m"
+        guard let holdFor = ConfigLoader.parseDuration(holdText), holdFor >= 1, holdFor <= Self.maximumHold else {
+            throw Problem.unprocessable("holdFor must be a duration from 1s to 24h, such as 10m", field: "holdFor")
+        }
+        var interruptJobs = false
+        if let value = body.document.objectValue?["interruptJobs"], value != .null {
+            guard let flag = value.boolValue else {
+                throw Problem.unprocessable("interruptJobs must be true or false", field: "interruptJobs")
+            }
+            interruptJobs = flag
+        }
+        let drill = try await controlPlane.startDrill(
+            deploymentId: deploymentId,
+            request: DrillRequest(reason: reason, actor: context.actor, holdFor: holdFor, interruptJobs: interruptJobs),
+            now: timeSource.now())
+        var response = try drill.response(from: request, context: context)
+        response.status = .created
+        return response
+    }
+
+    @Sendable func abort(_ request: Request, context: StandbyRequestContext) async throws -> DrillView {
+        let id = try context.parameters.require("id")
+        let body = try await JSONBody(request, limit: 16 * 1024)
+        let reason = try body.optionalString("reason") ?? "aborted by an operator"
+        guard reason.count <= 1000 else {
+            throw Problem.unprocessable("reason is longer than 1000 characters", field: "reason")
+        }
+        guard try await controlPlane.drill(id: id) != nil else { throw Problem.notFound("drill \(id) not found") }
+        return try await controlPlane.abortDrill(id: id, reason: reason, actor: context.actor, now: timeSource.now())
+    }
+
+    @Sendable func get(_ request: Request, context: StandbyRequestContext) async throws -> DrillView {
+        let id = try context.parameters.require("id")
+        guard let drill = try await controlPlane.drill(id: id) else { throw Problem.notFound("drill \(id) not found") }
+        return drill
+    }
+
+    @Sendable func list(_ request: Request, context: StandbyRequestContext) async throws -> Page<DrillView> {
+        let query = QueryReader(request)
+        return try await controlPlane.drills(deploymentId: query.string("deployment"), page: try query.page())
+    }
+
+    @Sendable func availability(_ request: Request, context: StandbyRequestContext) async throws
+        -> AvailabilityReport
+    {
+        let id = try context.parameters.require("id")
+        guard let deployment = topology.deployment(id) else { throw Problem.notFound("no deployment with id \(id)") }
+        let query = QueryReader(request)
+        let now = timeSource.now()
+        let until = try query.date("until") ?? now
+        let since = try query.date("since") ?? until.addingTimeInterval(-Self.defaultReportPeriod)
+        guard since < until else { throw Problem.badRequest("since must be before until", field: "since") }
+        guard until.timeIntervalSince(since) <= Self.maximumReportPeriod else {
+            throw Problem.badRequest("a report covers at most 400 days", field: "since")
+        }
+        return try await AvailabilityReport.build(deployment, history: history, since: since, until: min(until, now))
+    }
+}

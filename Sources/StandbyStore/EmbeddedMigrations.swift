@@ -416,7 +416,8 @@ extension Migrations {
             -- Standby schema, version 8: what happens around an incident. Commands that nobody acknowledges
             -- in time become `expired` (the CHECK gains the value: SQLite cannot alter a CHECK in place, so the
             -- table is rebuilt by its documented procedure, keeping ids, seq values and the AUTOINCREMENT
-            -- counter); maintenance windows declared through the API; and the outbox of notifications to people.
+            -- counter); maintenance windows declared through the API; the outbox of notifications to people;
+            -- and the record of drills.
 
             CREATE TABLE commands_rebuilt (
                 seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -499,6 +500,21 @@ extension Migrations {
             );
             CREATE INDEX notifications_due ON notifications(status, next_attempt_at);
             CREATE INDEX notifications_deployment ON notifications(deployment_id, seq);
+
+            -- Drills: the record of each practice run (its times and outcome) as JSON; the engine's own
+            -- state of a running drill lives with the deployment's routing state.
+            CREATE TABLE drills (
+                seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
+                id                  TEXT NOT NULL UNIQUE,
+                deployment_id       TEXT NOT NULL,
+                status              TEXT NOT NULL
+                                    CHECK (status = 'scheduled' OR status = 'running' OR status = 'completed'
+                                           OR status = 'aborted'),
+                body                TEXT NOT NULL,
+                created_at          TEXT NOT NULL,
+                updated_at          TEXT NOT NULL
+            );
+            CREATE INDEX drills_deployment ON drills(deployment_id, seq);
             """#
         ),
     ]

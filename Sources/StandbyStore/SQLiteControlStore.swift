@@ -189,7 +189,19 @@ struct SQLiteTransaction: ControlTransaction {
         try sqlite { try NotificationsTable.deliverable(now: now, limit: limit, in: db) }
     }
 
+    func drill(id: String) throws -> DrillView? {
+        try sqlite { try DrillsTable.drill(id: id, in: db) }
+    }
+
+    func drills(deploymentId: String?, page: PageRequest) throws -> Page<DrillView> {
+        try sqlite { try DrillsTable.page(deploymentId: deploymentId, page: page, in: db) }
+    }
+
     // MARK: Writes
+
+    func saveDrill(_ drill: DrillView) throws {
+        try sqlite { try DrillsTable.save(drill, in: db) }
+    }
 
     func expireCommand(id: String, at: Date) throws {
         try sqlite { try CommandsTable.expire(commandId: id, at: at, in: db) }

@@ -33,6 +33,8 @@ struct RoleMatrixTests {
         "GET /v1/maintenance-windows": [.reader], "GET /v1/maintenance-windows/{id}": [.reader],
         "POST /v1/maintenance-windows": [.operator], "DELETE /v1/maintenance-windows/{id}": [.operator],
         "GET /v1/notifications": [.reader],
+        "POST /v1/deployments/{id}/drills": [.operator], "GET /v1/deployments/{id}/availability": [.reader],
+        "GET /v1/drills": [.reader], "GET /v1/drills/{id}": [.reader], "POST /v1/drills/{id}/abort": [.operator],
     ]
 
     static let open: Set<String> = [

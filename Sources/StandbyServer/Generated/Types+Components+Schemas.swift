@@ -1096,6 +1096,7 @@ extension Components {
                 case alert = "alert"
                 case stability = "stability"
                 case _operator = "operator"
+                case drill = "drill"
             }
             /// - Remark: Generated from `#/components/schemas/FailoverEvent/trigger`.
             internal var trigger: Components.Schemas.FailoverEvent.triggerPayload
