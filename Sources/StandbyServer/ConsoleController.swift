@@ -236,6 +236,7 @@ struct ConsoleController: Sendable {
         var object: [String: Any] = [
             "deployment": id, "action": action.rawValue, "label": Self.label(action), "verb": Self.verb(action),
             "csrf": session.csrf, "offerForce": action == .failover || action == .failback,
+            "offerUntil": action == .pause,
         ]
         switch preview {
         case .move(let plan, let interrupted):
@@ -288,13 +289,22 @@ struct ConsoleController: Sendable {
         guard !reason.isEmpty, reason.count <= 2000 else {
             return Self.redirect("/console?notice=" + Self.queryEscaped("Give a reason (at most 2000 characters)."))
         }
+        var until: Date?
+        if action == .pause, let text = form["until"]?.trimmingCharacters(in: .whitespaces), !text.isEmpty {
+            // A datetime-local field sends "2026-12-05T02:00" (no zone): the form says it is UTC.
+            guard let date = Timestamp.parse(text) ?? Timestamp.parse(text + ":00Z") else {
+                return Self.redirect(
+                    "/console?notice=" + Self.queryEscaped("Until must be a date and time such as 2026-12-05T02:00."))
+            }
+            until = date
+        }
         let notice: String
         do {
             let outcome = try await controlPlane.operatorAction(
                 deploymentId: id,
                 request: OperatorRequest(
                     action: action, reason: reason, actor: session.token.name, force: form["force"] == "on",
-                    allowUnhealthyTarget: false, hub: nil),
+                    allowUnhealthyTarget: form["allowUnhealthyTarget"] == "on", hub: nil, until: until),
                 now: timeSource.now())
             switch outcome {
             case .moved(let event):
@@ -424,6 +434,10 @@ enum ConsoleOverview {
             "hubs": view.hubs.map(hub),
         ]
         if let reason = automation.reason { object["reason"] = reason }
+        if let until = automation.pausedUntil { object["pausedUntil"] = until }
+        if !automation.maintenanceWindows.isEmpty {
+            object["maintenance"] = automation.maintenanceWindows.joined(separator: ", ")
+        }
         if automation.dryRun { object["dryRun"] = true }
         if automation.failbackReady { object["failbackReady"] = true }
         if let last = automation.lastMoveAt.flatMap(Timestamp.parse) {

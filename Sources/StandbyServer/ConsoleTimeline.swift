@@ -5,7 +5,7 @@ import StandbyPrimitives
 
 /// A deployment's recent history drawn as SVG, server-side: a band per hub coloured by its health
 /// over time, the serving hub under it, and a mark for every failure window, failover or
-/// failback, operator action and hold, each with its reason as a tooltip and, for decisions, a
+/// failback, operator action, hold, maintenance window and drill, each with its reason as a tooltip and, for decisions, a
 /// link to the event. The same marks are listed as text below the picture.
 struct ConsoleTimeline {
     struct Mark {
@@ -90,6 +90,26 @@ struct ConsoleTimeline {
                     link: nil)
             case "automation.held":
                 return Mark(at: at, kind: "hold", text: "held: \(data["reason"]?.stringValue ?? "")", link: nil)
+            case "automation.suppressed":
+                return Mark(
+                    at: at, kind: "maintenance", text: "suppressed: \(data["reason"]?.stringValue ?? "")", link: nil)
+            case "automation.pause_expired":
+                return Mark(at: at, kind: "operator", text: "pause expired: automation active again", link: nil)
+            case "maintenance.started", "maintenance.ended":
+                let hubs = data["hubs"]?.arrayValue?.compactMap(\.stringValue).joined(separator: ", ") ?? ""
+                return Mark(
+                    at: at, kind: "maintenance",
+                    text:
+                        "maintenance \(data["maintenanceWindowId"]?.stringValue ?? "") \(event.type.dropFirst("maintenance.".count)) (\(hubs)): \(data["reason"]?.stringValue ?? "")",
+                    link: nil)
+            case "drill.started", "drill.finished":
+                return Mark(
+                    at: at, kind: "operator",
+                    text:
+                        "drill \(data["drillId"]?.stringValue ?? "") \(event.type.dropFirst("drill.".count))"
+                        + (data["reason"]?.stringValue.map { ": \($0)" } ?? "")
+                        + (data["status"]?.stringValue.map { " (\($0))" } ?? ""),
+                    link: nil)
             default:
                 return nil
             }
@@ -149,7 +169,9 @@ struct ConsoleTimeline {
         let bottom = servingY + Self.bandHeight
         for mark in marks() {
             let position = x(mark.at)
-            let colour = mark.kind == "window" ? "#8a5300" : mark.kind == "operator" ? "#6a1b9a" : "#000"
+            let colour =
+                mark.kind == "window"
+                ? "#8a5300" : mark.kind == "operator" ? "#6a1b9a" : mark.kind == "maintenance" ? "#00695c" : "#000"
             var line =
                 "<line x1=\"\(position)\" y1=\"12\" x2=\"\(position)\" y2=\"\(bottom + 6)\" stroke=\"\(colour)\" stroke-width=\"2\" stroke-dasharray=\"\(mark.kind == "window" ? "3 3" : "none")\"/>"
                 + "<circle cx=\"\(position)\" cy=\"\(bottom + 12)\" r=\"6\" fill=\"\(colour)\" tabindex=\"0\">"

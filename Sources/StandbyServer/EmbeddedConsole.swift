@@ -10,7 +10,9 @@ enum EmbeddedConsole {
             <form method="post" action="/console/deployments/{{deployment}}/{{action}}">
             <input type="hidden" name="csrf" value="{{csrf}}">
             <p><label for="reason">Reason</label> <span class="muted">(recorded with your name)</span><br><input id="reason" name="reason" type="text" required maxlength="2000" autofocus></p>
-            {{#offerForce}}<p><label><input type="checkbox" name="force" value="on"> force: override the guardrails (cooldown, a failover event still awaiting acknowledgement)</label></p>{{/offerForce}}
+            {{#offerUntil}}<p><label for="until">Until</label> <span class="muted">(UTC, optional: automation resumes by itself then)</span><br><input id="until" name="until" type="datetime-local"></p>{{/offerUntil}}
+            {{#offerForce}}<p><label><input type="checkbox" name="force" value="on"> force: override the guardrails (cooldown, a failover event still awaiting acknowledgement)</label></p>
+            <p><label><input type="checkbox" name="allowUnhealthyTarget" value="on"> allowUnhealthyTarget: with force, allow a target that is DOWN</label></p>{{/offerForce}}
             <p><button type="submit">Confirm {{verb}}</button> <a href="/console">Cancel</a></p>
             </form>
             """#,
@@ -19,7 +21,7 @@ enum EmbeddedConsole {
             <section class="deployment" id="deployment-{{id}}" aria-labelledby="title-{{id}}">
             <h2 id="title-{{id}}">{{id}}</h2>
             <p><a href="/console/deployments/{{id}}/timeline">Timeline</a></p>
-            <p><span class="muted">{{pattern}}</span> · serving <strong class="serving">{{servingHubs}}</strong> · automation <strong>{{automation}}</strong>{{#reason}}: {{reason}}{{/reason}}{{#dryRun}} · dry run{{/dryRun}}</p>
+            <p><span class="muted">{{pattern}}</span> · serving <strong class="serving">{{servingHubs}}</strong> · automation <strong>{{automation}}</strong>{{#reason}}: {{reason}}{{/reason}}{{#pausedUntil}} · until {{pausedUntil}}{{/pausedUntil}}{{#dryRun}} · dry run{{/dryRun}}{{#maintenance}} · <strong>in maintenance</strong> ({{maintenance}}){{/maintenance}}</p>
             <p class="muted">{{#cooldown}}cooldown: automation may move again at {{cooldown}} · {{/cooldown}}{{movesLeft}} automatic moves left this hour</p>
             {{#bothDown}}<p class="alert" role="alert">Every hub of {{id}} is DOWN: there is nowhere to fail over to.</p>{{/bothDown}}
             {{#failbackReady}}<p class="notice">The primary is stable again: a failback waits for an operator.</p>{{/failbackReady}}

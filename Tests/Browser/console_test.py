@@ -123,9 +123,14 @@ try:
     wait.until(lambda d: d.find_elements(By.ID, "reason"))
     check("pauses automation" in driver.find_element(By.TAG_NAME, "main").text, "the pause preview says what it does")
     driver.find_element(By.ID, "reason").send_keys("browser test maintenance")
+    # Paused for an hour: the field is a datetime-local in UTC (typing into it depends on the locale).
+    until = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    check(driver.find_element(By.CSS_SELECTOR, "label[for=until]").text == "Until", "the pause offers an optional until")
+    driver.execute_script("document.getElementById('until').value = arguments[0]", until)
     driver.find_element(By.XPATH, "//button[text()='Confirm pause']").click()
     wait.until(lambda d: d.find_elements(By.ID, "deployments") and "paused" in d.find_element(By.ID, "deployments").text)
     check("browser test maintenance" in driver.find_element(By.ID, "deployments").text, "the pause shows its reason")
+    check(f"until {until}" in driver.find_element(By.ID, "deployments").text, "the pause shows until when")
     shot("overview-paused")
     sign_out()
     # Readable at phone width: no page is wider than the screen (wide tables scroll in place).

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import NIOCore
 import StandbyApp
 import StandbyPrimitives
+import StandbyTestSupport
 import Testing
 
 @testable import StandbyServer
@@ -123,21 +124,31 @@ struct ConsoleTests {
                 ))
             #expect(preview.text.contains(#"<label for="reason">Reason</label>"#))
             #expect(preview.text.contains("force: override the guardrails"))
+            #expect(preview.text.contains(#"name="allowUnhealthyTarget""#))
+            #expect(!preview.text.contains(#"name="until""#))
+            let pausePreview = try await client.execute(
+                uri: "/console/deployments/foundry-prod/pause", method: .get, headers: [.cookie: cookie])
+            #expect(pausePreview.text.contains(#"<input id="until" name="until" type="datetime-local">"#))
             #expect(try await client.get("/v1/failover-events").json["items"]?.arrayValue?.isEmpty == true)
             let forged = try await post(
                 client, "/console/deployments/foundry-prod/pause", cookie: cookie, form: "csrf=forged&reason=x")
             #expect(forged.status == .forbidden)
+            // The datetime-local field sends a local time without a zone, which the form says is UTC.
+            let until = Timestamp.format(standby.time.now().addingTimeInterval(3600))
             let paused = try await post(
                 client, "/console/deployments/foundry-prod/pause", cookie: cookie,
-                form: "csrf=\(csrf)&reason=region+maintenance")
+                form: "csrf=\(csrf)&reason=region+maintenance&until=\(until.prefix(16))")
             #expect(paused.status == .seeOther)
             let view = try await client.get("/v1/deployments/foundry-prod")
             #expect(view.json["automation"]?["state"] == .string("paused"))
+            #expect(view.json["automation"]?["pausedUntil"]?.stringValue == String(until.prefix(16)) + ":00.000Z")
             #expect(view.json["automation"]?["reason"] == .string("region maintenance"))
             let after = try await client.execute(
                 uri: paused.headers[.location] ?? "/console", method: .get, headers: [.cookie: cookie])
             #expect(after.text.contains("pause of foundry-prod recorded"))
-            #expect(after.text.contains("automation <strong>paused</strong>: region maintenance"))
+            #expect(
+                after.text.contains(
+                    "automation <strong>paused</strong>: region maintenance · until \(until.prefix(16))"))
             let logout = try await post(client, "/console/logout", cookie: cookie, form: "csrf=\(csrf)")
             #expect(logout.status == .seeOther)
             let gone = try await client.execute(uri: "/console", method: .get, headers: [.cookie: cookie])

@@ -205,4 +205,39 @@ struct IncidentUseCaseTests {
         let delivered = try await plane.notifications(status: .delivered, deploymentId: nil, page: PageRequest()).items
         #expect(delivered.first?.deliveredAt == Timestamp.format(now))
     }
+
+    @Test(
+        "a drill on either store: held after acknowledgement, failed back, told, and no incident",
+        arguments: StoreUnderTest.allCases)
+    func drill(_ kind: StoreUnderTest) async throws {
+        let (plane, keepAlive) = try await plane(kind)
+        defer { withExtendedLifetime(keepAlive) {} }
+        _ = try await plane.recordReports(
+            [report("e", .success, at: t0), report("w", .success, at: t0, hub: "west")], actor: "probe", now: t0)
+        let started = try await plane.startDrill(
+            deploymentId: "prod", request: DrillRequest(reason: "DR test", actor: "ops", holdFor: 60), now: t0 + 1)
+        #expect(started.status == .running)
+        let failover = try #require(try await plane.failoverEvent(id: started.failoverEventId))
+        #expect(failover.trigger == "drill")
+        for command in failover.commands {
+            _ = try await plane.acknowledge(
+                commandId: command.id, outcome: .succeeded, detail: nil, actor: "app", now: t0 + 11)
+        }
+        #expect(try await plane.drill(id: started.id)?.recoverySeconds == 10)
+        try await plane.tick(now: t0 + 71)
+        let failingBack = try #require(try await plane.drill(id: started.id))
+        let failbackId = try #require(failingBack.failbackEventId)
+        for command in try #require(try await plane.failoverEvent(id: failbackId)).commands {
+            _ = try await plane.acknowledge(
+                commandId: command.id, outcome: .succeeded, detail: nil, actor: "app", now: t0 + 75)
+        }
+        let done = try #require(try await plane.drill(id: started.id))
+        #expect(done.status == .completed && done.failbackRecoverySeconds == 4)
+        #expect(try await plane.drills(deploymentId: "prod", page: PageRequest()).items.map(\.id) == [started.id])
+        let events = try await all(plane)
+        #expect(events.map(\.event) == [.drillStarted, .drillFinished])
+        #expect(
+            events.last?.summary.hasPrefix(
+                "prod: drill \(started.id) completed — failover acknowledged in 10s, failback in 4s") == true)
+    }
 }
