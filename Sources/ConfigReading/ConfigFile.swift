@@ -371,6 +371,19 @@ public final class ConfigReader {
         return items.compactMap(text)
     }
 
+    /// The mappings of the list at `key` (a problem for anything else).
+    public func mappings(_ parent: ConfigNode, _ key: String) -> [ConfigNode] {
+        guard let node = parent.child(key) else { return [] }
+        guard let items = node.items else {
+            problem(node.path, "expected a list")
+            return []
+        }
+        return items.filter { item in
+            if !item.isMapping { problem(item.path, "expected a mapping") }
+            return item.isMapping
+        }
+    }
+
     public func stringOrList(_ parent: ConfigNode, _ key: String) -> [String] {
         guard let node = parent.child(key) else { return [] }
         if node.items != nil { return strings(parent, key).filter { !$0.isEmpty } }

@@ -12,7 +12,7 @@ extension ConfigReader {
             return settings
         }
         var names = Set<String>()
-        for item in list(notifications, "receivers") {
+        for item in mappings(notifications, "receivers") {
             checkKeys(item, allowed: ["name", "type", "url", "routingKey", "secret", "allowPlainHTTP"])
             guard let name = string(item, "name", required: true), !name.isEmpty,
                 let kind = choice(item, "type", default: NotificationReceiver.Kind?.none)
@@ -42,7 +42,7 @@ extension ConfigReader {
             settings.receivers.append(receiver)
         }
         var routes: [NotificationRoute] = []
-        for item in list(notifications, "routes") {
+        for item in mappings(notifications, "routes") {
             checkKeys(item, allowed: ["events", "receivers", "deployments"])
             let receivers = stringOrList(item, "receivers")
             if receivers.isEmpty { problem("\(item.path).receivers", "at least one receiver is required") }
@@ -74,7 +74,7 @@ extension ConfigReader {
         var schedule = MaintenanceSchedule()
         guard let maintenance = mapping(root, "maintenance", allowed: ["windows"]) else { return schedule }
         var names = Set<String>()
-        for item in list(maintenance, "windows") {
+        for item in mappings(maintenance, "windows") {
             checkKeys(item, allowed: ["name", "deployment", "hubs", "reason", "startsAt", "endsAt", "weekly"])
             guard let name = string(item, "name", required: true), !name.isEmpty,
                 let deploymentId = string(item, "deployment", required: true)
@@ -172,18 +172,5 @@ extension ConfigReader {
             return nil
         }
         return date
-    }
-
-    /// The mappings of the list at `key` (a problem for anything else).
-    private func list(_ parent: ConfigNode, _ key: String) -> [ConfigNode] {
-        guard let node = parent.child(key) else { return [] }
-        guard let items = node.items else {
-            problem(node.path, "expected a list")
-            return []
-        }
-        return items.filter { item in
-            if !item.isMapping { problem(item.path, "expected a mapping") }
-            return item.isMapping
-        }
     }
 }
