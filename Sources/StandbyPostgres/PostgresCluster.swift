@@ -57,7 +57,13 @@ extension PostgresTransaction {
             """)
     }
 
+    /// An instance not seen for this long is forgotten: `/v1/cluster` lists those that may still
+    /// come back, not every host that ever ran.
+    static let forgetInstancesAfter: TimeInterval = 86_400
+
     func registerInstance(_ instance: InstanceIdentity) throws {
+        try execute(
+            "DELETE FROM instances WHERE last_seen_at < now() - make_interval(secs => \(Self.forgetInstancesAfter))")
         try execute(
             """
             INSERT INTO instances (id, region, url, version, started_at, last_seen_at)
