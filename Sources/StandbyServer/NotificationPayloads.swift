@@ -18,6 +18,8 @@ import StandbyPrimitives
 ///   (https://developer.pagerduty.com/docs/events-api-v2/trigger-events/).
 enum NotificationPayloads {
     static let pagerDutySummaryLimit = 1024
+    /// Block Kit refuses a section or context text longer than this (the whole message then fails).
+    static let slackBlockTextLimit = 3000
 
     static func body(for notification: NotificationView, receiver: NotificationReceiver, instance: String) -> JSONValue
     {
@@ -46,10 +48,21 @@ enum NotificationPayloads {
             }
     }
 
+    /// Slack's control characters in text (`<!channel>`, `<url|label>`) escaped as Slack documents,
+    /// so that free text in a reason can neither mention everyone nor disguise a link.
+    static func slackEscaped(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;")
+    }
+
     static func slack(_ notification: NotificationView) -> JSONValue {
-        let context = facts(notification).map { "*\($0.0)*: \($0.1)" }.joined(separator: " · ")
+        let context = String(
+            slackEscaped(facts(notification).map { "*\($0.0)*: \($0.1)" }.joined(separator: " · "))
+                .prefix(slackBlockTextLimit))
+        let summary = slackEscaped(notification.summary)
+        let section = String(summary.prefix(slackBlockTextLimit))
         return .object([
-            "text": .string(notification.summary),
+            "text": .string(summary),
             "blocks": .array([
                 .object([
                     "type": .string("header"),
@@ -57,7 +70,7 @@ enum NotificationPayloads {
                 ]),
                 .object([
                     "type": .string("section"),
-                    "text": .object(["type": .string("mrkdwn"), "text": .string(notification.summary)]),
+                    "text": .object(["type": .string("mrkdwn"), "text": .string(section)]),
                 ]),
                 .object([
                     "type": .string("context"),

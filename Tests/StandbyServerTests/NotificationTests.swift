@@ -8,10 +8,11 @@ import NIOCore
 import StandbyApp
 import StandbyCore
 import StandbyPrimitives
-import StandbyServer
 import StandbyTestSupport
 import Synchronization
 import Testing
+
+@testable import StandbyServer
 
 /// Slack, Teams and PagerDuty stand-ins on loopback: each route records what it was sent and fails
 /// its first `failures[route]` requests with 503.
@@ -249,6 +250,24 @@ struct NotificationTests {
                 #expect(failed.first?["lastError"]?.stringValue == "HTTP 404")
             }
         }
+    }
+
+    @Test("Slack text escapes its control characters; long summaries fit Block Kit's and PagerDuty's limits")
+    func escapingAndLimits() throws {
+        let notification = NotificationView(
+            id: "n1", receiver: "slack", event: .automationPaused, deploymentId: "prod", incidentKey: "k",
+            action: .trigger, severity: .warning,
+            summary: "prod: paused — <!channel> <https://evil.example|docs> & " + String(repeating: "x", count: 4000),
+            details: [:], occurredAt: "2026-12-02T00:00:00.000Z", status: .pending, attempts: 0, nextAttemptAt: nil,
+            lastError: nil, deliveredAt: nil, createdAt: "2026-12-02T00:00:00.000Z",
+            updatedAt: "2026-12-02T00:00:00.000Z")
+        let slack = NotificationPayloads.slack(notification)
+        let text = try #require(slack["text"]?.stringValue)
+        #expect(text.hasPrefix("prod: paused — &lt;!channel&gt; &lt;https://evil.example|docs&gt; &amp; "))
+        let section = try #require(slack["blocks"]?.arrayValue?[1]["text"]?["text"]?.stringValue)
+        #expect(section.count == NotificationPayloads.slackBlockTextLimit)
+        let pagerDuty = NotificationPayloads.pagerDuty(notification, routingKey: "key", instance: "i")
+        #expect(pagerDuty["payload"]?["summary"]?.stringValue?.count == NotificationPayloads.pagerDutySummaryLimit)
     }
 
     @Test("routes: a route without events takes them all; deployments and events narrow a route")
