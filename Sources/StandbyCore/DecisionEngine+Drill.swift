@@ -49,7 +49,7 @@ public struct DrillRequest: Sendable, Hashable {
 }
 
 extension DecisionEngine {
-    /// Starts a drill: refused unless every hub is UP, the deployment serves where its policy wants
+    /// Starts a drill: refused when a hub is DOWN or degraded, or unless the deployment serves where its policy wants
     /// it and no incident, open failover or other drill is in the way.
     public func startDrill(
         id: String, _ request: DrillRequest, state: inout DeploymentState, health: [String: HubStatus], now: Date
@@ -67,7 +67,9 @@ extension DecisionEngine {
         {
             throw OperatorRefusal(reason: "a real incident is open: \(deployment.id) is not where its policy wants it")
         }
-        let unhealthy = deployment.hubs.filter { status($0.id, health).health != .up }
+        // Unknown (no recent report) is not unhealthy, as for any failover target; DOWN and
+        // degraded are.
+        let unhealthy = deployment.hubs.filter { [.down, .degraded].contains(status($0.id, health).health) }
         if !unhealthy.isEmpty {
             throw OperatorRefusal(
                 reason: "the deployment is not healthy: "

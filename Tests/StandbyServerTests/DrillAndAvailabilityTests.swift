@@ -92,11 +92,18 @@ struct DrillAndAvailabilityTests {
     @Test("an operator aborts a drill: it fails back at once and ends aborted; refused when not healthy")
     func abortAndRefusal() async throws {
         let standby = TestStandby()
-        try await standby.run { client, _ in
+        let sick = TestStandby()
+        try await sick.run { client, _ in
+            // The secondary is DOWN: no drill onto it.
+            for offset: TimeInterval in [0, 1, 2] {
+                try await sick.report(client, "westus-hub", "failure", at: offset)
+            }
             let unhealthy = try await client.send(
                 .post, "/v1/deployments/foundry-prod/drills", json: #"{"reason":"too early"}"#)
             #expect(unhealthy.status == .conflict)
-            #expect(unhealthy.json["detail"]?.stringValue?.contains("not healthy") == true)
+            #expect(unhealthy.json["detail"]?.stringValue?.contains("not healthy: westus-hub is down") == true)
+        }
+        try await standby.run { client, _ in
             let reader = try await client.send(
                 .post, "/v1/deployments/foundry-prod/drills", json: #"{"reason":"x"}"#, token: TestStandby.readerToken)
             #expect(reader.status == .forbidden)
