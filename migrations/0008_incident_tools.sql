@@ -100,3 +100,20 @@ CREATE TABLE drills (
     updated_at          TEXT NOT NULL
 );
 CREATE INDEX drills_deployment ON drills(deployment_id, seq);
+
+-- Readiness reports as they came (the latest per check lives in the hub's tracker state),
+-- idempotent on (hub, check, observedAt).
+CREATE TABLE readiness_reports (
+    seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                  TEXT NOT NULL UNIQUE,
+    deployment_id       TEXT NOT NULL,
+    hub_id              TEXT NOT NULL,
+    check_name          TEXT NOT NULL,
+    status              TEXT NOT NULL CHECK (status = 'ready' OR status = 'not_ready' OR status = 'unknown'),
+    detail              TEXT,
+    observed_at         TEXT NOT NULL,
+    received_at         TEXT NOT NULL,
+    actor               TEXT NOT NULL,
+    duplicate_count     INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (hub_id, check_name, observed_at)
+);

@@ -250,6 +250,9 @@ public final class ControlPlane: Sendable {
                     let state = try reads.hubState(HubReference(deploymentId: deployment.id, hubId: hub.id))
                     snapshot.hubHealth.append(
                         (deployment.id, hub.id, HealthTracker.health(of: state, policy: deployment.policy, now: now)))
+                    for check in ReadinessView.checks(of: state, policy: deployment.policy, now: now) {
+                        snapshot.readiness.append((deployment.id, hub.id, check.check, check.status))
+                    }
                 }
             }
             let tallies = try reads.tallies()
@@ -324,6 +327,7 @@ struct RehearsalIDs: IDSource {
 /// Figures read from the store when `/metrics` is scraped.
 public struct MetricsSnapshot: Sendable {
     public var hubHealth: [(deploymentId: String, hubId: String, health: HubHealth)] = []
+    public var readiness: [(deploymentId: String, hubId: String, check: String, status: ReadinessStatus)] = []
     public var openWindows: [(deploymentId: String, hubId: String, count: Int)] = []
     public var failovers: [(deploymentId: String, trigger: String, kind: String, count: Int)] = []
     public var commands: [(status: String, count: Int)] = []

@@ -57,7 +57,7 @@ struct ControlSession {
         return state
     }
 
-    private mutating func hubState(_ hub: HubReference) throws -> HubHealthState {
+    mutating func hubState(_ hub: HubReference) throws -> HubHealthState {
         if let state = hubStates[hub] { return state }
         let state = try reads.hubState(hub)
         hubStates[hub] = state
@@ -111,6 +111,15 @@ struct ControlSession {
         var state = try hubState(hub)
         let changes = HealthTracker.apply(signal, to: &state, policy: deployment.policy, now: now, ids: ids)
         store(state, changes: changes, for: hub)
+    }
+
+    /// Keeps a hub state whose readiness changed, to be saved with the rest.
+    mutating func storeReadiness(_ state: HubHealthState, for hub: HubReference) {
+        store(state, changes: [], for: hub)
+    }
+
+    mutating func appendEvent(_ event: EventDraft) {
+        events.append(event)
     }
 
     private mutating func store(_ state: HubHealthState, changes: [HealthChange], for hub: HubReference) {

@@ -130,11 +130,15 @@ public struct HubView: Sendable, Hashable, Codable {
     public var healthSince: String?
     public var sources: [SourceView]
     public var openWindow: FailureWindowView?
+    /// Whether the hub could take traffic: each readiness check as last reported.
+    public var readiness: [ReadinessView]
 
     public init(
         id: String, region: String, regionName: String, role: HubRole, endpoint: String, serving: Bool,
-        health: HubHealth, healthSince: String? = nil, sources: [SourceView], openWindow: FailureWindowView? = nil
+        health: HubHealth, healthSince: String? = nil, sources: [SourceView], openWindow: FailureWindowView? = nil,
+        readiness: [ReadinessView] = []
     ) {
+        self.readiness = readiness
         self.id = id
         self.region = region
         self.regionName = regionName

@@ -31,7 +31,8 @@ extension DeploymentView {
                 health: HealthTracker.health(of: health, policy: policy, now: now),
                 healthSince: health.healthSince.map(Timestamp.format),
                 sources: sources.sorted { $0.source < $1.source },
-                openWindow: health.openWindow.map { FailureWindowView($0, updatedAt: now) })
+                openWindow: health.openWindow.map { FailureWindowView($0, updatedAt: now) },
+                readiness: ReadinessView.checks(of: health, policy: policy, now: now))
         }
         let automationState: String
         var reason: String?

@@ -127,6 +127,9 @@ public protocol ControlTransaction: ControlReads {
     /// Stores a report unless (hub, source, observedAt) is stored already; returns the stored
     /// report's id: `report.id` when new, the first one's for a duplicate (whose count goes up).
     func storeReport(_ report: HealthReportInput, receivedAt: Date, actor: String) throws -> String
+    /// Stores a readiness report unless (hub, check, observedAt) is stored already; returns the
+    /// stored report's id (the first one's for a duplicate, whose count goes up).
+    func storeReadinessReport(_ report: ReadinessReportInput, receivedAt: Date, actor: String) throws -> String
     /// Stores a webhook delivery as it came and the alert it carries (deduplicated by alert key
     /// and state), with their history: the raw-first step of ingest.
     func storeDelivery(_ delivery: IncomingDelivery, content: DeliveryContent, ids: any IDSource) throws

@@ -23,10 +23,17 @@ extension DecisionEngine {
             if let reason = guardrail(state, now: now) {
                 return holding(&state, "\(serving) is DOWN; failover to \(target.id) held: \(reason)")
             }
+            let readiness = status(target.id, health).readiness
+            if let reason = readinessHold(readiness) {
+                // No ready target is a no-target situation: people are told.
+                return holdingWithoutTarget(&state, "\(serving) is DOWN; failover to \(target.id) held: \(reason)")
+            }
             let (trigger, reason, rule) = trigger(for: servingStatus)
             let move = plan(
                 .failover, trigger: trigger, from: serving, to: target.id,
-                reason: "\(serving) is DOWN: \(reason)", rule: rule, evidence: servingStatus.evidence,
+                reason: "\(serving) is DOWN: \(reason)"
+                    + (readiness.checks.isEmpty ? "" : "; \(target.id) readiness: \(readiness.description)"),
+                rule: rule, evidence: servingStatus.evidence,
                 actor: "standby", commands: failoverCommands(from: serving, to: target.id), interrupted: [serving],
                 resubmitTo: target.id, now: now)
             recordMove(&state, move, automatic: true, now: now)

@@ -117,6 +117,18 @@ public struct DecisionEngine: Sendable {
         return nil
     }
 
+    /// Why `requireReadyTarget` stops a failover to a target with this readiness, or nil.
+    func readinessHold(_ readiness: ReadinessSummary) -> String? {
+        guard policy.requireReadyTarget else { return nil }
+        switch readiness.overall {
+        case .ready: return nil
+        case .notReady: return "target not ready (\(readiness.description)); policy.requireReadyTarget is set"
+        case .unknown:
+            return policy.allowUnknownReadiness
+                ? nil : "target readiness unknown (\(readiness.description)); policy.requireReadyTarget is set"
+        }
+    }
+
     func holding(_ state: inout DeploymentState, _ reason: String) -> [Decision] {
         guard state.hold != reason else { return [] }
         state.hold = reason

@@ -105,11 +105,13 @@ public struct HubStatus: Sendable, Hashable {
     public var downRules: [String]
     public var evidence: [String]
     public var windowId: String?
+    public var readiness: ReadinessSummary
 
     public init(
         health: HubHealth, healthySince: Date? = nil, downSources: [String] = [], downRules: [String] = [],
-        evidence: [String] = [], windowId: String? = nil
+        evidence: [String] = [], windowId: String? = nil, readiness: ReadinessSummary = ReadinessSummary()
     ) {
+        self.readiness = readiness
         self.health = health
         self.healthySince = healthySince
         self.downSources = downSources
@@ -125,7 +127,8 @@ public struct HubStatus: Sendable, Hashable {
             health: state.health, healthySince: state.healthySince, downSources: down,
             downRules: down.map { source in state.azure[source]?.rule ?? "failure-threshold" },
             evidence: (state.openWindow?.evidence ?? []) + down.compactMap { state.azure[$0]?.evidence },
-            windowId: state.openWindow?.id)
+            windowId: state.openWindow?.id,
+            readiness: ReadinessSummary(state.readiness ?? [:], now: now, staleAfter: policy.readinessStaleAfter))
     }
 }
 

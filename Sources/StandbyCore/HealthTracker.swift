@@ -233,6 +233,9 @@ public struct HubHealthState: Sendable, Hashable, Codable {
     public var health: HubHealth = .unknown
     public var healthSince: Date?
     public var openWindow: FailureWindow?
+    /// The latest readiness report per check (`ReadinessCheck` raw value); optional, so that states
+    /// stored before readiness existed decode as they are.
+    public var readiness: [String: ReadinessObservation]?
 
     public init(deploymentId: String, hubId: String) {
         self.deploymentId = deploymentId

@@ -115,6 +115,13 @@ public struct Policy: Sendable, Hashable {
     public var dryRun = false
     public var failback = FailbackPolicy()
     public var alerts = AlertPolicy()
+    /// Hold an automatic failover while its target is not ready (advisory when false: the
+    /// failover happens and its reason names the readiness).
+    public var requireReadyTarget = false
+    /// With `requireReadyTarget`: a target whose readiness is unknown may still be failed over to.
+    public var allowUnknownReadiness = false
+    /// A readiness report older than this counts as unknown.
+    public var readinessStaleAfter: TimeInterval = 30 * 60
     public init() {}
 }
 

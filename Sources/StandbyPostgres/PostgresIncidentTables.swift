@@ -17,6 +17,21 @@ extension PostgresTransaction {
         ).map(Self.commandView)
     }
 
+    func storeReadinessReport(_ report: ReadinessReportInput, receivedAt: Date, actor: String) throws -> String {
+        try rows(
+            """
+            INSERT INTO readiness_reports
+                (id, deployment_id, hub_id, check_name, status, detail, observed_at, received_at, actor)
+            VALUES (\(report.id), \(report.deploymentId), \(report.hubId), \(report.check.rawValue),
+                    \(report.status.rawValue), \(report.detail), \(Timestamp.format(report.observedAt)),
+                    \(Timestamp.format(receivedAt)), \(actor))
+            ON CONFLICT (hub_id, check_name, observed_at)
+                DO UPDATE SET duplicate_count = readiness_reports.duplicate_count + 1
+            RETURNING id
+            """
+        ).first?["id"] ?? report.id
+    }
+
     func expireCommand(id: String, at: Date) throws {
         try execute(
             """

@@ -133,7 +133,12 @@ extension Components.Schemas.Hub {
             id: view.id, region: view.region, regionName: view.regionName, role: try contractCase(view.role.rawValue),
             endpoint: view.endpoint, serving: view.serving, health: try contractCase(view.health.rawValue),
             healthSince: view.healthSince, sources: try view.sources.map(Components.Schemas.Source.init),
-            openWindow: view.openWindow.map(Components.Schemas.FailureWindow.init))
+            openWindow: view.openWindow.map(Components.Schemas.FailureWindow.init),
+            readiness: try view.readiness.map { check in
+                Components.Schemas.Readiness(
+                    check: try contractCase(check.check), status: try contractCase(check.status.rawValue),
+                    detail: check.detail, observedAt: check.observedAt)
+            })
     }
 }
 

@@ -199,6 +199,12 @@ public func buildRouter(components: StandbyComponents) throws -> Router<StandbyR
             ids: components.ids, maxBodyBytes: configuration.server.maxBodyBytes, metrics: components.metrics
         ).endpoints,
         atPath: "health-reports")
+    reporters.addRoutes(
+        ReadinessController(
+            controlPlane: components.controlPlane, topology: configuration.topology, timeSource: components.timeSource,
+            ids: components.ids, maxBodyBytes: configuration.server.maxBodyBytes
+        ).endpoints,
+        atPath: "readiness-reports")
     let jobs = JobsController(
         jobs: components.jobs, topology: configuration.topology, timeSource: components.timeSource)
     readers.addRoutes(EventsController(history: components.history).endpoints, atPath: "events")

@@ -337,7 +337,8 @@ extension ConfigReader {
                 deployment, "policy",
                 allowed: [
                     "failureThreshold", "window", "recoveryThreshold", "staleAfter", "quorum", "cooldown",
-                    "maxFailoversPerHour", "dryRun", "failback", "alerts",
+                    "maxFailoversPerHour", "dryRun", "failback", "alerts", "requireReadyTarget",
+                    "allowUnknownReadiness", "readinessStaleAfter",
                 ])
         else { return policy }
         policy.failureThreshold = int(node, "failureThreshold", default: policy.failureThreshold, range: 1...1000)
@@ -349,6 +350,10 @@ extension ConfigReader {
         policy.maxFailoversPerHour = int(
             node, "maxFailoversPerHour", default: policy.maxFailoversPerHour, range: 0...1000)
         policy.dryRun = bool(node, "dryRun", default: policy.dryRun)
+        policy.requireReadyTarget = bool(node, "requireReadyTarget", default: policy.requireReadyTarget)
+        policy.allowUnknownReadiness = bool(node, "allowUnknownReadiness", default: policy.allowUnknownReadiness)
+        policy.readinessStaleAfter = duration(
+            node, "readinessStaleAfter", default: policy.readinessStaleAfter, range: 1...(7 * 86_400))
         if let failback = mapping(node, "failback", allowed: ["mode", "stableFor"]) {
             policy.failback.mode = choice(failback, "mode", default: policy.failback.mode) ?? policy.failback.mode
             policy.failback.stableFor = duration(

@@ -118,6 +118,54 @@ enum EmbeddedOpenAPI {
                 '422': { $ref: '#/components/responses/Invalid' }
                 '503': { $ref: '#/components/responses/Unavailable' }
 
+          /v1/readiness-reports:
+            post:
+              tags: [health]
+              operationId: submitReadinessReports
+              summary: Readiness of hubs, check by check, as the application layer observes it.
+              description: >-
+                Requires the `reporter` role. One report or `{"reports": [...]}` (at most 1000), validated whole
+                before anything is stored; idempotent on (hub, check, observedAt). The newest report of a check
+                is the hub's readiness; a report older than `policy.readinessStaleAfter` counts as unknown.
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      oneOf:
+                        - { $ref: '#/components/schemas/ReadinessReport' }
+                        - type: object
+                          required: [reports]
+                          properties:
+                            reports: { type: array, maxItems: 1000, items: { $ref: '#/components/schemas/ReadinessReport' } }
+              responses:
+                '200':
+                  description: Each report stored or recognised as a duplicate.
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [accepted, duplicates, reports]
+                        properties:
+                          accepted: { type: integer }
+                          duplicates: { type: integer }
+                          reports:
+                            type: array
+                            items:
+                              type: object
+                              required: [id, hub, check, observedAt, status]
+                              properties:
+                                id: { type: string }
+                                hub: { type: string }
+                                check: { type: string }
+                                observedAt: { type: string }
+                                status: { type: string, enum: [accepted, duplicate] }
+                '400': { $ref: '#/components/responses/BadRequest' }
+                '401': { $ref: '#/components/responses/Unauthorized' }
+                '403': { $ref: '#/components/responses/Forbidden' }
+                '413': { $ref: '#/components/responses/TooLarge' }
+                '422': { $ref: '#/components/responses/Invalid' }
+                '503': { $ref: '#/components/responses/Unavailable' }
           /v1/alerts:
             get:
               tags: [ingest]
@@ -1360,6 +1408,18 @@ enum EmbeddedOpenAPI {
                 healthSince: { type: string }
                 sources: { type: array, items: { $ref: '#/components/schemas/Source' } }
                 openWindow: { $ref: '#/components/schemas/FailureWindow' }
+                readiness:
+                  type: array
+                  description: Whether the hub could take traffic, check by check (advisory; see policy.requireReadyTarget).
+                  items: { $ref: '#/components/schemas/Readiness' }
+            Readiness:
+              type: object
+              required: [check, status]
+              properties:
+                check: { type: string, enum: [storage_replication, registry_replication, compute_quota, endpoints] }
+                status: { type: string, enum: [ready, not_ready, unknown] }
+                detail: { type: string }
+                observedAt: { type: string }
             Cluster:
               type: object
               required: [backend, instances, database]
@@ -1618,5 +1678,14 @@ enum EmbeddedOpenAPI {
                 recovery: { $ref: '#/components/schemas/Durations' }
                 downPeriods: { type: array, items: { $ref: '#/components/schemas/AvailabilityPeriod' } }
                 excludedPeriods: { type: array, items: { $ref: '#/components/schemas/AvailabilityPeriod' } }
+            ReadinessReport:
+              type: object
+              required: [hub, check, status, observedAt]
+              properties:
+                hub: { type: string, maxLength: 200 }
+                check: { type: string, enum: [storage_replication, registry_replication, compute_quota, endpoints] }
+                status: { type: string, enum: [ready, not_ready, unknown] }
+                detail: { type: string, maxLength: 2000 }
+                observedAt: { type: string, maxLength: 64, description: ISO-8601 time of the observation. }
         """##
 }

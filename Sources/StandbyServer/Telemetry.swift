@@ -48,6 +48,14 @@ public final class StandbyMetrics: Sendable {
                     state == health ? 1 : 0)
             }
         }
+        for (deployment, hub, check, status) in snapshot.readiness {
+            for candidate in ReadinessStatus.allCases {
+                gauge(
+                    "standby_hub_readiness",
+                    [("deployment", deployment), ("hub", hub), ("check", check), ("status", candidate.rawValue)],
+                    candidate == status ? 1 : 0)
+            }
+        }
         var windows: [String: Int] = [:]
         for (deployment, hub, _) in snapshot.hubHealth { windows["\(deployment)\u{0}\(hub)"] = 0 }
         for (deployment, hub, count) in snapshot.openWindows { windows["\(deployment)\u{0}\(hub)"] = count }

@@ -203,6 +203,10 @@ struct SQLiteTransaction: ControlTransaction {
         try sqlite { try DrillsTable.save(drill, in: db) }
     }
 
+    func storeReadinessReport(_ report: ReadinessReportInput, receivedAt: Date, actor: String) throws -> String {
+        try sqlite { try ReadinessReportsTable.store(report, receivedAt: receivedAt, actor: actor, in: db) }
+    }
+
     func expireCommand(id: String, at: Date) throws {
         try sqlite { try CommandsTable.expire(commandId: id, at: at, in: db) }
     }

@@ -94,7 +94,7 @@ enum StatusReport {
         out.append("")
         out.append(
             textTable(
-                ["HUB", "DEPLOYMENT", "ROLE", "SERVING", "HEALTH", "SINCE", "SOURCES", "OPEN WINDOW"],
+                ["HUB", "DEPLOYMENT", "ROLE", "SERVING", "HEALTH", "SINCE", "SOURCES", "OPEN WINDOW", "READINESS"],
                 items.flatMap { deployment in
                     (deployment["hubs"]?.arrayValue ?? []).map { hub in
                         let sources = (hub["sources"]?.arrayValue ?? []).map {
@@ -106,6 +106,13 @@ enum StatusReport {
                             return
                                 "\(window["failureCount"]?.stringValue ?? "?") failures since \(window["firstFailureAt"]?.stringValue ?? "?")\(declared)"
                         }
+                        // Only the checks that are not ready: "ready" when all are.
+                        let checks = hub["readiness"]?.arrayValue ?? []
+                        let notReady = checks.filter { $0["status"]?.stringValue != "ready" }.map {
+                            "\($0["check"]?.stringValue ?? "")=\($0["status"]?.stringValue ?? "")"
+                        }
+                        let readiness =
+                            checks.isEmpty ? "-" : notReady.isEmpty ? "ready" : notReady.joined(separator: " ")
                         return [
                             hub["id"]?.stringValue ?? "", deployment["id"]?.stringValue ?? "",
                             hub["role"]?.stringValue ?? "",
@@ -113,7 +120,7 @@ enum StatusReport {
                             hub["health"]?.stringValue?.uppercased() ?? "",
                             hub["healthSince"]?.stringValue ?? "-",
                             sources.isEmpty ? "-" : sources.joined(separator: " "),
-                            window ?? "-",
+                            window ?? "-", readiness,
                         ]
                     }
                 }))

@@ -24,10 +24,12 @@ struct LeaderLeaseTests {
             second.shutdown()
         }
         try await first.migrate()
-        let taken = try await first.heartbeat(instance("a"), leaseTTL: 1, now: Date())
+        // A lease long enough that a loaded machine cannot let it lapse between these calls...
+        let taken = try await first.heartbeat(instance("a"), leaseTTL: 30, now: Date())
         #expect(taken.holder == "a")
-        // While it holds, another cannot take it, and a renewal keeps the epoch.
-        #expect(try await second.heartbeat(instance("b"), leaseTTL: 1, now: Date()).holder == "a")
+        // While it holds, another cannot take it, and a renewal keeps the epoch...
+        #expect(try await second.heartbeat(instance("b"), leaseTTL: 30, now: Date()).holder == "a")
+        // ...this last renewal shortening it to one second.
         #expect(try await first.heartbeat(instance("a"), leaseTTL: 1, now: Date()).epoch == taken.epoch)
         // "a" stops renewing (paused, cut off) but still believes it leads.
         let believes = Leadership(instanceId: "a")

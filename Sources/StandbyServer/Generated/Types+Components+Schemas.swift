@@ -573,6 +573,10 @@ extension Components {
             internal var sources: [Components.Schemas.Source]
             /// - Remark: Generated from `#/components/schemas/Hub/openWindow`.
             internal var openWindow: Components.Schemas.FailureWindow?
+            /// Whether the hub could take traffic, check by check (advisory; see policy.requireReadyTarget).
+            ///
+            /// - Remark: Generated from `#/components/schemas/Hub/readiness`.
+            internal var readiness: [Components.Schemas.Readiness]?
             /// Creates a new `Hub`.
             ///
             /// - Parameters:
@@ -586,6 +590,7 @@ extension Components {
             ///   - healthSince:
             ///   - sources:
             ///   - openWindow:
+            ///   - readiness: Whether the hub could take traffic, check by check (advisory; see policy.requireReadyTarget).
             internal init(
                 id: Swift.String,
                 region: Swift.String,
@@ -596,7 +601,8 @@ extension Components {
                 health: Components.Schemas.Hub.healthPayload,
                 healthSince: Swift.String? = nil,
                 sources: [Components.Schemas.Source],
-                openWindow: Components.Schemas.FailureWindow? = nil
+                openWindow: Components.Schemas.FailureWindow? = nil,
+                readiness: [Components.Schemas.Readiness]? = nil
             ) {
                 self.id = id
                 self.region = region
@@ -608,6 +614,7 @@ extension Components {
                 self.healthSince = healthSince
                 self.sources = sources
                 self.openWindow = openWindow
+                self.readiness = readiness
             }
             internal enum CodingKeys: String, CodingKey {
                 case id
@@ -620,6 +627,55 @@ extension Components {
                 case healthSince
                 case sources
                 case openWindow
+                case readiness
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Readiness`.
+        internal struct Readiness: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Readiness/check`.
+            internal enum checkPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case storage_replication = "storage_replication"
+                case registry_replication = "registry_replication"
+                case compute_quota = "compute_quota"
+                case endpoints = "endpoints"
+            }
+            /// - Remark: Generated from `#/components/schemas/Readiness/check`.
+            internal var check: Components.Schemas.Readiness.checkPayload
+            /// - Remark: Generated from `#/components/schemas/Readiness/status`.
+            internal enum statusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case ready = "ready"
+                case not_ready = "not_ready"
+                case unknown = "unknown"
+            }
+            /// - Remark: Generated from `#/components/schemas/Readiness/status`.
+            internal var status: Components.Schemas.Readiness.statusPayload
+            /// - Remark: Generated from `#/components/schemas/Readiness/detail`.
+            internal var detail: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Readiness/observedAt`.
+            internal var observedAt: Swift.String?
+            /// Creates a new `Readiness`.
+            ///
+            /// - Parameters:
+            ///   - check:
+            ///   - status:
+            ///   - detail:
+            ///   - observedAt:
+            internal init(
+                check: Components.Schemas.Readiness.checkPayload,
+                status: Components.Schemas.Readiness.statusPayload,
+                detail: Swift.String? = nil,
+                observedAt: Swift.String? = nil
+            ) {
+                self.check = check
+                self.status = status
+                self.detail = detail
+                self.observedAt = observedAt
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case check
+                case status
+                case detail
+                case observedAt
             }
         }
         /// - Remark: Generated from `#/components/schemas/Cluster`.

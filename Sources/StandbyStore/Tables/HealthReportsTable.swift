@@ -27,3 +27,25 @@ enum HealthReportsTable {
             ]) ?? report.id
     }
 }
+
+// The `readiness_reports` table: every readiness report as it came, unique on (hub, check, observedAt).
+
+enum ReadinessReportsTable {
+    static func store(_ report: ReadinessReportInput, receivedAt: Date, actor: String, in db: Database) throws
+        -> String
+    {
+        try String.fetchOne(
+            db,
+            sql: """
+                INSERT INTO readiness_reports
+                    (id, deployment_id, hub_id, check_name, status, detail, observed_at, received_at, actor)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (hub_id, check_name, observed_at) DO UPDATE SET duplicate_count = duplicate_count + 1
+                RETURNING id
+                """,
+            arguments: [
+                report.id, report.deploymentId, report.hubId, report.check.rawValue, report.status.rawValue,
+                report.detail, Timestamp.format(report.observedAt), Timestamp.format(receivedAt), actor,
+            ]) ?? report.id
+    }
+}
