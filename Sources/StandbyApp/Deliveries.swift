@@ -199,4 +199,23 @@ public struct AlertView: Sendable, Hashable, Codable {
 public protocol AlertRepository: Sendable {
     func list(_ query: AlertQuery) async throws -> Page<AlertView>
     func get(id: String) async throws -> AlertView?
+    /// One delivery as it came (its body byte for byte), for replaying it.
+    func delivery(id: String) async throws -> StoredDelivery?
+}
+
+/// A webhook delivery as stored: what `standby replay` feeds through normalisation again.
+public struct StoredDelivery: Sendable, Hashable {
+    public var id: String
+    public var receivedAt: String
+    public var remoteAddress: String?
+    public var contentType: String?
+    public var body: Data
+
+    public init(id: String, receivedAt: String, remoteAddress: String?, contentType: String?, body: Data) {
+        self.id = id
+        self.receivedAt = receivedAt
+        self.remoteAddress = remoteAddress
+        self.contentType = contentType
+        self.body = body
+    }
 }

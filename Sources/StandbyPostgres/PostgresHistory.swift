@@ -124,6 +124,19 @@ extension PostgresStore: HistoryStore, AlertRepository {
         }
     }
 
+    public func delivery(id: String) async throws -> StoredDelivery? {
+        try await withTransaction(readOnly: true) { transaction in
+            try transaction.rows(
+                "SELECT id, received_at, remote_address, content_type, body FROM deliveries WHERE id = \(id)"
+            ).first.map {
+                let body: ByteBuffer = try $0["body"]
+                return StoredDelivery(
+                    id: try $0["id"], receivedAt: try $0["received_at"], remoteAddress: try $0["remote_address"],
+                    contentType: try $0["content_type"], body: Data(body.readableBytesView))
+            }
+        }
+    }
+
     public func get(id: String) async throws -> AlertView? {
         try await withTransaction(readOnly: true) { transaction in
             guard let row = try transaction.rows("SELECT * FROM alerts WHERE id = \(id)").first else { return nil }

@@ -12,6 +12,9 @@ extension StandbyConfiguration {
 /// migrated first, as `serve` would, whichever the backend.
 public struct CommandStorage: Sendable {
     public let history: any HistoryStore
+    /// The control plane's state, read-only uses (`standby replay` reads commands from it).
+    public let store: any ControlStore
+    public let alerts: any AlertRepository
     private let postgres: PostgresStore?
 
     /// Opens and migrates the configured store.
@@ -24,11 +27,13 @@ public struct CommandStorage: Sendable {
                 store.shutdown()
                 throw error
             }
-            return CommandStorage(history: store, postgres: store)
+            return CommandStorage(history: store, store: store, alerts: store, postgres: store)
         }
         let database = try StandbyDatabase(settings: configuration.database, chainKey: configuration.audit.chainKey)
         try database.migrate()
-        return CommandStorage(history: EventHistory(database: database), postgres: nil)
+        return CommandStorage(
+            history: EventHistory(database: database), store: SQLiteControlStore(database: database),
+            alerts: SQLiteAlertRepository(database: database), postgres: nil)
     }
 
     /// Applies pending migrations; returns every applied migration and those applied now.

@@ -30,6 +30,21 @@ public struct SQLiteAlertRepository: AlertRepository {
         }
     }
 
+    public func delivery(id: String) async throws -> StoredDelivery? {
+        try await StoreError.mapping {
+            try await database.pool.read { db in
+                try Row.fetchOne(
+                    db, sql: "SELECT id, received_at, remote_address, content_type, body FROM deliveries WHERE id = ?",
+                    arguments: [id]
+                ).map {
+                    StoredDelivery(
+                        id: $0["id"], receivedAt: $0["received_at"], remoteAddress: $0["remote_address"],
+                        contentType: $0["content_type"], body: $0["body"])
+                }
+            }
+        }
+    }
+
     public func get(id: String) async throws -> AlertView? {
         try await StoreError.mapping {
             try await database.pool.read { db in

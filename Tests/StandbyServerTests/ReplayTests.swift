@@ -1,0 +1,107 @@
+import ConfigReading
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import StandbyApp
+import StandbyCore
+import StandbyPrimitives
+import StandbyServer
+import StandbyStore
+import StandbyTestSupport
+import Testing
+
+@Suite("Replay: a policy re-run on the recorded history")
+struct ReplayTests {
+    /// Replays the history of `components` with `topology` on a scratch store.
+    func replay(_ components: StandbyComponents, topology: Topology, folder: TemporaryFolder) async throws
+        -> ReplayReport
+    {
+        let database = try StandbyDatabase(
+            settings: DatabaseSettings(path: folder.path("replay-\(UUID().uuidString).sqlite"), synchronous: .off))
+        try database.migrate()
+        let scratch = ControlPlane(store: SQLiteControlStore(database: database), topology: topology)
+        return try await Replayer(
+            history: components.history, recordedStore: components.store, alerts: components.alerts,
+            scratch: scratch, scratchHistory: EventHistory(database: database), settings: ReplaySettings()
+        ).run()
+    }
+
+    @Test(
+        "the live policy reproduces the recorded decisions exactly (a failover, its acknowledgement, an automatic failback); a stricter threshold removes the failover"
+    )
+    func liveReproducesStricterRemoves() async throws {
+        var configured = TestStandby()
+        configured.deploymentsYAML = configured.deploymentsYAML.replacingOccurrences(
+            of: "    policy:\n",
+            with:
+                "    policy:\n      recoveryThreshold: 1\n      cooldown: 1m\n      failback: { mode: automatic, stableFor: 2m }\n"
+        )
+        let standby = configured
+        try await standby.run { client, components in
+            for offset: TimeInterval in [0, 10, 20] {
+                try await standby.report(client, "eastus-hub", "failure", at: offset)
+            }
+            let event = try #require(try await client.failoverEvents().first)
+            standby.time.set(TestStandby.start.addingTimeInterval(40))
+            for command in event["commands"]?.arrayValue ?? [] {
+                let id = try #require(command["id"]?.stringValue)
+                _ = try await client.send(.post, "/v1/commands/\(id)/ack", json: #"{"outcome":"succeeded"}"#)
+            }
+            // East recovers and stays UP; the ticker (driven here second by second) fails back.
+            for offset in stride(from: 60.0, through: 240, by: 30) {
+                try await standby.report(client, "eastus-hub", "success", at: offset)
+                try await standby.report(client, "westus-hub", "success", at: offset)
+            }
+            var now = TestStandby.start.addingTimeInterval(60)
+            while now < TestStandby.start.addingTimeInterval(250) {
+                try await components.controlPlane.tick(now: now)
+                now = now.addingTimeInterval(1)
+            }
+            let recorded = try await client.failoverEvents()
+            #expect(recorded.compactMap { $0["kind"]?.stringValue }.sorted() == ["failback", "failover"])
+
+            let topology = try standby.configuration().topology
+            let folder = TemporaryFolder()
+            let live = try await replay(components, topology: topology, folder: folder)
+            let deployment = try #require(live.deployments.first)
+            #expect(deployment.recorded.map(\.kind) == ["failover", "failback"])
+            #expect(deployment.replayed.map(\.kind) == ["failover", "failback"])
+            #expect(deployment.differences.isEmpty, "\(deployment.differences)")
+            #expect(deployment.replayed.first?.at == deployment.recorded.first?.at)
+
+            var stricter = topology
+            stricter.deployments[0].policy.failureThreshold = 5
+            let candidate = try await replay(components, topology: stricter, folder: folder)
+            let differences = try #require(candidate.deployments.first?.differences)
+            #expect(differences.map(\.type) == ["removed", "removed"])
+            #expect(differences.first?.kind == "failover" && differences.first?.fromHub == "eastus-hub")
+            // The recorded history is unchanged by replaying it.
+            #expect(try await client.failoverEvents().count == 2)
+        }
+    }
+
+    @Test("a candidate overlays the config: policy merges into every deployment, deployments replace them")
+    func overlay() throws {
+        let base = """
+            server: { port: 8080 }
+            deployments:
+              - id: prod
+                pattern: active-passive
+                hubs: [{ id: east, region: eastus, role: primary }, { id: west, region: westus, role: secondary }]
+                policy: { failureThreshold: 3 }
+            maintenance:
+              windows:
+                - { name: noon, deployment: prod, weekly: { days: [monday], start: 12:00, end: 14:00 } }
+            """
+        let merged = try ConfigFile.overlay(
+            base: base, candidate: "policy: { failureThreshold: 5 }", candidateFile: "candidate.yaml")
+        let configuration = try ConfigLoader.parse(merged, environment: [:])
+        let policy = try #require(configuration.topology.deployment("prod")?.policy)
+        #expect(policy.failureThreshold == 5)
+        // A time of day stays the text it was (no YAML 1.1 sexagesimal number).
+        #expect(configuration.maintenance.recurring.first?.start == 12 * 60)
+        #expect(throws: ConfigError.self) {
+            try ConfigFile.overlay(base: base, candidate: "server: { port: 1 }", candidateFile: "candidate.yaml")
+        }
+    }
+}
