@@ -103,6 +103,7 @@ public struct Replayer: Sendable {
             guard let last = events.last else { break }
             after = last.seq
             for event in events {
+                try Task.checkCancellation()
                 read += 1
                 if read % 10_000 == 0 { progress(read) }
                 guard let at = Timestamp.parse(event.at) else { continue }
@@ -137,6 +138,7 @@ public struct Replayer: Sendable {
             let fine = lastEventAt.map { now.timeIntervalSince($0) < settings.fineFor } ?? true
             now = now.addingTimeInterval(fine ? settings.tickStep : settings.coarseStep)
             guard now < to else { break }
+            try Task.checkCancellation()
             try await scratch.tick(now: now)
             try await scratch.expireOverdueCommands(now: now)
         }

@@ -218,6 +218,12 @@ public func buildRouter(components: StandbyComponents) throws -> Router<StandbyR
     let operators = router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, role: .operator))
     operators.addRoutes(incidents.operatorEndpoints)
     operators.addRoutes(drills.operatorEndpoints)
+    operators.addRoutes(
+        ReplaysController(
+            configuration: configuration, history: components.history, store: components.store,
+            alerts: components.alerts, timeSource: components.timeSource
+        ).endpoints,
+        atPath: "replays")
     router.group("v1").add(middleware: APIAuthMiddleware(authenticator: authenticator, anyOf: [.reporter, .operator]))
         .addRoutes(jobs.registrationEndpoints)
     return router

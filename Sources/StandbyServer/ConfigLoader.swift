@@ -14,13 +14,35 @@ public enum ConfigLoader {
     public static func load(file: String, environment: [String: String] = ProcessInfo.processInfo.environment)
         throws -> StandbyConfiguration
     {
-        try ConfigFile.load(file: file, environment: environment) { reader, root in reader.read(root) }
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw ConfigError(
+                file: file,
+                problems: [ConfigProblem(path: "", reason: "cannot read the file (\(error.localizedDescription))")])
+        }
+        return try parse(text, file: file, environment: environment)
     }
 
     public static func parse(_ text: String, file: String = "config", environment: [String: String]) throws
         -> StandbyConfiguration
     {
-        try ConfigFile.parse(text, file: file, environment: environment) { reader, root in reader.read(root) }
+        var configuration = try ConfigFile.parse(text, file: file, environment: environment) { reader, root in
+            reader.read(root)
+        }
+        configuration.sourceText = text
+        configuration.sourceEnvironment = environment
+        return configuration
+    }
+
+    /// `live` with a candidate's deployments or policies laid over it (`ConfigFile.overlay`):
+    /// what `standby replay` and `POST /v1/replays` decide with.
+    public static func candidate(over live: StandbyConfiguration, candidate: String, file: String) throws
+        -> StandbyConfiguration
+    {
+        let merged = try ConfigFile.overlay(base: live.sourceText, candidate: candidate, candidateFile: file)
+        return try parse(merged, file: file, environment: live.sourceEnvironment)
     }
 
     public static func parseDuration(_ text: String) -> TimeInterval? { ConfigFile.parseDuration(text) }

@@ -205,6 +205,11 @@ public struct StandbyConfiguration: Sendable, Hashable {
     /// The maintenance windows the config declares (`maintenance.windows`).
     public var maintenance = MaintenanceSchedule()
     public var topology = Topology(deployments: [])
+    /// The YAML this configuration was read from, `${VAR}` references unresolved (a replay's
+    /// candidate is laid over it). Kept in memory only, never served.
+    public var sourceText = ""
+    /// The environment `${VAR}` references were resolved from, for the same candidate overlay.
+    public var sourceEnvironment: [String: String] = [:]
     public init() {}
 }
 

@@ -1060,6 +1060,41 @@ enum EmbeddedOpenAPI {
                 '403': { $ref: '#/components/responses/Forbidden' }
                 '503': { $ref: '#/components/responses/Unavailable' }
 
+          /v1/replays:
+            post:
+              tags: [history]
+              operationId: replayPolicy
+              summary: Re-run the recorded history with a candidate policy and compare its decisions with the record.
+              description: >-
+                Requires the `operator` role. `standby replay` over HTTP, bounded: at most 31 days (default the
+                last 7) and 60 s of run time. The candidate's `policy` is merged into every deployment's policy,
+                `policies` into the named ones, `deployments` replaces them; with none, the live policy is
+                replayed (which reproduces the record). Nothing is written to the live database.
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      properties:
+                        policy: { type: object, description: "Policy keys, as under deployments[].policy in the config." }
+                        policies: { type: object, additionalProperties: { type: object } }
+                        deployments: { type: array, items: { type: object } }
+                        deployment: { type: string, maxLength: 200 }
+                        since: { type: string, maxLength: 64 }
+                        until: { type: string, maxLength: 64 }
+              responses:
+                '200':
+                  description: The recorded and replayed decisions and their differences.
+                  content:
+                    application/json:
+                      schema: { $ref: '#/components/schemas/ReplayReport' }
+                '400': { $ref: '#/components/responses/BadRequest' }
+                '401': { $ref: '#/components/responses/Unauthorized' }
+                '403': { $ref: '#/components/responses/Forbidden' }
+                '413': { $ref: '#/components/responses/TooLarge' }
+                '422': { $ref: '#/components/responses/Invalid' }
+                '503': { $ref: '#/components/responses/Unavailable' }
           /v1/cluster:
             get:
               tags: [operations]
@@ -1687,5 +1722,43 @@ enum EmbeddedOpenAPI {
                 status: { type: string, enum: [ready, not_ready, unknown] }
                 detail: { type: string, maxLength: 2000 }
                 observedAt: { type: string, maxLength: 64, description: ISO-8601 time of the observation. }
+            ReplayDecision:
+              type: object
+              required: [kind, at, reason, trigger]
+              properties:
+                kind: { type: string }
+                fromHub: { type: string }
+                toHub: { type: string }
+                at: { type: string }
+                reason: { type: string }
+                trigger: { type: string }
+            ReplayReport:
+              type: object
+              required: [deployments, eventsRead, signalsReplayed]
+              properties:
+                eventsRead: { type: integer }
+                signalsReplayed: { type: integer }
+                deployments:
+                  type: array
+                  items:
+                    type: object
+                    required: [id, recorded, replayed, differences]
+                    properties:
+                      id: { type: string }
+                      recorded: { type: array, items: { $ref: '#/components/schemas/ReplayDecision' } }
+                      replayed: { type: array, items: { $ref: '#/components/schemas/ReplayDecision' } }
+                      differences:
+                        type: array
+                        items:
+                          type: object
+                          required: [type, kind, reason]
+                          properties:
+                            type: { type: string, enum: [added, removed, moved] }
+                            kind: { type: string }
+                            fromHub: { type: string }
+                            toHub: { type: string }
+                            recordedAt: { type: string }
+                            replayedAt: { type: string }
+                            reason: { type: string }
         """##
 }

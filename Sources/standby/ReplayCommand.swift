@@ -29,7 +29,7 @@ struct Replay: AsyncParsableCommand {
     func run() async throws {
         guard ["json", "table"].contains(format) else { throw ValidationError("--format must be json or table") }
         let live = try options.load()
-        let candidate = try candidateConfiguration()
+        let candidate = try candidateConfiguration(over: live)
         if let deployment, candidate.topology.deployment(deployment) == nil {
             throw ValidationError("no deployment is named \(deployment) in the candidate")
         }
@@ -37,20 +37,6 @@ struct Replay: AsyncParsableCommand {
         settings.deploymentId = deployment
         settings.since = try since.map { try parseDate($0, option: "--since") }
         settings.until = try until.map { try parseDate($0, option: "--until") }
-        let scratchFolder = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "standby-replay-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratchFolder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: scratchFolder) }
-        // The scratch database is thrown away: durability would only slow the replay down.
-        let scratchDatabase = try StandbyDatabase(
-            settings: DatabaseSettings(
-                path: scratchFolder.appendingPathComponent("replay.sqlite").path, synchronous: .off))
-        try scratchDatabase.migrate()
-        var incident = candidate.incident
-        incident.routing = NotificationRouting()
-        let scratch = ControlPlane(
-            store: SQLiteControlStore(database: scratchDatabase), topology: candidate.topology,
-            resubmissionAttempts: candidate.resubmissions.maxAttempts, incident: incident)
         let storage: CommandStorage
         do {
             storage = try await CommandStorage.open(live)
@@ -58,11 +44,10 @@ struct Replay: AsyncParsableCommand {
             throw CommandFailure("\(live.storageDescription): \(error)")
         }
         defer { storage.close() }
-        let report = try await Replayer(
-            history: storage.history, recordedStore: storage.store, alerts: storage.alerts, scratch: scratch,
-            scratchHistory: EventHistory(database: scratchDatabase), settings: settings,
-            progress: { read in FileHandle.standardError.write(Data("replay: \(read) events read\n".utf8)) }
-        ).run()
+        let report = try await ReplayRun.run(
+            candidate: candidate, history: storage.history, store: storage.store, alerts: storage.alerts,
+            settings: settings,
+            progress: { read in FileHandle.standardError.write(Data("replay: \(read) events read\n".utf8)) })
         FileHandle.standardError.write(
             Data("replay: \(report.eventsRead) events read, \(report.signalsReplayed) replayed\n".utf8))
         if format == "json" {
@@ -86,14 +71,11 @@ struct Replay: AsyncParsableCommand {
         }
     }
 
-    private func candidateConfiguration() throws -> StandbyConfiguration {
-        guard let policy else { return try options.load() }
+    private func candidateConfiguration(over live: StandbyConfiguration) throws -> StandbyConfiguration {
+        guard let policy else { return live }
         do {
-            let base = try String(contentsOfFile: try options.path, encoding: .utf8)
-            let candidate = try String(contentsOfFile: policy, encoding: .utf8)
-            let merged = try ConfigFile.overlay(base: base, candidate: candidate, candidateFile: policy)
-            return try ConfigLoader.parse(
-                merged, file: "\(try options.path) + \(policy)", environment: ProcessInfo.processInfo.environment)
+            return try ConfigLoader.candidate(
+                over: live, candidate: try String(contentsOfFile: policy, encoding: .utf8), file: policy)
         } catch let error as ConfigError {
             throw CommandFailure(error.description)
         } catch let error as CocoaError {

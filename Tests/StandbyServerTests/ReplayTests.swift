@@ -77,6 +77,26 @@ struct ReplayTests {
             #expect(differences.first?.kind == "failover" && differences.first?.fromHub == "eastus-hub")
             // The recorded history is unchanged by replaying it.
             #expect(try await client.failoverEvents().count == 2)
+
+            // The same over HTTP, bounded, for operators.
+            let range =
+                #""since":"\#(Timestamp.format(TestStandby.start))","until":"\#(Timestamp.format(TestStandby.start.addingTimeInterval(300)))""#
+            standby.time.set(TestStandby.start.addingTimeInterval(400))
+            let overHTTP = try await client.send(
+                .post, "/v1/replays", json: #"{"policy":{"failureThreshold":5},\#(range)}"#)
+            #expect(overHTTP.status == .ok)
+            let types = overHTTP.json["deployments"]?.arrayValue?.first?["differences"]?.arrayValue?.compactMap {
+                $0["type"]?.stringValue
+            }
+            #expect(types == ["removed", "removed"])
+            let same = try await client.send(.post, "/v1/replays", json: "{\(range)}")
+            #expect(same.json["deployments"]?.arrayValue?.first?["differences"]?.arrayValue?.isEmpty == true)
+            #expect(
+                try await client.send(.post, "/v1/replays", json: #"{"policy":{"failureThreshold":"many"}}"#).status
+                    == .unprocessableContent)
+            #expect(
+                try await client.send(.post, "/v1/replays", json: "{}", token: TestStandby.readerToken).status
+                    == .forbidden)
         }
     }
 

@@ -34,7 +34,7 @@ struct RoleMatrixTests {
         "POST /v1/maintenance-windows": [.operator], "DELETE /v1/maintenance-windows/{id}": [.operator],
         "GET /v1/notifications": [.reader],
         "POST /v1/deployments/{id}/drills": [.operator], "GET /v1/deployments/{id}/availability": [.reader],
-        "POST /v1/readiness-reports": [.reporter],
+        "POST /v1/readiness-reports": [.reporter], "POST /v1/replays": [.operator],
         "GET /v1/drills": [.reader], "GET /v1/drills/{id}": [.reader], "POST /v1/drills/{id}/abort": [.operator],
     ]
 
