@@ -105,8 +105,15 @@ struct IncidentController {
         let items = page.items.map {
             Self.json($0.window, source: $0.source, deployment: topology.deployment($0.window.deploymentId), now: now)
         }
-        return try JSONResponse(body: .object(["items": .array(items), "next": .optional(page.next)]))
+        return try JSONResponse(body: Self.page(items, next: page.next))
             .response(from: request, context: context)
+    }
+
+    /// A listing as every listing reads: `next` only when there is a next page.
+    static func page(_ items: [JSONValue], next: String?) -> JSONValue {
+        var object: [String: JSONValue] = ["items": .array(items)]
+        if let next { object["next"] = .string(next) }
+        return .object(object)
     }
 
     private func date(_ body: JSONBody, _ key: String) throws -> Date {
@@ -139,7 +146,7 @@ struct IncidentController {
             status: try query.choice("status", as: NotificationStatus.self), deploymentId: query.string("deployment"),
             page: try query.page())
         return try JSONResponse(
-            body: .object(["items": .array(page.items.map(Self.json)), "next": .optional(page.next)])
+            body: Self.page(page.items.map(Self.json), next: page.next)
         ).response(from: request, context: context)
     }
 
