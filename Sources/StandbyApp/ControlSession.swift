@@ -240,6 +240,7 @@ struct ControlSession {
                 data: .object([
                     "reason": .string(request.reason), "force": .bool(request.force),
                     "allowUnhealthyTarget": .bool(request.allowUnhealthyTarget),
+                    "until": .optional(request.until.map(Timestamp.format)),
                 ])))
         try handle(decisions, deployment: deployment, openBefore: openBefore)
         switch request.action {

@@ -9,7 +9,8 @@ import StandbyPrimitives
 /// What is replayed: reports (`report.accepted`), webhook deliveries (their stored bodies,
 /// normalised again with the candidate's hubs and policy), operator actions, command
 /// acknowledgements (matched to the replayed failover by position), maintenance windows declared
-/// through the API, drills and readiness changes, each at the time it was recorded. Time passes
+/// through the API and their early ends, drills and readiness changes, each at the time it was
+/// recorded. (An operator's abort of a drill is not replayed: the drill runs its course.) Time passes
 /// between them as the live ticker makes it pass: a tick every `tickStep` for `fineFor` after each
 /// event (where deadlines such as staleness fall), then every `coarseStep`. A decision made at a
 /// tick can therefore land up to a step from where the live one did: differences within
@@ -97,6 +98,8 @@ public struct Replayer: Sendable {
         var replayed = 0
         // Recorded failover event id → the replayed one decided with it (for acknowledgements).
         var eventMap: [String: String] = [:]
+        // Recorded maintenance window id → the replayed one (for windows ended early).
+        var windowMap: [String: String] = [:]
         var recorded: [String: [ReplayReport.Decision]] = [:]
         while true {
             let events = try await history.batch(query, afterSeq: after, batchSize: settings.batchSize)
@@ -109,7 +112,7 @@ public struct Replayer: Sendable {
                 guard let at = Timestamp.parse(event.at) else { continue }
                 if let from = clock { try await passTime(from: from, to: at, lastEventAt: lastEventAt) }
                 clock = max(clock ?? at, at)
-                if try await feed(event, at: at, eventMap: &eventMap, recorded: &recorded) {
+                if try await feed(event, at: at, eventMap: &eventMap, windowMap: &windowMap, recorded: &recorded) {
                     replayed += 1
                     lastEventAt = at
                 }
@@ -146,7 +149,7 @@ public struct Replayer: Sendable {
 
     /// Feeds one recorded event to the scratch plane; true when it was a signal or an action.
     private func feed(
-        _ event: EventRecord, at: Date, eventMap: inout [String: String],
+        _ event: EventRecord, at: Date, eventMap: inout [String: String], windowMap: inout [String: String],
         recorded: inout [String: [ReplayReport.Decision]]
     ) async throws -> Bool {
         let data = event.data
@@ -181,7 +184,8 @@ public struct Replayer: Sendable {
             let request = OperatorRequest(
                 action: action, reason: data["reason"]?.stringValue ?? "", actor: event.actor,
                 force: data["force"]?.boolValue ?? false,
-                allowUnhealthyTarget: data["allowUnhealthyTarget"]?.boolValue ?? false, hub: event.hub)
+                allowUnhealthyTarget: data["allowUnhealthyTarget"]?.boolValue ?? false, hub: event.hub,
+                until: data["until"]?.dateValue)
             // An action the candidate's state refuses is refused in the replay too.
             _ = try? await scratch.operatorAction(deploymentId: deploymentId, request: request, now: at)
             return true
@@ -219,10 +223,19 @@ public struct Replayer: Sendable {
                 let endsAt = data["endsAt"]?.dateValue
             else { return false }
             let hubs = data["hubs"]?.arrayValue?.compactMap(\.stringValue) ?? []
-            _ = try? await scratch.scheduleMaintenance(
+            let scheduled = try? await scratch.scheduleMaintenance(
                 MaintenanceRequest(
                     deploymentId: deploymentId, hubs: hubs, startsAt: startsAt, endsAt: endsAt,
                     reason: data["reason"]?.stringValue ?? ""), actor: event.actor, now: at)
+            if let recordedId = data["maintenanceWindowId"]?.stringValue, let scheduled {
+                windowMap[recordedId] = scheduled.window.id
+            }
+            return true
+        case "maintenance.ended_early":
+            guard let recordedId = data["maintenanceWindowId"]?.stringValue, let id = windowMap[recordedId] else {
+                return false
+            }
+            _ = try? await scratch.endMaintenance(id: id, actor: event.actor, now: at)
             return true
         case "readiness.changed":
             guard let deploymentId = event.deploymentId, let hubId = event.hub,

@@ -100,6 +100,45 @@ struct ReplayTests {
         }
     }
 
+    @Test("a pause with until and a maintenance window ended early replay as they were: no differences")
+    func pausesAndWindowsReplay() async throws {
+        let standby = TestStandby()
+        try await standby.run { client, components in
+            let at = { (offset: TimeInterval) in Timestamp.format(TestStandby.start.addingTimeInterval(offset)) }
+            standby.time.set(TestStandby.start)
+            _ = try await client.send(
+                .post, "/v1/deployments/foundry-prod/pause", json: #"{"reason":"freeze","until":"\#(at(60))"}"#)
+            let window = try await client.send(
+                .post, "/v1/maintenance-windows",
+                json:
+                    #"{"deployment":"foundry-prod","hubs":["eastus-hub"],"startsAt":"\#(at(0))","endsAt":"\#(at(3600))","reason":"patching"}"#
+            ).json
+            var now = TestStandby.start
+            for offset: TimeInterval in [10, 20, 30, 70, 100, 130, 160] {
+                // Time passes as the ticker makes it pass, up to the report.
+                while now < TestStandby.start.addingTimeInterval(offset) {
+                    try await components.controlPlane.tick(now: now)
+                    now = now.addingTimeInterval(1)
+                }
+                try await standby.report(client, "eastus-hub", "failure", at: offset)
+                if offset == 130 {
+                    let id = try #require(window["id"]?.stringValue)
+                    _ = try await client.execute(
+                        uri: "/v1/maintenance-windows/\(id)", method: .delete,
+                        headers: [.authorization: "Bearer \(TestStandby.operatorToken)"])
+                }
+            }
+            // Paused until 60, then held by the window until it was ended at 130: one failover at the next tick.
+            let recorded = try await client.failoverEvents()
+            #expect(recorded.count == 1)
+            let report = try await replay(
+                components, topology: try standby.configuration().topology, folder: TemporaryFolder())
+            let deployment = try #require(report.deployments.first)
+            #expect(deployment.replayed.count == 1)
+            #expect(deployment.differences.isEmpty, "\(deployment.differences)")
+        }
+    }
+
     @Test("a candidate overlays the config: policy merges into every deployment, deployments replace them")
     func overlay() throws {
         let base = """
