@@ -46,7 +46,7 @@ public struct DecisionEngine: Sendable {
         }
         if let (plan, window) = suppressingWindow(decided, maintenance) {
             let reason =
-                "automatic \(plan.kind.rawValue) \(Self.describeMove(plan)) suppressed: maintenance window "
+                "automatic \(plan.kind.rawValue) \(Self.describeMove(plan))\(Self.suppressedBy)"
                 + "\(window.id) (\(window.reason)) until \(Timestamp.format(window.effectiveEnd))"
             guard state.hold != reason else { return decisions }
             state.hold = reason
@@ -56,7 +56,11 @@ public struct DecisionEngine: Sendable {
         return decisions + decided
     }
 
-    /// Records windows that began or ended since the last evaluation.
+    /// What every suppression's reason says, and how a hold is known to be one.
+    static let suppressedBy = " suppressed: maintenance window "
+
+    /// Records windows that began or ended since the last evaluation; a suppression's hold ends
+    /// with them, so that the next evaluation decides afresh.
     func maintenanceTransitions(_ state: inout DeploymentState, active: [MaintenanceWindow]) -> [Decision] {
         let before = state.maintenance ?? []
         let activeIds = Set(active.map(\.id))
@@ -65,7 +69,7 @@ public struct DecisionEngine: Sendable {
             before.filter { !activeIds.contains($0.id) }.map(Decision.maintenanceEnded)
             + active.filter { !beforeIds.contains($0.id) }.map(Decision.maintenanceStarted)
         state.maintenance = active.isEmpty ? nil : active
-        if !decisions.isEmpty, state.hold?.contains("maintenance window") == true { state.hold = nil }
+        if !decisions.isEmpty, state.hold?.contains(Self.suppressedBy) == true { state.hold = nil }
         return decisions
     }
 
