@@ -57,7 +57,7 @@ struct ControlSession {
         return state
     }
 
-    mutating func hubState(_ hub: HubReference) throws -> HubHealthState {
+    private mutating func hubState(_ hub: HubReference) throws -> HubHealthState {
         if let state = hubStates[hub] { return state }
         let state = try reads.hubState(hub)
         hubStates[hub] = state
@@ -106,20 +106,44 @@ struct ControlSession {
         return receipt
     }
 
+    /// Stores a readiness report raw, then, when it is the newest of its check, makes it the
+    /// hub's readiness (a change of status goes in the history).
+    mutating func record(_ report: ReadinessReportInput, actor: String, in transaction: any ControlTransaction) throws
+        -> ReadinessReceipt
+    {
+        let storedId = try transaction.storeReadinessReport(report, receivedAt: now, actor: actor)
+        let receipt = ReadinessReceipt(
+            id: storedId, hub: report.hubId, check: report.check.rawValue,
+            observedAt: Timestamp.format(report.observedAt), status: storedId == report.id ? "accepted" : "duplicate")
+        guard storedId == report.id else { return receipt }
+        let hub = HubReference(deploymentId: report.deploymentId, hubId: report.hubId)
+        guard topology.deployment(hub.deploymentId) != nil else { return receipt }
+        var state = try hubState(hub)
+        var readiness = state.readiness ?? [:]
+        let previous = readiness[report.check.rawValue]
+        guard previous.map({ $0.observedAt <= report.observedAt }) ?? true else { return receipt }
+        readiness[report.check.rawValue] = ReadinessObservation(
+            status: report.status, detail: report.detail, observedAt: report.observedAt, reportId: report.id)
+        state.readiness = readiness
+        store(state, changes: [], for: hub)
+        if previous?.status != report.status {
+            events.append(
+                EventDraft(
+                    type: "readiness.changed", at: now, deploymentId: hub.deploymentId, hub: hub.hubId, actor: actor,
+                    data: .object([
+                        "check": .string(report.check.rawValue), "from": .optional(previous?.status.rawValue),
+                        "to": .string(report.status.rawValue), "detail": .optional(report.detail),
+                        "reportId": .string(report.id), "observedAt": .string(Timestamp.format(report.observedAt)),
+                    ])))
+        }
+        return receipt
+    }
+
     mutating func apply(_ signal: AzureSignal, to hub: HubReference) throws {
         guard let deployment = topology.deployment(hub.deploymentId) else { return }
         var state = try hubState(hub)
         let changes = HealthTracker.apply(signal, to: &state, policy: deployment.policy, now: now, ids: ids)
         store(state, changes: changes, for: hub)
-    }
-
-    /// Keeps a hub state whose readiness changed, to be saved with the rest.
-    mutating func storeReadiness(_ state: HubHealthState, for hub: HubReference) {
-        store(state, changes: [], for: hub)
-    }
-
-    mutating func appendEvent(_ event: EventDraft) {
-        events.append(event)
     }
 
     private mutating func store(_ state: HubHealthState, changes: [HealthChange], for hub: HubReference) {

@@ -24,11 +24,9 @@ public enum HealthReportBatch {
         case invalidReports([FieldProblem])
     }
 
-    /// Validates the whole batch before anything is stored; every problem is named by its field.
-    public static func validate(_ document: JSONValue, topology: Topology, now: Date, ids: any IDSource)
-        throws(Rejection) -> [HealthReportInput]
-    {
-        let items: [(prefix: String, value: JSONValue)]
+    /// The reports of a body, one object or `{"reports": [...]}`, each with the prefix its fields
+    /// are named by (`reports[3].`): the batch shape every report route takes.
+    public static func items(_ document: JSONValue) throws(Rejection) -> [(prefix: String, value: JSONValue)] {
         if let batch = document["reports"] {
             guard let list = batch.arrayValue, case .array = batch else {
                 throw .badBatch(field: "reports", detail: "reports must be a list of reports")
@@ -39,70 +37,122 @@ public enum HealthReportBatch {
                     field: "reports",
                     detail: "a batch holds at most \(Self.maximumBatch) reports, this one has \(list.count)")
             }
-            items = list.enumerated().map { ("reports[\($0.offset)].", $0.element) }
-        } else if document.objectValue != nil {
-            items = [("", document)]
-        } else {
+            return list.enumerated().map { ("reports[\($0.offset)].", $0.element) }
+        }
+        guard document.objectValue != nil else {
             throw .notReports("the body must be a report object or {\"reports\": [...]}")
         }
-        var problems: [(field: String, detail: String)] = []
+        return [("", document)]
+    }
+
+    /// Reads the fields of one report of a batch, collecting each problem with its field's name.
+    public struct Fields {
+        let prefix: String
+        let item: JSONValue
+        public private(set) var problems: [FieldProblem] = []
+
+        public init(prefix: String, item: JSONValue) {
+            self.prefix = prefix
+            self.item = item
+            if item.objectValue == nil {
+                problems.append(FieldProblem(field: String(prefix.dropLast()), detail: "must be an object"))
+            }
+        }
+
+        public var isObject: Bool { item.objectValue != nil }
+
+        public mutating func problem(_ key: String, _ detail: String) {
+            problems.append(FieldProblem(field: prefix + key, detail: detail))
+        }
+
+        public subscript(key: String) -> JSONValue? {
+            guard let value = item[key], value != .null else { return nil }
+            return value
+        }
+
+        public mutating func text(_ key: String, required: Bool, maximum: Int) -> String? {
+            guard let value = self[key] else {
+                if required { problem(key, "is required") }
+                return nil
+            }
+            guard case .string(let string) = value, !string.isEmpty, string.count <= maximum else {
+                problem(key, "must be a non-empty string of at most \(maximum) characters")
+                return nil
+            }
+            return string
+        }
+
+        /// A required hub of `topology`.
+        public mutating func hub(in topology: Topology) -> (DeploymentDefinition, HubDefinition)? {
+            guard let hubId = text("hub", required: true, maximum: 200) else { return nil }
+            guard let hub = topology.hub(hubId) else {
+                problem("hub", "unknown hub \"\(hubId)\"")
+                return nil
+            }
+            return hub
+        }
+
+        /// A required value of `T`, named by its raw value.
+        public mutating func choice<T: RawRepresentable & CaseIterable>(_ key: String, as type: T.Type) -> T?
+        where T.RawValue == String {
+            guard let text = text(key, required: true, maximum: 64) else { return nil }
+            guard let value = T(rawValue: text) else {
+                problem(key, "must be one of " + T.allCases.map(\.rawValue).joined(separator: ", "))
+                return nil
+            }
+            return value
+        }
+
+        /// A required `observedAt` no further ahead of `now` than the allowed clock skew.
+        public mutating func observedAt(now: Date) -> Date? {
+            guard let observedText = text("observedAt", required: true, maximum: 64) else { return nil }
+            guard let date = Timestamp.parse(observedText) else {
+                problem("observedAt", "must be an ISO-8601 timestamp such as 2026-11-28T10:00:00.000Z")
+                return nil
+            }
+            guard date.timeIntervalSince(now) <= HealthReportBatch.allowedClockSkew else {
+                problem("observedAt", "is more than \(Int(HealthReportBatch.allowedClockSkew))s in the future")
+                return nil
+            }
+            return date
+        }
+    }
+
+    /// Validates the whole batch before anything is stored; every problem is named by its field.
+    public static func validate(_ document: JSONValue, topology: Topology, now: Date, ids: any IDSource)
+        throws(Rejection) -> [HealthReportInput]
+    {
+        var problems: [FieldProblem] = []
         var reports: [HealthReportInput] = []
-        for (prefix, item) in items {
-            guard item.objectValue != nil else {
-                problems.append((String(prefix.dropLast()), "must be an object"))
-                continue
-            }
-            func text(_ key: String, required: Bool, maximum: Int) -> String? {
-                guard let value = item[key], value != .null else {
-                    if required { problems.append((prefix + key, "is required")) }
-                    return nil
-                }
-                guard case .string(let string) = value, !string.isEmpty, string.count <= maximum else {
-                    problems.append((prefix + key, "must be a non-empty string of at most \(maximum) characters"))
-                    return nil
-                }
-                return string
-            }
-            let hubId = text("hub", required: true, maximum: 200)
-            let hub = hubId.flatMap { topology.hub($0) }
-            if let hubId, hub == nil { problems.append((prefix + "hub", "unknown hub \"\(hubId)\"")) }
-            let source = text("source", required: true, maximum: 200)
+        for (prefix, item) in try items(document) {
+            var fields = Fields(prefix: prefix, item: item)
+            defer { problems += fields.problems }
+            guard fields.isObject else { continue }
+            let hub = fields.hub(in: topology)
+            let source = fields.text("source", required: true, maximum: 200)
             var outcome: ObservationOutcome?
-            if let outcomeText = text("outcome", required: true, maximum: 20) {
+            if let outcomeText = fields.text("outcome", required: true, maximum: 20) {
                 outcome = ObservationOutcome(rawValue: outcomeText)
-                if outcome == nil { problems.append((prefix + "outcome", "must be success, failure or degraded")) }
+                if outcome == nil { fields.problem("outcome", "must be success, failure or degraded") }
             }
-            var observedAt: Date?
-            if let observedText = text("observedAt", required: true, maximum: 64) {
-                if let date = Timestamp.parse(observedText) {
-                    if date.timeIntervalSince(now) > Self.allowedClockSkew {
-                        problems.append(
-                            (prefix + "observedAt", "is more than \(Int(Self.allowedClockSkew))s in the future"))
-                    } else {
-                        observedAt = date
-                    }
-                } else {
-                    problems.append(
-                        (prefix + "observedAt", "must be an ISO-8601 timestamp such as 2026-11-28T10:00:00.000Z"))
-                }
-            }
+            let observedAt = fields.observedAt(now: now)
             var latencyMs: Double?
-            if let value = item["latencyMs"], value != .null {
+            if let value = fields["latencyMs"] {
                 if case .number(let number) = value, number >= 0, number.isFinite {
                     latencyMs = number
                 } else {
-                    problems.append((prefix + "latencyMs", "must be a number of milliseconds, zero or more"))
+                    fields.problem("latencyMs", "must be a number of milliseconds, zero or more")
                 }
             }
             var statusCode: Int?
-            if let value = item["statusCode"], value != .null {
+            if let value = fields["statusCode"] {
                 if case .number(let number) = value, number == number.rounded(), (0...999).contains(number) {
                     statusCode = Int(number)
                 } else {
-                    problems.append((prefix + "statusCode", "must be a whole number from 0 to 999"))
+                    fields.problem("statusCode", "must be a whole number from 0 to 999")
                 }
             }
-            let detail = text("detail", required: false, maximum: 4000)
+            let detail = fields.text("detail", required: false, maximum: 4000)
             if let (deployment, hubDefinition) = hub, let source, let outcome, let observedAt {
                 reports.append(
                     HealthReportInput(
@@ -111,9 +161,7 @@ public enum HealthReportBatch {
                         observedAt: observedAt, latencyMs: latencyMs, statusCode: statusCode, detail: detail))
             }
         }
-        guard problems.isEmpty else {
-            throw .invalidReports(problems.map { FieldProblem(field: $0.field, detail: $0.detail) })
-        }
+        guard problems.isEmpty else { throw .invalidReports(problems) }
         return reports
     }
 }

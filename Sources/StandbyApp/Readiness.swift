@@ -59,41 +59,6 @@ public struct ReadinessView: Sendable, Hashable, Codable {
     }
 }
 
-extension ControlSession {
-    /// Stores a readiness report raw, then, when it is the newest of its check, makes it the
-    /// hub's readiness (a change of status goes in the history).
-    mutating func record(_ report: ReadinessReportInput, actor: String, in transaction: any ControlTransaction) throws
-        -> ReadinessReceipt
-    {
-        let storedId = try transaction.storeReadinessReport(report, receivedAt: now, actor: actor)
-        let receipt = ReadinessReceipt(
-            id: storedId, hub: report.hubId, check: report.check.rawValue,
-            observedAt: Timestamp.format(report.observedAt), status: storedId == report.id ? "accepted" : "duplicate")
-        guard storedId == report.id else { return receipt }
-        let hub = HubReference(deploymentId: report.deploymentId, hubId: report.hubId)
-        guard topology.deployment(hub.deploymentId) != nil else { return receipt }
-        var state = try hubState(hub)
-        var readiness = state.readiness ?? [:]
-        let previous = readiness[report.check.rawValue]
-        guard previous.map({ $0.observedAt <= report.observedAt }) ?? true else { return receipt }
-        readiness[report.check.rawValue] = ReadinessObservation(
-            status: report.status, detail: report.detail, observedAt: report.observedAt, reportId: report.id)
-        state.readiness = readiness
-        storeReadiness(state, for: hub)
-        if previous?.status != report.status {
-            appendEvent(
-                EventDraft(
-                    type: "readiness.changed", at: now, deploymentId: hub.deploymentId, hub: hub.hubId, actor: actor,
-                    data: .object([
-                        "check": .string(report.check.rawValue), "from": .optional(previous?.status.rawValue),
-                        "to": .string(report.status.rawValue), "detail": .optional(report.detail),
-                        "reportId": .string(report.id), "observedAt": .string(Timestamp.format(report.observedAt)),
-                    ])))
-        }
-        return receipt
-    }
-}
-
 extension ControlPlane {
     /// Records a validated batch of readiness reports in one unit of work, and decides (a held
     /// failover may now go ahead). Idempotent on (hub, check, observedAt).
@@ -106,5 +71,36 @@ extension ControlPlane {
             try session.decideAndSave(in: transaction)
             return receipts
         }
+    }
+}
+
+/// A batch of readiness reports as a reporter posts it: the shape and the field checks of
+/// `HealthReportBatch`, validated whole before anything is stored.
+public enum ReadinessReportBatch {
+    public static let maximumDetail = 2000
+
+    public static func validate(_ document: JSONValue, topology: Topology, now: Date, ids: any IDSource)
+        throws(HealthReportBatch.Rejection) -> [ReadinessReportInput]
+    {
+        var problems: [HealthReportBatch.FieldProblem] = []
+        var reports: [ReadinessReportInput] = []
+        for (prefix, item) in try HealthReportBatch.items(document) {
+            var fields = HealthReportBatch.Fields(prefix: prefix, item: item)
+            defer { problems += fields.problems }
+            guard fields.isObject else { continue }
+            let hub = fields.hub(in: topology)
+            let check = fields.choice("check", as: ReadinessCheck.self)
+            let status = fields.choice("status", as: ReadinessStatus.self)
+            let detail = fields.text("detail", required: false, maximum: Self.maximumDetail)
+            let observedAt = fields.observedAt(now: now)
+            if let (deployment, hubDefinition) = hub, let check, let status, let observedAt {
+                reports.append(
+                    ReadinessReportInput(
+                        id: ids.next(), deploymentId: deployment.id, hubId: hubDefinition.id, check: check,
+                        status: status, detail: detail, observedAt: observedAt))
+            }
+        }
+        guard problems.isEmpty else { throw .invalidReports(problems) }
+        return reports
     }
 }
