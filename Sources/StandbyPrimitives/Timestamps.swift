@@ -3,6 +3,12 @@ import Foundation
 /// Timestamps as Standby writes them (UTC, ISO-8601, milliseconds) and reads them (leniently,
 /// because Azure senders disagree on fractional digits and offsets).
 public enum Timestamp {
+    /// `date` to the millisecond `format` writes, so that what is stored reads back equal.
+    public static func truncatedToMilliseconds(_ date: Date) -> Date {
+        let millis = ((date.timeIntervalSince1970 * 1_000_000).rounded() / 1000).rounded(.down)
+        return millis.isFinite ? Date(timeIntervalSince1970: millis / 1000) : date
+    }
+
     /// `2026-11-28T10:00:00.000Z`. Fixed width, so the text sorts like the instant.
     public static func format(_ date: Date) -> String {
         // To the microsecond first: a parsed "….342" may be stored a hair below .342 (before 1970 especially).

@@ -5,7 +5,8 @@ import StandbyCore
 
 /// The services that run beside the HTTP server, each in a file of its own: the decision ticker
 /// (time-based rules and acknowledgement deadlines), the lease reaper (expired resubmission
-/// leases), the command dispatcher (push delivery), the notifier and the audit checkpoints. Assembled here, once.
+/// leases), the command dispatcher (push delivery), the notifier, the readiness poller (Azure Resource
+/// Manager) and the audit checkpoints. Assembled here, once.
 /// The singleton services (ticker, reaper, dispatcher) run their passes only while this instance
 /// holds the leader lease, through the fenced control plane; the heartbeat (shared store only)
 /// keeps that lease.
@@ -25,6 +26,10 @@ public func backgroundServices(components: StandbyComponents, logger: Logger) ->
             settings: configuration.notifications, dispatch: configuration.dispatch,
             instance: components.instance.id, timeSource: components.timeSource, metrics: components.metrics,
             logger: logger.forService("notifier")),
+        ReadinessPoller(
+            controlPlane: components.leaderControlPlane, leadership: components.leadership,
+            topology: configuration.topology, settings: configuration.readiness, timeSource: components.timeSource,
+            ids: components.ids, metrics: components.metrics, logger: logger.forService("readiness")),
         AuditCheckpointService(
             history: components.history, key: configuration.audit.anchorKey,
             interval: configuration.audit.checkpointInterval, timeSource: components.timeSource,

@@ -71,7 +71,7 @@ extension ConfigReader {
             root,
             allowed: [
                 "server", "cluster", "console", "database", "auth", "deployments", "logging", "dispatch",
-                "resubmissions", "audit", "notifications", "maintenance",
+                "resubmissions", "audit", "notifications", "maintenance", "readiness",
             ])
         if let console = mapping(root, "console", allowed: ["sessionIdleTimeout", "streamLifetime", "streamInterval"]) {
             configuration.console.sessionIdleTimeout = duration(
@@ -202,6 +202,7 @@ extension ConfigReader {
         configuration.topology = Topology(deployments: readDeployments(root))
         configuration.notifications = readNotifications(root)
         configuration.maintenance = readMaintenance(root, topology: configuration.topology)
+        configuration.readiness = readReadiness(root, topology: configuration.topology)
         return configuration
     }
 
@@ -310,7 +311,7 @@ extension ConfigReader {
                 problem(item.path, "expected a mapping")
                 return nil
             }
-            checkKeys(item, allowed: ["id", "region", "regionName", "role", "endpoint", "resources"])
+            checkKeys(item, allowed: ["id", "region", "regionName", "role", "endpoint", "resources", "readiness"])
             let id = string(item, "id", required: true) ?? ""
             if !id.isEmpty, !hubIds.insert(id).inserted {
                 problem("\(item.path).id", "duplicate hub id \"\(id)\" (hub ids are unique across deployments)")

@@ -142,6 +142,28 @@ public struct NotificationSettings: Sendable, Hashable {
     public func receiver(named name: String) -> NotificationReceiver? { receivers.first { $0.name == name } }
 }
 
+/// Readiness of each hub polled from Azure Resource Manager (`readiness:`). Off unless the section
+/// is present; pushed readiness reports work either way.
+public struct ReadinessPollingSettings: Sendable, Hashable {
+    public var enabled = false
+    /// How often every hub's checks are polled.
+    public var interval: TimeInterval = 300
+    /// The storage account's geo-replication may lag this much behind its primary and be ready.
+    public var maxReplicationLag: TimeInterval = 900
+    /// One ARM or Entra ID request, answer included.
+    public var timeout: TimeInterval = 10
+    /// The longest `Retry-After` a throttled call waits for within a pass; a longer one makes the
+    /// check `unknown` until the next pass.
+    public var maxRetryAfter: TimeInterval = 60
+    /// Azure Resource Manager's address (a sovereign cloud's, or a local one in tests).
+    public var resourceManager = "https://management.azure.com"
+    public var credential = AzureCredential.managedIdentity(
+        endpoint: AzureCredential.instanceMetadataEndpoint, header: nil, clientId: nil)
+    /// Per hub id: what the quota and endpoint checks need besides the hub's ARM ids.
+    public var hubs: [String: HubReadinessTargets] = [:]
+    public init() {}
+}
+
 /// The operator console at `/console` (`console:`).
 public struct ConsoleSettings: Sendable, Hashable {
     /// A signed-in browser that makes no request this long is signed out.
@@ -202,6 +224,7 @@ public struct StandbyConfiguration: Sendable, Hashable {
     public var postgres: PostgresSettings?
     public var auth = AuthSettings()
     public var notifications = NotificationSettings()
+    public var readiness = ReadinessPollingSettings()
     /// The maintenance windows the config declares (`maintenance.windows`).
     public var maintenance = MaintenanceSchedule()
     public var topology = Topology(deployments: [])

@@ -40,6 +40,8 @@ struct TestStandby {
     /// A `database.url` (PostgreSQL) instead of the SQLite file in the test's folder.
     var databaseURL: String?
     var deploymentsYAML = TestStandby.defaultDeployments
+    /// More environment variables for `${VAR}` references in the config.
+    var environment: [String: String] = [:]
 
     init(time: ManualTimeSource = ManualTimeSource()) {
         self.time = time
@@ -90,7 +92,7 @@ struct TestStandby {
         """
 
     func configuration() throws -> StandbyConfiguration {
-        try ConfigLoader.parse(yaml, environment: ["WEBHOOK_TOKEN": Self.webhookToken])
+        try ConfigLoader.parse(yaml, environment: environment.merging(["WEBHOOK_TOKEN": Self.webhookToken]) { $1 })
     }
 
     func components() async throws -> StandbyComponents {

@@ -22,6 +22,14 @@ public enum Fixtures {
         try JSONValue.decode(data(name))
     }
 
+    /// An Azure Resource Manager answer in the documented shape (Tests/Fixtures/azure-resource-manager/SOURCES.md).
+    public static func resourceManager(_ name: String) throws -> JSONValue {
+        try JSONValue.decode(
+            Data(
+                contentsOf: folder.deletingLastPathComponent().appendingPathComponent("azure-resource-manager/\(name)"))
+        )
+    }
+
     /// A published `alertContext` fragment placed in a common-schema envelope, as Azure sends it.
     public static func commonEnvelope(
         alertContext: JSONValue, monitoringService: String, signalType: String, condition: String = "Fired",
