@@ -4,6 +4,7 @@
 # so two builds can be compared on a shared machine:
 #   Benchmarks/instructions.sh                 # the current source, built as it ships
 #   BIN=path/to/standby COUNT=2000 Benchmarks/instructions.sh
+#   KEEP=/tmp/profile Benchmarks/instructions.sh   # keeps the callgrind dumps for callgrind_annotate
 # The server runs under valgrind (about 50 times slower); a warm-up of WARMUP deliveries is not
 # counted. valgrind 3.19 cannot read DWARF 5, so a copy of the binary without debug info is run.
 set -euo pipefail
@@ -34,4 +35,5 @@ counted=$(for file in "$work"/callgrind.out.*; do
     callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
 done | sort -n | tail -1)
 [ -n "$counted" ] || { echo "callgrind left no dump of the counted deliveries" >&2; cat "$work/standby.log" >&2; exit 1; }
+if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$work"/callgrind.out.* "$KEEP"/; fi
 echo "$COUNT deliveries over $CONNECTIONS connections: $((counted / COUNT)) instructions per delivery"

@@ -15,8 +15,10 @@ public protocol HistoryStore: Sendable {
     /// The newest event, if any is left.
     func newestEvent() async throws -> EventRecord?
     /// Removes events older than `before`, leaving an anchor (signed when `signingKey` is given)
-    /// from which the rest still verifies, and a `history.pruned` event. Returns how many went.
-    func prune(before: Date, signingKey: Secret?, now: Date) async throws -> Int
+    /// from which the rest still verifies, and a `history.pruned` event; and, in the same
+    /// transaction, the raw signals received before it (deliveries with their bodies, health and
+    /// readiness reports), which only those events referred to. Returns how many of each went.
+    func prune(before: Date, signingKey: Secret?, now: Date) async throws -> PruneOutcome
     /// How this store chains what it appends (keyed with `audit.chainKey` or not).
     var chain: EventChain { get }
     /// Appends `event` in a transaction of its own.
@@ -84,14 +86,33 @@ extension HistoryStore {
     }
 
     /// The line of history a prune leaves, chained after the remaining events.
-    public static func prunedEvent(throughSeq seq: Int64, count: Int, before cutoff: String, signed: Bool, at: Date)
+    public static func prunedEvent(
+        _ outcome: PruneOutcome, throughSeq seq: Int64, before cutoff: String, signed: Bool, at: Date
+    )
         -> EventDraft
     {
         EventDraft(
             type: "history.pruned", at: at, actor: "operator",
             data: .object([
-                "throughSeq": .number(Double(seq)), "count": .number(Double(count)), "before": .string(cutoff),
-                "signed": .bool(signed),
+                "throughSeq": .number(Double(seq)), "count": .number(Double(outcome.events)), "before": .string(cutoff),
+                "signed": .bool(signed), "deliveries": .number(Double(outcome.deliveries)),
+                "healthReports": .number(Double(outcome.healthReports)),
+                "readinessReports": .number(Double(outcome.readinessReports)),
             ]))
+    }
+}
+
+/// What a prune removed: events, and the raw signals received before the same date.
+public struct PruneOutcome: Sendable, Hashable {
+    public var events = 0
+    public var deliveries = 0
+    public var healthReports = 0
+    public var readinessReports = 0
+
+    public init() {}
+
+    /// "120 events, 40 deliveries, 75 health reports, 3 readiness reports".
+    public var description: String {
+        "\(events) events, \(deliveries) deliveries, \(healthReports) health reports, \(readinessReports) readiness reports"
     }
 }

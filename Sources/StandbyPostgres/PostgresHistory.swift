@@ -67,32 +67,40 @@ extension PostgresStore: HistoryStore, AlertRepository {
         try await withTransaction { transaction in try transaction.append(event) }
     }
 
-    public func prune(before: Date, signingKey: Secret?, now: Date) async throws -> Int {
+    public func prune(before: Date, signingKey: Secret?, now: Date) async throws -> PruneOutcome {
         try await withTransaction { transaction in
             let cutoff = Timestamp.format(before)
+            var outcome = PruneOutcome()
             // The chain head's lock first: no event is appended while the prune decides what goes.
             _ = try transaction.rows("SELECT seq FROM chain_head WHERE id = 1 FOR UPDATE")
             guard
                 let last = try transaction.rows(
                     "SELECT seq, hash, at FROM events WHERE at < \(cutoff) ORDER BY seq DESC LIMIT 1"
                 ).first
-            else { return 0 }
+            else { return outcome }
             let seq: Int = try last["seq"]
             let hash: String = try last["hash"]
             let at: String = try last["at"]
-            let count = try transaction.execute("DELETE FROM events WHERE seq <= \(seq)")
+            outcome.events = try transaction.execute("DELETE FROM events WHERE seq <= \(seq)")
+            // Delivery ids are time-ordered (UUIDv7 at receipt): the primary key finds the old ones.
+            let bound = TimeOrderedID.lowerBound(at: before.addingTimeInterval(1))
+            outcome.deliveries = try transaction.execute(
+                "DELETE FROM deliveries WHERE id < \(bound) AND received_at < \(cutoff)")
+            outcome.healthReports = try transaction.execute("DELETE FROM health_reports WHERE received_at < \(cutoff)")
+            outcome.readinessReports = try transaction.execute(
+                "DELETE FROM readiness_reports WHERE received_at < \(cutoff)")
             let signature = signingKey.map {
                 EventAnchor.sign(seq: Int64(seq), hash: hash, prunedBefore: cutoff, key: $0)
             }
             try transaction.execute(
                 """
                 INSERT INTO event_anchors (seq, hash, at, pruned_before, pruned_count, created_at, signature)
-                VALUES (\(seq), \(hash), \(at), \(cutoff), \(count), \(Timestamp.format(now)), \(signature))
+                VALUES (\(seq), \(hash), \(at), \(cutoff), \(outcome.events), \(Timestamp.format(now)), \(signature))
                 """)
             try transaction.append(
                 Self.prunedEvent(
-                    throughSeq: Int64(seq), count: count, before: cutoff, signed: signature != nil, at: now))
-            return count
+                    outcome, throughSeq: Int64(seq), before: cutoff, signed: signature != nil, at: now))
+            return outcome
         }
     }
 

@@ -27,6 +27,17 @@ public enum TimeOrderedID {
         return make(at: date, using: &generator)
     }
 
+    /// The smallest id of `date`'s millisecond: every id made before it sorts below, as text too
+    /// (ranges of time-ordered keys without an index on their time).
+    public static func lowerBound(at date: Date) -> String {
+        var zero = ZeroBits()
+        return make(at: date, using: &zero)
+    }
+
+    private struct ZeroBits: RandomNumberGenerator {
+        mutating func next() -> UInt64 { 0 }
+    }
+
     public static func make<Generator: RandomNumberGenerator>(at date: Date, using generator: inout Generator) -> String
     {
         let milliseconds = UInt64(max(0, (date.timeIntervalSince1970 * 1000).rounded())) & 0xFFFF_FFFF_FFFF

@@ -87,32 +87,45 @@ public final class EventHistory: HistoryStore {
 
     /// Removes events older than `before`, leaving an anchor (signed when `signingKey` is given)
     /// from which the rest still verifies. Returns how many events were removed.
-    public func prune(before: Date, signingKey: Secret?, now: Date) async throws -> Int {
+    public func prune(before: Date, signingKey: Secret?, now: Date) async throws -> PruneOutcome {
         try await StoreError.mapping {
             try await database.pool.write { db in
                 let cutoff = Timestamp.format(before)
+                var outcome = PruneOutcome()
                 guard
                     let last = try Row.fetchOne(
                         db, sql: "SELECT seq, hash, at FROM events WHERE at < ? ORDER BY seq DESC LIMIT 1",
                         arguments: [cutoff])
-                else { return 0 }
+                else { return outcome }
                 let seq: Int64 = last["seq"]
                 let hash: String = last["hash"]
-                let count =
+                outcome.events =
                     try Int.fetchOne(db, sql: "SELECT count(*) FROM events WHERE seq <= ?", arguments: [seq]) ?? 0
                 try db.execute(sql: "DELETE FROM events WHERE seq <= ?", arguments: [seq])
+                // Delivery ids are time-ordered (UUIDv7 at receipt), so the primary key finds the
+                // old ones without an index on received_at; the time itself decides.
+                try db.execute(
+                    sql: "DELETE FROM deliveries WHERE id < ? AND received_at < ?",
+                    arguments: [TimeOrderedID.lowerBound(at: before.addingTimeInterval(1)), cutoff])
+                outcome.deliveries = db.changesCount
+                try db.execute(sql: "DELETE FROM health_reports WHERE received_at < ?", arguments: [cutoff])
+                outcome.healthReports = db.changesCount
+                try db.execute(sql: "DELETE FROM readiness_reports WHERE received_at < ?", arguments: [cutoff])
+                outcome.readinessReports = db.changesCount
                 let signature = signingKey.map { EventAnchor.sign(seq: seq, hash: hash, prunedBefore: cutoff, key: $0) }
                 try db.execute(
                     sql: """
                         INSERT INTO event_anchors (seq, hash, at, pruned_before, pruned_count, created_at, signature)
                         VALUES (?, ?, ?, ?, ?, ?, ?)
                         """,
-                    arguments: [seq, hash, last["at"] as String, cutoff, count, Timestamp.format(now), signature])
+                    arguments: [
+                        seq, hash, last["at"] as String, cutoff, outcome.events, Timestamp.format(now), signature,
+                    ])
                 // The pruning itself is history too, chained after the remaining events.
                 try database.chain.append(
-                    Self.prunedEvent(throughSeq: seq, count: count, before: cutoff, signed: signature != nil, at: now),
+                    Self.prunedEvent(outcome, throughSeq: seq, before: cutoff, signed: signature != nil, at: now),
                     in: db)
-                return count
+                return outcome
             }
         }
     }

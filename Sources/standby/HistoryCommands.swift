@@ -235,10 +235,18 @@ final class LineReader {
 
 struct Prune: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Remove events older than a date, leaving a (signed) anchor so that the rest still verifies.")
+        abstract:
+            "Remove events and raw signals older than a date, leaving a (signed) anchor so that the rest still verifies.",
+        discussion: """
+            Events before --before go, replaced by an anchor (signed with audit.signingKey, else \
+            audit.chainKey) from which the rest of the chain still verifies, and a history.pruned event. \
+            The raw signals received before the same date go in the same transaction: webhook deliveries \
+            with their bodies, health reports and readiness reports. Alerts, commands, failover events \
+            and the trackers' state stay.
+            """)
 
     @OptionGroup var options: ConfigOption
-    @Option(help: "Remove events before this date.") var before: String
+    @Option(help: "Remove events and raw signals before this date.") var before: String
 
     func run() async throws {
         let cutoff = try parseDate(before, option: "--before")
@@ -252,7 +260,7 @@ struct Prune: AsyncParsableCommand {
             return try await history.prune(before: cutoff, signingKey: configuration.audit.anchorKey, now: Date())
         }
         print(
-            "pruned \(removed) events before \(Timestamp.format(cutoff))"
+            "pruned \(removed.description) before \(Timestamp.format(cutoff))"
                 + (configuration.audit.anchorKey == nil
                     ? " (anchor unsigned: set audit.chainKey or audit.signingKey to sign it)" : ""))
     }

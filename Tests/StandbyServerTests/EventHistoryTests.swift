@@ -141,8 +141,9 @@ struct EventHistoryTests {
         let cutoff = try await database.pool.read { db in
             try String.fetchOne(db, sql: "SELECT at FROM events WHERE type = 'report.accepted' ORDER BY seq LIMIT 1")!
         }
-        let removed = try await history.prune(
+        let outcome = try await history.prune(
             before: Timestamp.parse(cutoff)!, signingKey: "audit-key", now: standby.time.now())
+        let removed = outcome.events
         #expect(removed > 0)
         #expect(try await history.verify(anchorKey: "audit-key") == total - removed + 1)
         await #expect(throws: AuditVerifier.Failure.self) { try await history.verify(anchorKey: "another-key") }
@@ -163,6 +164,48 @@ struct EventHistoryTests {
             Issue.record("a modified row verified")
         } catch let failure as AuditVerifier.Failure {
             #expect(failure.reason.contains("modified"))
+        }
+    }
+
+    @Test(
+        "a prune removes the raw signals received before its date with the events, on either store",
+        arguments: [false, true])
+    func pruneRemovesRawSignals(postgres: Bool) async throws {
+        var configured = TestStandby()
+        if postgres { configured.databaseURL = try await PostgresTestServer.freshDatabaseURL() }
+        let standby = configured
+        try await standby.run { client, components in
+            let old = try await client.postWebhook(try Fixtures.data("test-action-smart-alert.json"))
+            let alertId = try #require(old.json["alertId"]?.stringValue)
+            try await standby.report(client, "westus-hub", "success", at: 0)
+            let readiness = try await client.send(
+                .post, "/v1/readiness-reports",
+                json:
+                    #"{"hub":"westus-hub","check":"endpoints","status":"ready","observedAt":"\#(Timestamp.format(standby.time.now()))"}"#,
+                token: TestStandby.reporterToken)
+            #expect(readiness.status == .ok)
+            // A day later: the same alert again, and another report; these stay.
+            try await standby.report(client, "westus-hub", "success", at: 86_400)
+            let recent = try await client.postWebhook(try Fixtures.data("test-action-smart-alert.json"))
+            #expect(recent.json["outcome"]?.stringValue == "duplicate")
+
+            let outcome = try await components.history.prune(
+                before: TestStandby.start.addingTimeInterval(3600), signingKey: nil, now: standby.time.now())
+            #expect(outcome.deliveries == 1)
+            #expect(outcome.healthReports == 1)
+            #expect(outcome.readinessReports == 1)
+            #expect(outcome.events > 0)
+            _ = try await components.history.verify(anchorKey: nil)
+
+            // The alert stays, with the delivery that is left; the history records what went.
+            let alert = try await client.get("/v1/alerts/\(alertId)").json
+            #expect(alert["deliveries"]?.arrayValue?.count == 1)
+            #expect(
+                alert["deliveries"]?.arrayValue?.first?["id"]?.stringValue == recent.json["deliveryId"]?.stringValue)
+            let pruned = try await client.get("/v1/events?type=history.pruned").json["items"]?.arrayValue ?? []
+            #expect(pruned.first?["data"]?["deliveries"]?.doubleValue == 1)
+            #expect(pruned.first?["data"]?["healthReports"]?.doubleValue == 1)
+            #expect(pruned.first?["data"]?["readinessReports"]?.doubleValue == 1)
         }
     }
 }

@@ -9,6 +9,7 @@ import NIOCore
 import NIOHTTP1
 import StandbyApp
 import StandbyCore
+import StandbyPostgres
 import StandbyPrimitives
 import StandbyServer
 import StandbyStore
@@ -126,7 +127,8 @@ struct TestStandby {
         let value = try await app.test(setup) { client in try await body(client, components) }
         // Like a process that exits: the file is closed before the next run (a restart) opens it,
         // rather than whenever the last reference to this pool happens to go.
-        try components.database!.pool.close()
+        try components.database?.pool.close()
+        components.postgres?.shutdown()
         return value
     }
 
