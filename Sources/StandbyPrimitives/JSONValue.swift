@@ -49,8 +49,27 @@ extension JSONValue {
     public subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
         if let exact = members[key] { return exact }
-        let lowered = key.lowercased()
-        return members.first { $0.key.lowercased() == lowered }?.value
+        // Compared in place: a lookup of an absent optional field (most of them, in most payloads)
+        // would otherwise lower-case a copy of every member's key.
+        return members.first { Self.equalIgnoringASCIICase($0.key, key) }?.value
+    }
+
+    /// `a.lowercased() == b.lowercased()` for the ASCII letters JSON keys are spelled in, without
+    /// making either string.
+    static func equalIgnoringASCIICase(_ a: String, _ b: String) -> Bool {
+        var left = a.utf8.makeIterator()
+        var right = b.utf8.makeIterator()
+        while true {
+            switch (left.next(), right.next()) {
+            case (nil, nil): return true
+            case (let x?, let y?):
+                if x == y { continue }
+                let lowerX = x >= 65 && x <= 90 ? x | 0x20 : x
+                let lowerY = y >= 65 && y <= 90 ? y | 0x20 : y
+                if lowerX != lowerY { return false }
+            default: return false
+            }
+        }
     }
 
     /// The first present, non-null member among several spellings.

@@ -51,4 +51,15 @@ struct JSONParserTests {
         #expect(canonical == #"{"a":{"y":true,"z":null},"b":[1,2.5,"é\n"],"É":1e+21}"#)
         #expect(try JSONValue.decode(Data(canonical.utf8)) == value)
     }
+
+    @Test("members are found by their exact key first, then ignoring the case of ASCII letters")
+    func caseInsensitiveLookup() throws {
+        let value = try JSONValue.decode(Data(#"{"alertTargetIDs":[1],"Severity":"Sev3","sév":1,"id":"x"}"#.utf8))
+        #expect(value["alertTargetIds"]?.arrayValue?.count == 1)
+        #expect(value["ALERTTARGETIDS"] != nil)
+        #expect(value["severity"]?.stringValue == "Sev3")
+        #expect(value["SÉV"] == nil)  // only ASCII letters fold
+        #expect(value["sév"] != nil)
+        #expect(value["i"] == nil && value["idx"] == nil && value["missing"] == nil)
+    }
 }
