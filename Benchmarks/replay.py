@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Time and peak memory of `standby replay` as the recorded history grows (memory must stay flat).
 
-    python3 Benchmarks/replay.py [--counts 100000,1000000] [--bin .build/release/standby]
+    python3 Benchmarks/replay.py [--counts 100000,1000000] [--bin path/to/standby]
+
+Without --bin, the current source is built as it ships (scripts/build-release.sh).
 
 For each count N, a fresh server (SQLite, synchronous=full) takes N health reports through
 `POST /v1/health-reports` in batches of 1000, spread over the 6 hours before now across four
@@ -15,8 +17,12 @@ import argparse, datetime, json, os, re, socket, subprocess, sys, tempfile, time
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--counts", default="100000,1000000")
-parser.add_argument("--bin", default=".build/release/standby")
+parser.add_argument("--bin")
 args = parser.parse_args()
+if not args.bin:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    args.bin = subprocess.run([os.path.join(root, "scripts/build-release.sh")], check=True,
+                              capture_output=True, text=True).stdout.strip().splitlines()[-1]
 
 DEPLOYMENTS = 4
 TOKEN = "bench-api-token-01"
