@@ -25,23 +25,7 @@ command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; ex
 am=
 stop_alertmanager() { [ -n "$am" ] && { kill "$am" 2>/dev/null; wait "$am" 2>/dev/null || true; }; am=; }
 trap 'stop_alertmanager; cleanup' EXIT
-to_ms() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.2f", n }'; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
-# wrk against PORT with SCRIPT while sampling PID's RSS; prints "rps p99_ms peak_rss_kb non2xx".
-load() {
-    local port=$1 script=$2 pid=$3 out="$work/wrk.txt" peak=0
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "http://127.0.0.1:$port" > "$out" &
-    local wrk_pid=$!
-    while kill -0 "$wrk_pid" 2>/dev/null; do
-        local rss; rss=$(rss_kb "$pid"); [ "$rss" -gt "$peak" ] && peak=$rss
-        sleep 0.5
-    done
-    wait "$wrk_pid"
-    local errors; errors=$(awk '/Non-2xx/ {print $5}' "$out"); errors=${errors:-0}
-    echo "$(awk '/Requests\/sec/ {print $2}' "$out") $(to_ms "$(awk '$1=="99%" {print $2}' "$out")") $peak $errors"
-}
 
 cat > "$work/alertmanager.yml" <<YAML
 route: { receiver: "null", group_by: ["..."] }
@@ -65,13 +49,13 @@ echo "machine: $(nproc) cores; wrk -t$THREADS -c$CONNECTIONS -d$DURATION; $RUNS 
 declare -a a_rps a_p99 s_rps s_p99 ratios s_rss
 for run in $(seq 1 "$RUNS"); do
     start_alertmanager
-    read -r rps p99 rss errors < <(load "$AM_PORT" Benchmarks/alertmanager.lua "$am")
+    read -r rps _ p99 rss errors < <(load Benchmarks/alertmanager.lua "$AM_PORT" "$am")
     stop_alertmanager
     [ "$errors" = 0 ] || { echo "Alertmanager answered $errors requests with non-2xx" >&2; exit 1; }
     a_rps+=("$rps"); a_p99+=("$p99")
     echo "round $run: Alertmanager $rps req/s, p99 $p99 ms, RSS $((rss / 1024)) MB"
     start
-    read -r rps p99 rss errors < <(load "$PORT" Benchmarks/webhook.lua "$server")
+    read -r rps _ p99 rss errors < <(load Benchmarks/webhook.lua)
     stop
     [ "$errors" = 0 ] || { echo "Standby answered $errors deliveries with non-2xx" >&2; exit 1; }
     s_rps+=("$rps"); s_p99+=("$p99"); s_rss+=("$rss")

@@ -19,27 +19,7 @@ command -v python3 >/dev/null || { echo "python3 is needed (decision latency): a
 [ -n "${BIN:-}" ] || BIN=$(scripts/build-release.sh)
 
 . Benchmarks/server.sh
-rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
-# Runs wrk while sampling RSS; prints "rps p50_ms p99_ms peak_rss_kb non2xx".
-load() {
-    local script=$1 out="$work/wrk.txt" peak=0
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "http://127.0.0.1:$PORT" > "$out" &
-    local wrk_pid=$!
-    while kill -0 "$wrk_pid" 2>/dev/null; do
-        local rss; rss=$(rss_kb "$server"); [ "$rss" -gt "$peak" ] && peak=$rss
-        sleep 0.5
-    done
-    wait "$wrk_pid"
-    local rps p50 p99 errors
-    rps=$(awk '/Requests\/sec/ {print $2}' "$out")
-    p50=$(awk '$1=="50%" {print $2}' "$out")
-    p99=$(awk '$1=="99%" {print $2}' "$out")
-    errors=$(awk '/Non-2xx/ {print $5}' "$out"); errors=${errors:-0}
-    echo "$rps $(to_ms "$p50") $(to_ms "$p99") $peak $errors"
-}
-to_ms() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.2f", n }'; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 # Decision latency: two failures, then the third; time from sending it to the command being
 # readable, over one kept-alive connection (so process start-up is not measured).

@@ -29,8 +29,6 @@ trap cleanup_all EXIT
 
 write_config
 pg_port=$(cat "$pg_dir/port")
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-to_ms() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.2f", n }'; }
 
 # Starts instance N on database URL (a fresh database per run) at PORT+N.
 start_instance() {

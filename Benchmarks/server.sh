@@ -1,7 +1,8 @@
 # Sourced by the benchmark scripts: a work folder, the benchmark configuration (one deployment whose
 # primary hub owns the alerts' resources, plus RUNS * 5 spare deployments for decision-latency
 # probes), and start/stop of the server on loopback. Set BIN and PORT first; LAUNCH prefixes the
-# server's command (a profiler), START_SECONDS bounds the wait for it to answer.
+# server's command (a profiler), START_SECONDS bounds the wait for it to answer. Also the helpers
+# the scripts share: wrk's latencies in milliseconds, the median of a column, a process's RSS.
 work=$(mktemp -d)
 server=
 cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -50,3 +51,27 @@ start() {
     echo "server did not start" >&2; cat "$work/standby.log" >&2; exit 1
 }
 stop() { kill "$server"; wait "$server" 2>/dev/null || true; server=; }
+
+# wrk prints 812.00us, 7.40ms or 1.02s; in milliseconds.
+to_ms() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.2f", n }'; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# wrk with SCRIPT (THREADS, CONNECTIONS, DURATION) against PORT, or the port given, while sampling
+# the RSS of the server, or of the process given; prints "rps p50_ms p99_ms peak_rss_kb non2xx".
+load() {
+    local script=$1 port=${2:-$PORT} pid=${3:-$server} out="$work/wrk.txt" peak=0
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "http://127.0.0.1:$port" > "$out" &
+    local wrk_pid=$!
+    while kill -0 "$wrk_pid" 2>/dev/null; do
+        local rss; rss=$(rss_kb "$pid"); [ "$rss" -gt "$peak" ] && peak=$rss
+        sleep 0.5
+    done
+    wait "$wrk_pid"
+    local rps p50 p99 errors
+    rps=$(awk '/Requests\/sec/ {print $2}' "$out")
+    p50=$(awk '$1=="50%" {print $2}' "$out")
+    p99=$(awk '$1=="99%" {print $2}' "$out")
+    errors=$(awk '/Non-2xx/ {print $5}' "$out"); errors=${errors:-0}
+    echo "$rps $(to_ms "$p50") $(to_ms "$p99") $peak $errors"
+}
