@@ -182,12 +182,13 @@ extension JSONValue {
         case .object(let members):
             out.append(UInt8(ascii: "{"))
             if sortingKeys {
-                let keys = members.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-                for (index, key) in keys.enumerated() {
+                // The members sorted whole, so that no value is looked up again by its key.
+                let sorted = members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+                for (index, member) in sorted.enumerated() {
                     if index > 0 { out.append(UInt8(ascii: ",")) }
-                    Self.writeString(key, into: &out)
+                    Self.writeString(member.key, into: &out)
                     out.append(UInt8(ascii: ":"))
-                    members[key]!.write(into: &out)
+                    member.value.write(into: &out)
                 }
             } else {
                 for (index, (key, value)) in members.enumerated() {
