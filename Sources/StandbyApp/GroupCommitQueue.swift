@@ -56,6 +56,11 @@ public final class GroupCommitQueue<Batch>: Sendable {
         writerQueue = DispatchQueue(label: label)
     }
 
+    /// The writes waiting for a transaction, by lane (not those of the batch being committed).
+    public var waiting: (interactive: Int, bulk: Int) {
+        state.withLock { ($0.interactive.count, $0.bulk.count) }
+    }
+
     /// Runs `work` inside a shared write transaction and returns once that transaction committed.
     public func write<T: Sendable>(
         lane: WriteLane = .interactive, weight: Int = 1, _ work: @escaping @Sendable (Batch) throws -> T

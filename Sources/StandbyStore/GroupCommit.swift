@@ -53,6 +53,9 @@ public final class GroupCommitWriter: Sendable {
     }
 
     /// Runs `work` inside a shared write transaction and returns once that transaction committed.
+    /// The writes waiting for a transaction, by lane.
+    public var waiting: (interactive: Int, bulk: Int) { queue.waiting }
+
     public func write<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await write { (batch: WriteBatch) in try work(batch.db) }
     }

@@ -495,8 +495,12 @@ struct HardeningTrustTests {
         let gate = DispatchSemaphore(value: 0)
         let log = CommitLog()
         // Hold the writer, so that everything below queues up behind it.
-        async let blocker: Void = writer.write { (_: WriteBatch) in gate.wait() }
-        try await Task.sleep(for: .milliseconds(100))
+        let holding = Mutex(false)
+        async let blocker: Void = writer.write { (_: WriteBatch) in
+            holding.withLock { $0 = true }
+            gate.wait()
+        }
+        try await waitUntil { holding.withLock { $0 } }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<6 {
                 group.addTask {
@@ -505,11 +509,12 @@ struct HardeningTrustTests {
                     }
                 }
             }
-            try await Task.sleep(for: .milliseconds(100))
+            try await waitUntil { writer.waiting.bulk == 6 }
             group.addTask {
                 try await writer.write { (batch: WriteBatch) in log.append("interactive", batch) }
             }
-            try await Task.sleep(for: .milliseconds(100))
+            // Released only once all seven wait, however slow the machine is.
+            try await waitUntil { writer.waiting.interactive == 1 }
             gate.signal()
             try await group.waitForAll()
         }
@@ -520,6 +525,12 @@ struct HardeningTrustTests {
         for entry in entries where entry.lane == "bulk" { bulkPerBatch[entry.batch, default: 0] += 1 }
         #expect(bulkPerBatch.values.allSatisfy { $0 * 50 <= 128 })
         #expect(bulkPerBatch.values.reduce(0, +) == 6)
+    }
+
+    /// Polls `condition` every 10 ms for at most 10 s.
+    private func waitUntil(_ condition: () -> Bool) async throws {
+        for _ in 0..<1000 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(condition(), "the condition did not hold within 10 s")
     }
 
     // MARK: 11 — configuration is bounded
