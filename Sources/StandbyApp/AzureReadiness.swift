@@ -62,9 +62,13 @@ public struct ARMResource: Sendable, Hashable {
     public var name: String { id.original.split(separator: "/").last.map(String.init) ?? id.original }
 
     /// The subscription as the config spells it (ARM paths keep the case they are given).
-    public var subscriptionPath: String {
+    public var subscriptionPath: String { Self.subscription(of: id) ?? subscription }
+
+    /// The subscription of any ARM id (`/subscriptions/{s}/...`), as it is spelled there.
+    public static func subscription(of id: ResourceID) -> String? {
         let segments = id.original.split(separator: "/")
-        return segments.count > 1 ? String(segments[1]) : subscription
+        guard segments.count > 1, segments[0].lowercased() == "subscriptions" else { return nil }
+        return String(segments[1])
     }
 }
 

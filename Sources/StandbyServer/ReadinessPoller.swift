@@ -126,14 +126,23 @@ public struct ReadinessPoller: Service, CustomStringConvertible {
         }
 
         let workspaces = resources.filter { $0.kind == .workspace }
-        if let scaleUp = targets.scaleUp, let subscription = (workspaces.first ?? resources.first)?.subscriptionPath {
-            let path =
-                "/subscriptions/\(subscription)/providers/Microsoft.MachineLearningServices/locations/\(hub.region)/usages"
-            switch await arm.list(path, apiVersion: "2024-04-01") {
-            case .success(let items):
-                verdicts.append((.computeQuota, ARMReadiness.quota(items, scaleUp: scaleUp, region: hub.region)))
-            case .failure(let failure):
-                verdicts.append((.computeQuota, ReadinessVerdict(.unknown, failure.description)))
+        if let scaleUp = targets.scaleUp {
+            // The quota is the subscription's in the hub's region: the workspace's, else any listed id's.
+            let subscription =
+                workspaces.first?.subscriptionPath
+                ?? hub.resources.lazy.compactMap { ARMResource.subscription(of: $0) }.first
+            if let subscription {
+                let path =
+                    "/subscriptions/\(subscription)/providers/Microsoft.MachineLearningServices/locations/\(hub.region)/usages"
+                switch await arm.list(path, apiVersion: "2024-04-01") {
+                case .success(let items):
+                    verdicts.append((.computeQuota, ARMReadiness.quota(items, scaleUp: scaleUp, region: hub.region)))
+                case .failure(let failure):
+                    verdicts.append((.computeQuota, ReadinessVerdict(.unknown, failure.description)))
+                }
+            } else {
+                verdicts.append(
+                    (.computeQuota, ReadinessVerdict(.unknown, "no ARM id of the hub names its subscription")))
             }
         }
 

@@ -452,6 +452,33 @@ struct ARMReadinessTests {
         }
     }
 
+    @Test("a scale-up on a hub whose ids name no subscription is unknown, and asks ARM nothing")
+    func quotaWithoutSubscription() async throws {
+        let arm = LocalResourceManager()
+        try await arm.application().test(.live) { armClient in
+            let port = try #require(armClient.port)
+            var configured = makeStandby(port: port)
+            configured.deploymentsYAML = """
+                  - id: foundry-prod
+                    pattern: active-passive
+                    hubs:
+                      - { id: eastus-hub, region: eastus, role: primary }
+                      - id: westus-hub
+                        region: westus
+                        role: secondary
+                        readiness: { scaleUp: { vmFamily: Standard_NC_Family_Cluster_Dedicated_vCPUs, vCPUs: 8 } }
+                """
+            let standby = configured
+            try await standby.run { _, components in
+                let reports = try await poll(standby, components)
+                #expect(reports.keys.sorted() == ["compute_quota"])
+                #expect(reports["compute_quota"]?.status == .unknown)
+                #expect(reports["compute_quota"]?.detail == "no ARM id of the hub names its subscription")
+                #expect(arm.state.withLock { $0.armRequests.isEmpty && $0.tokenForms.isEmpty })
+            }
+        }
+    }
+
     @Test("the readiness section is checked: credentials need their ids, plain http beyond loopback is refused")
     func configurationProblems() throws {
         func problems(_ readiness: String, environment: [String: String] = [:]) -> [String] {
@@ -566,5 +593,7 @@ struct ARMReadinessInterpretationTests {
         #expect(ARMResource(ResourceID("\(base)/Microsoft.Storage/storageAccounts/a/blobServices/default")) == nil)
         #expect(ARMResource(ResourceID("\(base)/Microsoft.Compute/virtualMachines/vm")) == nil)
         #expect(ARMResource(ResourceID("/subscriptions/S/resourceGroups/g")) == nil)
+        #expect(ARMResource.subscription(of: ResourceID("/subscriptions/S/resourceGroups/g")) == "S")
+        #expect(ARMResource.subscription(of: ResourceID("/providers/Microsoft.Web")) == nil)
     }
 }
