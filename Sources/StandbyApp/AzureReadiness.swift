@@ -5,13 +5,17 @@ import StandbyPrimitives
 /// What a hub needs besides its ARM ids for the readiness checks Standby polls from Azure Resource
 /// Manager (`hubs[].readiness` in the config).
 public struct HubReadinessTargets: Sendable, Hashable {
+    /// ARM ids read for readiness only, beside the hub's `resources`: what the hub depends on but
+    /// whose alerts concern another hub (the primary's geo-replicated registry or storage account).
+    public var resources: [ResourceID] = []
     /// The compute a failover asks of the hub's region; without it, `compute_quota` is not polled.
     public var scaleUp: ComputeScaleUp?
     /// The online endpoints that must be serving. Empty: at least one endpoint of the hub's
     /// workspaces must be.
     public var endpoints: [String] = []
 
-    public init(scaleUp: ComputeScaleUp? = nil, endpoints: [String] = []) {
+    public init(resources: [ResourceID] = [], scaleUp: ComputeScaleUp? = nil, endpoints: [String] = []) {
+        self.resources = resources
         self.scaleUp = scaleUp
         self.endpoints = endpoints
     }

@@ -110,15 +110,24 @@ extension ConfigReader {
         }
     }
 
-    /// `deployments[].hubs[].readiness`: `scaleUp: {vmFamily, vCPUs}` and `endpoints: [name]`.
+    /// `deployments[].hubs[].readiness`: `resources: [ARM id]`, `scaleUp: {vmFamily, vCPUs}` and
+    /// `endpoints: [name]`.
     private func readHubReadinessTargets(_ root: ConfigNode) -> [String: HubReadinessTargets] {
         var targets: [String: HubReadinessTargets] = [:]
         for deployment in root.child("deployments")?.items ?? [] {
             for hub in deployment.child("hubs")?.items ?? [] where hub.isMapping {
-                guard let node = mapping(hub, "readiness", allowed: ["scaleUp", "endpoints"]),
+                guard let node = mapping(hub, "readiness", allowed: ["resources", "scaleUp", "endpoints"]),
                     let id = hub.child("id").flatMap(text)
                 else { continue }
                 var hubTargets = HubReadinessTargets()
+                for (index, text) in strings(node, "resources").enumerated() {
+                    if !text.lowercased().hasPrefix("/subscriptions/") {
+                        problem(
+                            "\(node.path).resources[\(index)]",
+                            "expected an ARM resource ID starting with /subscriptions/, found \"\(text)\"")
+                    }
+                    hubTargets.resources.append(ResourceID(text))
+                }
                 if let scaleUp = mapping(node, "scaleUp", allowed: ["vmFamily", "vCPUs"]) {
                     let family = string(scaleUp, "vmFamily", required: true) ?? ""
                     let vCPUs = int(scaleUp, "vCPUs", default: 0, range: 1...1_000_000)

@@ -10,9 +10,9 @@ import StandbyPrimitives
 
 /// Polls Azure Resource Manager for each hub's readiness every `readiness.interval`, on the leader
 /// only, and records the answers as readiness reports (actor `arm`), as the application layer's
-/// pushed reports are recorded. A check is polled when the hub lists what it reads: a storage
-/// account, a container registry, a workspace (endpoints), a `readiness.scaleUp` (quota); the
-/// others are left to pushed reports.
+/// pushed reports are recorded. A check is polled when the hub lists what it reads, in its
+/// `resources` or its `readiness.resources`: a storage account, a container registry, a workspace
+/// (endpoints), and a `readiness.scaleUp` (quota); the others are left to pushed reports.
 public struct ReadinessPoller: Service, CustomStringConvertible {
     let controlPlane: ControlPlane
     let leadership: Leadership
@@ -92,8 +92,10 @@ public struct ReadinessPoller: Service, CustomStringConvertible {
 
     /// The checks of one hub that it lists resources for.
     func poll(_ hub: HubDefinition, arm: ResourceManagerClient) async -> [(ReadinessCheck, ReadinessVerdict)] {
-        let resources = hub.resources.compactMap(ARMResource.init)
         let targets = settings.hubs[hub.id] ?? HubReadinessTargets()
+        var seen = Set<ResourceID>()
+        let ids = (hub.resources + targets.resources).filter { seen.insert($0).inserted }
+        let resources = ids.compactMap(ARMResource.init)
         var verdicts: [(ReadinessCheck, ReadinessVerdict)] = []
 
         let accounts = resources.filter { $0.kind == .storageAccount }
@@ -130,7 +132,7 @@ public struct ReadinessPoller: Service, CustomStringConvertible {
             // The quota is the subscription's in the hub's region: the workspace's, else any listed id's.
             let subscription =
                 workspaces.first?.subscriptionPath
-                ?? hub.resources.lazy.compactMap { ARMResource.subscription(of: $0) }.first
+                ?? ids.lazy.compactMap { ARMResource.subscription(of: $0) }.first
             if let subscription {
                 let path =
                     "/subscriptions/\(subscription)/providers/Microsoft.MachineLearningServices/locations/\(hub.region)/usages"

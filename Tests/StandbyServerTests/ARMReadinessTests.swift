@@ -153,8 +153,9 @@ struct ARMReadinessTests {
                 resources:
                   - \(group)/Microsoft.MachineLearningServices/workspaces/hub-westus
                   - \(group)/Microsoft.Storage/storageAccounts/hubwestusdata
-                  - \(group)/Microsoft.ContainerRegistry/registries/hubimages
                 readiness:
+                  # The registry lives with the primary (its alerts concern the primary's hub).
+                  resources: [\(group)/Microsoft.ContainerRegistry/registries/hubimages]
                   scaleUp: { vmFamily: Standard_NC_Family_Cluster_Dedicated_vCPUs, vCPUs: 16 }
                   endpoints: [chat]
         """
