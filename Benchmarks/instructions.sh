@@ -5,6 +5,7 @@
 #   Benchmarks/instructions.sh                 # the current source, built as it ships
 #   BIN=path/to/standby COUNT=2000 Benchmarks/instructions.sh
 #   KEEP=/tmp/profile Benchmarks/instructions.sh   # keeps the callgrind dumps for callgrind_annotate
+#   SEED=big.sqlite Benchmarks/instructions.sh     # on a database filled by Benchmarks/seed.py
 # The server runs under valgrind (about 50 times slower); a warm-up of WARMUP deliveries is not
 # counted. valgrind 3.19 cannot read DWARF 5, so a copy of the binary without debug info is run.
 set -euo pipefail

@@ -1,7 +1,8 @@
 # Sourced by the benchmark scripts: a work folder, the benchmark configuration (one deployment whose
 # primary hub owns the alerts' resources, plus RUNS * 5 spare deployments for decision-latency
 # probes), and start/stop of the server on loopback. Set BIN and PORT first; LAUNCH prefixes the
-# server's command (a profiler), START_SECONDS bounds the wait for it to answer. Also the helpers
+# server's command (a profiler), START_SECONDS bounds the wait for it to answer, SEED names a
+# database to start from instead of an empty one. Also the helpers
 # the scripts share: wrk's latencies in milliseconds, the median of a column, a process's RSS.
 work=$(mktemp -d)
 server=
@@ -42,6 +43,11 @@ YAML
 
 start() {
     rm -f "$work"/standby.sqlite*
+    # SEED: a database to start from (Benchmarks/seed.py), copied so that every run starts alike.
+    # SEED_MOVE=1 moves it instead (one run; for a database too large to copy).
+    if [ -n "${SEED:-}" ]; then
+        if [ -n "${SEED_MOVE:-}" ]; then mv "$SEED" "$work/standby.sqlite"; else cp "$SEED" "$work/standby.sqlite"; fi
+    fi
     ${LAUNCH:-} "$BIN" serve --config "$work/standby.yaml" 2> "$work/standby.log" &
     server=$!
     for _ in $(seq 1 $((${START_SECONDS:-10} * 10))); do
