@@ -65,6 +65,9 @@ def flush():
                    "VALUES (?,?,?,?,?,?,?,?,?)", events)
     for rows in (deliveries, alerts, alert_hubs, events):
         rows.clear()
+    # A commit per chunk lets SQLite checkpoint the WAL as it goes; one transaction for all of it
+    # would grow the WAL to the size of the database, then copy it again.
+    db.commit()
 
 
 started = time.perf_counter()
