@@ -172,10 +172,6 @@ actor AzureTokenProvider {
 
     /// `application/x-www-form-urlencoded`, also used for query strings.
     static func form(_ pairs: [(String, String)]) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return pairs.map { key, value in
-            "\(key)=\(value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value)"
-        }.joined(separator: "&")
+        pairs.map { key, value in "\(key)=\(queryEscaped(value))" }.joined(separator: "&")
     }
 }

@@ -287,14 +287,14 @@ struct ConsoleController: Sendable {
         let (id, action) = try target(of: context, session: session)
         let reason = (form["reason"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !reason.isEmpty, reason.count <= 2000 else {
-            return Self.redirect("/console?notice=" + Self.queryEscaped("Give a reason (at most 2000 characters)."))
+            return Self.redirect("/console?notice=" + queryEscaped("Give a reason (at most 2000 characters)."))
         }
         var until: Date?
         if action == .pause, let text = form["until"]?.trimmingCharacters(in: .whitespaces), !text.isEmpty {
             // A datetime-local field sends "2026-12-05T02:00" (no zone): the form says it is UTC.
             guard let date = Timestamp.parse(text) ?? Timestamp.parse(text + ":00Z") else {
                 return Self.redirect(
-                    "/console?notice=" + Self.queryEscaped("Until must be a date and time such as 2026-12-05T02:00."))
+                    "/console?notice=" + queryEscaped("Until must be a date and time such as 2026-12-05T02:00."))
             }
             until = date
         }
@@ -316,7 +316,7 @@ struct ConsoleController: Sendable {
         } catch StoreError.conflict(let reason) {
             notice = "\(action.rawValue) of \(id) refused: \(reason)"
         }
-        return Self.redirect("/console?notice=" + Self.queryEscaped(notice))
+        return Self.redirect("/console?notice=" + queryEscaped(notice))
     }
 
     // MARK: Rendering
@@ -407,12 +407,6 @@ struct ConsoleController: Sendable {
 
     static func redirect(_ location: String) -> Response {
         Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
-    }
-
-    static func queryEscaped(_ text: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
     }
 
     /// `Secure` when the request came over TLS to a proxy that says so: Standby itself serves

@@ -309,6 +309,6 @@ extension ConsoleController {
         } catch StoreError.conflict(let reason) {
             notice = "refused: \(reason)"
         }
-        return Self.redirect("/console/jobs?notice=" + Self.queryEscaped(notice))
+        return Self.redirect("/console/jobs?notice=" + queryEscaped(notice))
     }
 }

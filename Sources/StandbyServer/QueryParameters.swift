@@ -4,6 +4,14 @@ import StandbyApp
 import StandbyCore
 import StandbyPrimitives
 
+/// A query value or form field percent-encoded: everything but RFC 3986's unreserved characters
+/// (letters, digits, `-._~`), so that it cannot end the value or start another.
+func queryEscaped(_ text: String) -> String {
+    var allowed = CharacterSet.alphanumerics
+    allowed.insert(charactersIn: "-._~")
+    return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+}
+
 /// Reads query parameters, answering a precise 400 naming the parameter when one is wrong.
 struct QueryReader {
     let parameters: Parameters
