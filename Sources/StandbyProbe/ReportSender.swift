@@ -90,7 +90,7 @@ public final class ReportSender: Sendable {
                         "Standby refused the probe's token; reports stay buffered",
                         metadata: ["url": .string(url), "status": .string("\(status)")])
                 case 408, 429, 500...599:
-                    retryAfter = response.headers.first(name: "Retry-After").flatMap(TimeInterval.init) ?? retryAfter
+                    retryAfter = RetryAfter.seconds(response.headers.first(name: "Retry-After")) ?? retryAfter
                 case 400..<500:
                     rejection = (status, String(answer.prefix(500)))
                 default:

@@ -118,7 +118,7 @@ public struct NotificationDispatcher: Service, CustomStringConvertible {
             case 200..<300: break
             case 408, 429, 500...:
                 failure = "HTTP \(code)"
-                retryAfter = response.headers.first(name: "Retry-After").flatMap(TimeInterval.init)
+                retryAfter = RetryAfter.seconds(response.headers.first(name: "Retry-After"))
             default:
                 // The receiver refuses this message as it is (a bad key, a malformed body):
                 // sending it again cannot help.

@@ -271,9 +271,7 @@ struct ResourceManagerClient: Sendable {
                 renewedToken = true
                 await tokens.invalidate()
             case 429, 503:
-                let wait = headers.first(name: "Retry-After").flatMap {
-                    TimeInterval($0.trimmingCharacters(in: .whitespaces))
-                }
+                let wait = RetryAfter.seconds(headers.first(name: "Retry-After"))
                 guard let wait, wait <= maxRetryAfter, throttles < 2 else {
                     let after = wait.map { ", retry after \(Int($0))s" } ?? ""
                     return .failure(
