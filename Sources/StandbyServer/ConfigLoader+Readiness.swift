@@ -6,7 +6,7 @@ import StandbyPrimitives
 
 // `readiness:` of the configuration, and `readiness:` of each hub.
 extension ConfigReader {
-    func readReadiness(_ root: ConfigNode, topology: Topology) -> ReadinessPollingSettings {
+    func readReadiness(_ root: ConfigNode) -> ReadinessPollingSettings {
         var settings = ReadinessPollingSettings()
         settings.hubs = readHubReadinessTargets(root)
         guard

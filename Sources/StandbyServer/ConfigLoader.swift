@@ -202,7 +202,7 @@ extension ConfigReader {
         configuration.topology = Topology(deployments: readDeployments(root))
         configuration.notifications = readNotifications(root)
         configuration.maintenance = readMaintenance(root, topology: configuration.topology)
-        configuration.readiness = readReadiness(root, topology: configuration.topology)
+        configuration.readiness = readReadiness(root)
         return configuration
     }
 
