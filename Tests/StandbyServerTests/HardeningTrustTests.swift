@@ -527,12 +527,6 @@ struct HardeningTrustTests {
         #expect(bulkPerBatch.values.reduce(0, +) == 6)
     }
 
-    /// Polls `condition` every 10 ms for at most 10 s.
-    private func waitUntil(_ condition: () -> Bool) async throws {
-        for _ in 0..<1000 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(condition(), "the condition did not hold within 10 s")
-    }
-
     // MARK: 11 — configuration is bounded
 
     @Test("11: out-of-range durations and numbers, short secrets: every one named by its key path")

@@ -115,3 +115,18 @@ public func blocking<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> 
         DispatchQueue.global().async { continuation.resume(returning: work()) }
     }
 }
+
+/// Polls `condition` every 10 ms until it holds; throws `ConditionNeverHeld` after `timeout`.
+/// For ordering steps of a test on what the code under test reports, never on sleeps.
+public func waitUntil(timeout: Duration = .seconds(10), _ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while !condition() {
+        guard ContinuousClock.now < deadline else { throw ConditionNeverHeld(timeout: timeout) }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
+public struct ConditionNeverHeld: Error, CustomStringConvertible {
+    public var timeout: Duration
+    public var description: String { "the condition did not hold within \(timeout)" }
+}
