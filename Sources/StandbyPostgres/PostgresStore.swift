@@ -67,13 +67,15 @@ public final class PostgresStore: ControlStore, Sendable {
     // MARK: Running transactions
 
     /// Runs `body` in one transaction on this thread, blocking; runs it again when it lost a race.
-    func transaction<T>(readOnly: Bool = false, _ body: (PostgresTransaction) throws -> T) throws -> T {
+    func transaction<T>(
+        readOnly: Bool = false, deferringWrites: Bool = false, _ body: (PostgresTransaction) throws -> T
+    ) throws -> T {
         var attempt = 0
         while true {
             attempt += 1
             do {
                 return try connector.withConnection { connection in
-                    try runTransaction(on: connection, readOnly: readOnly, body)
+                    try runTransaction(on: connection, readOnly: readOnly, deferringWrites: deferringWrites, body)
                 }
             } catch  where attempt < Self.raceRetries && PostgresErrors.isRetryable(error) {
                 continue
@@ -82,10 +84,12 @@ public final class PostgresStore: ControlStore, Sendable {
     }
 
     private func runTransaction<T>(
-        on connection: PostgresConnection, readOnly: Bool, _ body: (PostgresTransaction) throws -> T
+        on connection: PostgresConnection, readOnly: Bool, deferringWrites: Bool,
+        _ body: (PostgresTransaction) throws -> T
     ) throws -> T {
         let transaction = PostgresTransaction(
-            connection: connection, logger: logger, chain: chain, readOnly: readOnly, timeout: queryTimeout)
+            connection: connection, logger: logger, chain: chain, readOnly: readOnly, timeout: queryTimeout,
+            deferringWrites: deferringWrites)
         try transaction.begin()
         do {
             let value = try body(transaction)
@@ -131,10 +135,18 @@ public final class PostgresStore: ControlStore, Sendable {
         try await groupCommit.write(lane: lane, weight: weight, work)
     }
 
+    /// The shared writes waiting for a transaction (not those of the batch being committed).
+    public var waitingWrites: Int {
+        let waiting = groupCommit.waiting
+        return waiting.interactive + waiting.bulk
+    }
+
     /// One shared transaction of the group-commit queue: each item in a savepoint, the shared
-    /// work finished once, then the events chained and the transaction committed.
+    /// work finished once, then the events chained and the transaction committed. A batch defers
+    /// its ingest writes to send them as multi-row statements (see `PostgresTransaction`); a write
+    /// run alone sends each statement as it comes, so that any failure is its own.
     func commitShared(_ items: [any GroupCommitItem<SharedUnitsOfWork>], isolated: Bool) throws {
-        try transaction { transaction in
+        try transaction(deferringWrites: !isolated) { transaction in
             let units = SharedUnitsOfWork(transaction: transaction, isolated: isolated)
             for item in items {
                 units.beginUnit()
@@ -154,12 +166,16 @@ public final class PostgresStore: ControlStore, Sendable {
             }
             do {
                 try units.finish()
+                try transaction.sendPending()
             } catch {
                 let classified = PostgresErrors.classify(error)
                 if case StoreError.unavailable = classified { throw classified }
                 if isolated || PostgresErrors.isRetryable(error) { throw error }
                 throw GroupCommitRetryAlone()
             }
+            // A statement failed where only the whole transaction could undo it: what the units
+            // recorded of it cannot be trusted.
+            if transaction.poisoned && !isolated { throw GroupCommitRetryAlone() }
         }
     }
 

@@ -18,23 +18,64 @@ import StandbyPrimitives
 /// One chain across instances: appended events are kept here and written by `flushEvents()` just
 /// before the commit, under the lock of the `chain_head` row, so the lock is held only for the
 /// commit itself and every instance's events join one gapless chain.
+///
+/// Fewer round trips in a shared transaction (`deferringWrites`): the ingest's row writes wait in
+/// `DeferredIngestWrites` and a unit's savepoint is only sent when a statement must run inside it.
+/// Until then undoing the unit is forgetting its logged writes and events. Before any other
+/// statement, the logged writes are sent (each part after the savepoint it belongs in), so the
+/// server holds everything a statement could read. A statement that fails outside a savepoint
+/// sent for it leaves the transaction `poisoned`: the store then runs every unit alone, with
+/// nothing deferred.
 final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Sendable {
     let connection: PostgresConnection
     let logger: Logger
     let chain: EventChain
     let readOnly: Bool
+    let deferringWrites: Bool
     private var pendingEvents: [EventDraft] = []
     private var lockedDeployments: Set<String> = []
-    private var savepointDepth = 0
+    private var savepoints: [Savepoint] = []
+    private var deferred = DeferredIngestWrites()
+    /// How much of `deferred` the server has.
+    private var sentWrites = 0
+    /// Alert heads as the server had them when this transaction first asked, by key.
+    private var storedAlertHeads: [String: StoredAlertHead?] = [:]
+    /// A statement failed where no savepoint could undo it: the server's transaction is lost.
+    private(set) var poisoned = false
+    /// Statements sent without waiting for their answers, in order, and whether each ran inside
+    /// a savepoint the server has.
+    private var inFlight: [(answer: EventLoopFuture<PostgresQueryResult>, undoable: Bool)] = []
+    /// The rows of each deployment this transaction locked, read with the lock, as this
+    /// transaction left them.
+    private var lockedRows: [String: LockedDeploymentRows] = [:]
+
+    /// A locked deployment's stored state: its hubs' tracker state and its routing, as JSON text.
+    private struct LockedDeploymentRows {
+        var routing: String?
+        var hubs: [String: String] = [:]
+    }
+
+    /// A unit's savepoint: what the transaction held when it began, and whether the server has it.
+    private struct Savepoint {
+        var name: String
+        var writes: Int
+        var events: Int
+        var locks: Set<String>
+        var sent: Bool
+    }
 
     let timeout: TimeAmount
 
-    init(connection: PostgresConnection, logger: Logger, chain: EventChain, readOnly: Bool, timeout: TimeAmount) {
+    init(
+        connection: PostgresConnection, logger: Logger, chain: EventChain, readOnly: Bool, timeout: TimeAmount,
+        deferringWrites: Bool = false
+    ) {
         self.connection = connection
         self.logger = logger
         self.chain = chain
         self.readOnly = readOnly
         self.timeout = timeout
+        self.deferringWrites = deferringWrites && !readOnly
     }
 
     /// Waits for `future`; past the timeout the connection is closed, which fails the statement
@@ -46,56 +87,157 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
         return try future.wait()
     }
 
+    /// Whether a statement sent now runs inside a savepoint on the server, which can undo it.
+    private var insideSentSavepoint: Bool { savepoints.last?.sent ?? false }
+
+    /// Sends a statement whose answer nothing needs now, without waiting: the connection sends
+    /// the next one as soon as the server answered, with no round trip through this thread.
+    /// Its failure is reported by `drain()`, at the latest when its unit of work ends.
+    private func sendLater(_ query: PostgresQuery) {
+        inFlight.append((connection.query(query, logger: logger), insideSentSavepoint))
+    }
+
+    /// Waits for every statement sent without waiting; rethrows the first failure.
+    private func drain() throws {
+        guard !inFlight.isEmpty else { return }
+        let statements = inFlight
+        inFlight = []
+        var failure: (any Error)?
+        for (answer, undoable) in statements {
+            do {
+                _ = try wait(answer)
+            } catch {
+                if failure == nil {
+                    failure = error
+                    if PostgresErrors.sqlState(error) != nil, !undoable { poisoned = true }
+                }
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Runs a statement as it is, whatever is deferred, once those sent before it answered.
+    private func send(_ query: PostgresQuery) throws -> PostgresQueryResult {
+        try drain()
+        do {
+            return try wait(connection.query(query, logger: logger))
+        } catch {
+            if PostgresErrors.sqlState(error) != nil, !insideSentSavepoint { poisoned = true }
+            throw error
+        }
+    }
+
     func rows(_ query: PostgresQuery) throws -> [PGRow] {
-        try wait(connection.query(query, logger: logger)).rows.map(PGRow.init)
+        sendDeferred()
+        return try send(query).rows.map(PGRow.init)
     }
 
     @discardableResult
     func execute(_ query: PostgresQuery) throws -> Int {
-        try wait(connection.query(query, logger: logger)).metadata.rows ?? 0
+        sendDeferred()
+        return try send(query).metadata.rows ?? 0
+    }
+
+    /// A write whose row count nothing reads, sent without waiting (see `sendLater`).
+    private func executeLater(_ query: PostgresQuery) {
+        sendDeferred()
+        sendLater(query)
+    }
+
+    /// A read that nothing deferred can change (the deployment locks, tracker and routing state,
+    /// alert heads, which `deferred` completes): it runs without sending the deferred writes.
+    private func lookup(_ query: PostgresQuery) throws -> [PGRow] {
+        try send(query).rows.map(PGRow.init)
     }
 
     func begin() throws {
-        try execute(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN")
+        // The first statement's answer says whether the transaction began.
+        sendLater(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN")
     }
 
-    /// Writes the chained events last, then commits.
+    /// Sends (without waiting) the deferred writes and the savepoints they belong in, so that the
+    /// next statement runs where it would have without deferring.
+    func sendDeferred() {
+        for index in savepoints.indices where !savepoints[index].sent {
+            sendWrites(upTo: savepoints[index].writes)
+            sendLater(PostgresQuery(unsafeSQL: "SAVEPOINT \(savepoints[index].name)"))
+            savepoints[index].sent = true
+        }
+        sendWrites(upTo: deferred.count)
+    }
+
+    /// Sends what is deferred and waits for every answer: the failures of the statements sent
+    /// so far, reported here rather than by the commit.
+    func sendPending() throws {
+        sendDeferred()
+        try drain()
+    }
+
+    private func sendWrites(upTo end: Int) {
+        guard sentWrites < end else { return }
+        for statement in deferred.statements(sentWrites..<end) { sendLater(statement) }
+        sentWrites = end
+    }
+
+    /// Writes what is deferred and the chained events last, then commits.
     func commit() throws {
-        if !readOnly { try flushEvents() }
-        try execute("COMMIT")
+        if !readOnly {
+            sendDeferred()
+            try flushEvents()
+        }
+        _ = try send("COMMIT")
+        deferred.removeAll()
+        sentWrites = 0
     }
 
     func rollback() {
-        _ = try? execute("ROLLBACK")
+        _ = try? drain()
+        _ = try? send("ROLLBACK")
     }
 
-    /// Takes the deployment's lock once per transaction (a read-only snapshot takes none).
+    /// Takes the deployment's lock once per transaction (a read-only snapshot takes none), and
+    /// reads its hubs' tracker state and its routing state in the same round trip: the lock
+    /// makes them current until the commit, and this transaction's own saves keep them so.
     private func lockDeployment(_ deploymentId: String) throws {
         guard !readOnly, !lockedDeployments.contains(deploymentId) else { return }
-        try execute("SELECT pg_advisory_xact_lock(hashtextextended(\("deployment:" + deploymentId), 0))")
+        sendLater("SELECT pg_advisory_xact_lock(hashtextextended(\("deployment:" + deploymentId), 0))")
+        sendLater("SELECT hub_id, state FROM hub_health WHERE deployment_id = \(deploymentId)")
+        let hubs = inFlight.last!.answer
+        let routing = try lookup("SELECT state FROM deployment_state WHERE deployment_id = \(deploymentId)")
+        var rows = LockedDeploymentRows(routing: try routing.first?["state"])
+        for row in try wait(hubs).rows.map(PGRow.init) { rows.hubs[try row["hub_id"]] = try row["state"] as String }
+        lockedRows[deploymentId] = rows
         lockedDeployments.insert(deploymentId)
     }
 
     // MARK: Reads
 
-    /// Read from the table every time, never from a cache of this process: another instance may
-    /// have changed it since (the deployment's lock makes this read current).
+    /// Read from the table, never from a cache of this process: another instance may have
+    /// changed it since. The deployment's lock makes the read current (see `lockDeployment`).
     func hubState(_ hub: HubReference) throws -> HubHealthState {
         try lockDeployment(hub.deploymentId)
-        guard
-            let row = try rows(
+        let text: String?
+        if let rows = lockedRows[hub.deploymentId] {
+            text = rows.hubs[hub.hubId]
+        } else {
+            text = try lookup(
                 "SELECT state FROM hub_health WHERE deployment_id = \(hub.deploymentId) AND hub_id = \(hub.hubId)"
-            ).first
-        else { return HubHealthState(deploymentId: hub.deploymentId, hubId: hub.hubId) }
-        let text: String = try row["state"]
+            ).first?["state"]
+        }
+        guard let text else { return HubHealthState(deploymentId: hub.deploymentId, hubId: hub.hubId) }
         return try JSONDecoder().decode(HubHealthState.self, from: Data(text.utf8))
     }
 
     func deploymentState(_ deploymentId: String) throws -> DeploymentState? {
         try lockDeployment(deploymentId)
-        guard let row = try rows("SELECT state FROM deployment_state WHERE deployment_id = \(deploymentId)").first
-        else { return nil }
-        let text: String = try row["state"]
+        let text: String?
+        if let rows = lockedRows[deploymentId] {
+            text = rows.routing
+        } else {
+            text = try lookup("SELECT state FROM deployment_state WHERE deployment_id = \(deploymentId)").first?[
+                "state"]
+        }
+        guard let text else { return nil }
         return try JSONDecoder().decode(DeploymentState.self, from: Data(text.utf8))
     }
 
@@ -269,10 +411,12 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
 
     func saveHubState(_ state: HubHealthState, for hub: HubReference, at: Date) throws {
         let revision = String(UInt64.random(in: 1...UInt64.max), radix: 36)
-        try execute(
+        let text = state.jsonValue().compactString()
+        lockedRows[hub.deploymentId]?.hubs[hub.hubId] = text
+        executeLater(
             """
             INSERT INTO hub_health (deployment_id, hub_id, health, state, revision, updated_at)
-            VALUES (\(hub.deploymentId), \(hub.hubId), \(state.health.rawValue), \(state.jsonValue().compactString()),
+            VALUES (\(hub.deploymentId), \(hub.hubId), \(state.health.rawValue), \(text),
                     \(revision), \(Timestamp.format(at)))
             ON CONFLICT (deployment_id, hub_id) DO UPDATE SET health = excluded.health, state = excluded.state,
                 revision = excluded.revision, updated_at = excluded.updated_at
@@ -281,7 +425,8 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
 
     func saveDeploymentState(_ state: DeploymentState, deploymentId: String, at: Date) throws {
         let text = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
-        try execute(
+        lockedRows[deploymentId]?.routing = text
+        executeLater(
             """
             INSERT INTO deployment_state (deployment_id, state, updated_at)
             VALUES (\(deploymentId), \(text), \(Timestamp.format(at)))
@@ -290,7 +435,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     }
 
     func saveFailureWindow(_ window: FailureWindow, at: Date) throws {
-        try execute(
+        executeLater(
             """
             INSERT INTO failure_windows
                 (id, deployment_id, hub_id, opened_at, first_failure_at, last_failure_at, failure_count, sources,
@@ -312,7 +457,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     func insertFailoverEvent(_ plan: FailoverPlan, status: FailoverEventStatus, at date: Date) throws {
         let at = Timestamp.format(date)
         let settledAt: String? = status == .open ? nil : at
-        try execute(
+        executeLater(
             """
             INSERT INTO failover_events
                 (id, deployment_id, kind, trigger, from_hub, to_hub, reason, rule, evidence, actor, dry_run, status,
@@ -325,7 +470,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
         let nextAttemptAt: String? = plan.dryRun ? nil : at
         for (position, command) in plan.commands.enumerated() {
             let parameters = JSONValue.object(command.parameters.mapValues(JSONValue.string)).canonicalString()
-            try execute(
+            executeLater(
                 """
                 INSERT INTO commands
                     (id, deployment_id, failover_event_id, position, kind, hub, from_hub, to_hub, parameters,
@@ -338,7 +483,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     }
 
     func settleFailoverEvent(id: String, status: FailoverEventStatus, at: Date) throws {
-        try execute(
+        executeLater(
             """
             UPDATE failover_events SET status = \(status.rawValue), settled_at = \(Timestamp.format(at))
             WHERE id = \(id) AND status = 'open'
@@ -347,7 +492,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
 
     func supersedeFailoverEvent(id: String, at: Date) throws {
         try settleFailoverEvent(id: id, status: .superseded, at: at)
-        try execute(
+        executeLater(
             """
             UPDATE commands SET status = 'superseded', updated_at = \(Timestamp.format(at))
             WHERE failover_event_id = \(id) AND status IN ('pending', 'delivered')
@@ -482,22 +627,33 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     }
 
     func inSavepoint<T>(_ work: () throws -> T) throws -> T {
-        savepointDepth += 1
-        defer { savepointDepth -= 1 }
-        let name = "standby_unit_\(savepointDepth)"
-        let events = pendingEvents.count
-        let locks = lockedDeployments
-        try execute(PostgresQuery(unsafeSQL: "SAVEPOINT \(name)"))
+        savepoints.append(
+            Savepoint(
+                name: "standby_unit_\(savepoints.count + 1)", writes: deferred.count, events: pendingEvents.count,
+                locks: lockedDeployments, sent: false))
+        if !deferringWrites { sendDeferred() }
         do {
             let value = try work()
-            try execute(PostgresQuery(unsafeSQL: "RELEASE SAVEPOINT \(name)"))
+            // The unit's statements answered before it ends: a failure among them is its own.
+            if savepoints[savepoints.count - 1].sent { try drain() }
+            let savepoint = savepoints.removeLast()
+            if savepoint.sent { sendLater(PostgresQuery(unsafeSQL: "RELEASE SAVEPOINT \(savepoint.name)")) }
             return value
         } catch {
-            pendingEvents.removeSubrange(events...)
-            lockedDeployments = locks
-            // A broken connection fails these too; the commit then reports it.
-            _ = try? execute(PostgresQuery(unsafeSQL: "ROLLBACK TO SAVEPOINT \(name)"))
-            _ = try? execute(PostgresQuery(unsafeSQL: "RELEASE SAVEPOINT \(name)"))
+            let savepoint = savepoints.removeLast()
+            pendingEvents.removeSubrange(savepoint.events...)
+            deferred.truncate(to: savepoint.writes)
+            if savepoint.sent {
+                _ = try? drain()
+                // What the server ran inside the savepoint is undone, locks taken there included.
+                sentWrites = min(sentWrites, savepoint.writes)
+                lockedDeployments = savepoint.locks
+                // So are the saves made inside it: the locked rows are read again, one by one.
+                lockedRows = [:]
+                // A broken connection fails these too; the commit then reports it.
+                _ = try? send(PostgresQuery(unsafeSQL: "ROLLBACK TO SAVEPOINT \(savepoint.name)"))
+                _ = try? send(PostgresQuery(unsafeSQL: "RELEASE SAVEPOINT \(savepoint.name)"))
+            }
             throw error
         }
     }
@@ -529,102 +685,89 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
                         ].joined(separator: ", ") + ")")
             }
             statement.append(values.joined(separator: ", "))
-            try execute(statement.query)
+            executeLater(statement.query)
         }
-        try execute("UPDATE chain_head SET seq = \(Int(seq)), hash = \(prevHash) WHERE id = 1")
+        executeLater("UPDATE chain_head SET seq = \(Int(seq)), hash = \(prevHash) WHERE id = 1")
         pendingEvents = []
     }
 
     // MARK: Alert records
 
     func alertHead(key: String) throws -> StoredAlertHead? {
-        try rows(
-            """
-            SELECT id, condition, state_fingerprint, observed_at, fired_at, duplicate_count
-            FROM alerts WHERE alert_key = \(key)
-            """
-        ).first.map {
-            StoredAlertHead(
-                id: try $0["id"], condition: (try $0["condition"] as String?).flatMap(AlertCondition.init(rawValue:)),
-                stateFingerprint: try $0["state_fingerprint"], observedAt: try $0["observed_at"],
-                firedAt: try $0["fired_at"], duplicateCount: try $0["duplicate_count"])
+        let stored: StoredAlertHead?
+        if let known = storedAlertHeads[key] {
+            stored = known
+        } else {
+            stored = try lookup(
+                """
+                SELECT id, condition, state_fingerprint, observed_at, fired_at, duplicate_count
+                FROM alerts WHERE alert_key = \(key)
+                """
+            ).first.map {
+                StoredAlertHead(
+                    id: try $0["id"],
+                    condition: (try $0["condition"] as String?).flatMap(AlertCondition.init(rawValue:)),
+                    stateFingerprint: try $0["state_fingerprint"], observedAt: try $0["observed_at"],
+                    firedAt: try $0["fired_at"], duplicateCount: try $0["duplicate_count"])
+            }
+            storedAlertHeads[key] = .some(stored)
         }
+        return deferred.head(key: key, stored: stored)
+    }
+
+    /// Logs an ingest write; sent at once unless this transaction defers them.
+    private func write(_ write: DeferredIngestWrites.Write) throws {
+        deferred.append(write)
+        if !deferringWrites { sendDeferred() }
     }
 
     func insertAlert(
         id: String, key: String, alert: NormalizedAlert, columns: AlertColumns, deliveryId: String, at: String
     ) throws {
-        try execute(
-            """
-            INSERT INTO alerts
-                (id, alert_key, status, azure_alert_id, rule, severity, signal_type, monitoring_service, schema,
-                 kind, condition, target_ids, hubs, fired_at, resolved_at, observed_at, description, is_test,
-                 details, state_fingerprint, first_delivery_id, last_delivery_id, created_at, updated_at)
-            VALUES (\(id), \(key), 'recognized', \(alert.azureAlertId), \(alert.rule), \(columns.severity),
-                    \(alert.signalType), \(alert.monitoringService), \(alert.schema.rawValue), \(alert.kind.rawValue),
-                    \(columns.condition), \(columns.targetIds), \(columns.hubs), \(columns.firedAt),
-                    \(alert.resolvedAt.map(Timestamp.format)), \(columns.observedAt), \(columns.description),
-                    \(alert.isTest), \(columns.details), \(columns.stateFingerprint), \(deliveryId), \(deliveryId),
-                    \(at), \(at))
-            """)
+        try write(
+            .insertAlert(
+                DeferredIngestWrites.AlertRow(
+                    id: id, key: key, status: AlertStatus.recognized.rawValue, azureAlertId: alert.azureAlertId,
+                    rule: alert.rule, severity: columns.severity, signalType: alert.signalType,
+                    monitoringService: alert.monitoringService, schema: alert.schema.rawValue,
+                    kind: alert.kind.rawValue, condition: columns.condition, targetIds: columns.targetIds,
+                    hubs: columns.hubs, firedAt: columns.firedAt, resolvedAt: alert.resolvedAt.map(Timestamp.format),
+                    observedAt: columns.observedAt, description: columns.description, isTest: alert.isTest,
+                    details: columns.details, stateFingerprint: columns.stateFingerprint, deliveryId: deliveryId,
+                    at: at)))
     }
 
     func insertOpaqueAlert(
         id: String, key: String, status: AlertStatus, details: String, deliveryId: String, at: String
     ) throws {
-        try execute(
-            """
-            INSERT INTO alerts (id, alert_key, status, details, first_delivery_id, last_delivery_id, created_at,
-                updated_at)
-            VALUES (\(id), \(key), \(status.rawValue), \(details), \(deliveryId), \(deliveryId), \(at), \(at))
-            """)
+        try write(
+            .insertAlert(
+                DeferredIngestWrites.AlertRow(
+                    id: id, key: key, status: status.rawValue, details: details, deliveryId: deliveryId, at: at)))
     }
 
     func countDuplicateDelivery(alertId: String, deliveryId: String) throws {
-        try execute(
-            """
-            UPDATE alerts SET duplicate_count = duplicate_count + 1, delivery_count = delivery_count + 1,
-                last_delivery_id = \(deliveryId)
-            WHERE id = \(alertId)
-            """)
+        try write(.countDuplicate(alertId: alertId, deliveryId: deliveryId))
     }
 
     func updateAlert(id: String, columns: AlertColumns, deliveryId: String, at: String) throws {
-        try execute(
-            """
-            UPDATE alerts SET condition = \(columns.condition), severity = COALESCE(\(columns.severity), severity),
-                fired_at = \(columns.firedAt), resolved_at = \(columns.resolvedAt), observed_at = \(columns.observedAt),
-                details = \(columns.details), state_fingerprint = \(columns.stateFingerprint), hubs = \(columns.hubs),
-                target_ids = \(columns.targetIds), description = COALESCE(\(columns.description), description),
-                delivery_count = delivery_count + 1, last_delivery_id = \(deliveryId), updated_at = \(at)
-            WHERE id = \(id)
-            """)
+        try write(.updateAlert(id: id, columns: columns, deliveryId: deliveryId, at: at))
     }
 
     func replaceAlertHubs(alertId: String, hubs: [HubReference], replacing: Bool) throws {
-        if replacing { try execute("DELETE FROM alert_hubs WHERE alert_id = \(alertId)") }
-        for hub in hubs {
-            try execute(
-                """
-                INSERT INTO alert_hubs (alert_id, deployment_id, hub_id) VALUES (\(alertId), \(hub.deploymentId),
-                    \(hub.hubId))
-                ON CONFLICT DO NOTHING
-                """)
-        }
+        try write(.alertHubs(alertId: alertId, hubs: hubs, replacing: replacing))
     }
 
     func insertDelivery(
         _ delivery: IncomingDelivery, outcome: DeliveryOutcome, schema: String?, alertId: String, detail: String?
     ) throws {
-        try execute(
-            """
-            INSERT INTO deliveries
-                (id, received_at, remote_address, content_type, body, sha256, byte_count, outcome, schema,
-                 alert_id, detail)
-            VALUES (\(delivery.id), \(Timestamp.format(delivery.receivedAt)), \(delivery.remoteAddress),
-                    \(delivery.contentType), \(ByteBuffer(bytes: delivery.body)), \(delivery.sha256),
-                    \(delivery.body.count), \(outcome.rawValue), \(schema), \(alertId), \(detail))
-            """)
+        try write(
+            .insertDelivery(
+                DeferredIngestWrites.DeliveryRow(
+                    id: delivery.id, receivedAt: Timestamp.format(delivery.receivedAt),
+                    remoteAddress: delivery.remoteAddress, contentType: delivery.contentType, body: delivery.body,
+                    sha256: delivery.sha256, outcome: outcome.rawValue, schema: schema, alertId: alertId,
+                    detail: detail)))
     }
 
     // MARK: Rows

@@ -293,3 +293,157 @@ struct StoreContractTests {
         #expect(again == (0..<20).map { $0 % 4 == 1 ? "x\($0)" : "r\($0)" })
     }
 }
+
+/// Webhook deliveries written in one shared transaction, as an alert storm batches them, against
+/// the same deliveries written one transaction each.
+@Suite("Store contract: deliveries in one shared transaction")
+struct SharedIngestContractTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+    let east = HubReference(deploymentId: "prod", hubId: "east")
+    let west = HubReference(deploymentId: "prod", hubId: "west")
+
+    /// One delivery of the sequence: a body and the hubs its alert concerns, or a unit that
+    /// stores its delivery and then fails.
+    struct Step: Sendable {
+        var body: Data
+        var hubs: [HubReference]
+        var refused = false
+    }
+
+    /// A common-schema metric alert of `rule`, as Azure sends it.
+    func alert(_ rule: String, condition: String = "Fired", severity: String = "Sev2") -> Data {
+        var essentials: [String: JSONValue] = [
+            "alertId": .string("/subscriptions/s/providers/Microsoft.AlertsManagement/alerts/\(rule)"),
+            "alertRule": .string(rule), "severity": .string(severity), "signalType": .string("Metric"),
+            "monitorCondition": .string(condition), "monitoringService": .string("Platform"),
+            "alertTargetIDs": .array([]), "firedDateTime": .string("2026-11-28T10:00:00.1234567Z"),
+        ]
+        if condition == "Resolved" { essentials["resolvedDateTime"] = .string("2026-11-28T10:05:00Z") }
+        return JSONValue.object([
+            "schemaId": .string("azureMonitorCommonAlertSchema"),
+            "data": .object(["essentials": .object(essentials), "alertContext": .object([:])]),
+        ]).canonicalData()
+    }
+
+    /// New, duplicate, changed, duplicate again, a second alert on two hubs whose hubs then
+    /// change, a refused unit, bodies that are not alerts (one twice), and a late retry of the
+    /// first state (stale).
+    var steps: [Step] {
+        [
+            Step(body: alert("latency"), hubs: [east]),
+            Step(body: alert("latency"), hubs: [east]),
+            Step(body: alert("latency", condition: "Resolved", severity: "Sev3"), hubs: [east]),
+            Step(body: alert("latency", condition: "Resolved", severity: "Sev3"), hubs: [east]),
+            Step(body: alert("errors"), hubs: [east, west]),
+            Step(body: alert("refused"), hubs: [east], refused: true),
+            Step(body: alert("errors", condition: "Resolved"), hubs: [west]),
+            Step(body: Data("not json at all".utf8), hubs: []),
+            Step(body: Data(#"{"hello":"world"}"#.utf8), hubs: []),
+            Step(body: Data("not json at all".utf8), hubs: []),
+            Step(body: alert("latency"), hubs: [east]),
+        ]
+    }
+
+    func write(_ step: Step, index: Int, to store: any ControlStore, ids: CountingIDs) async throws -> IngestResult {
+        let delivery = IncomingDelivery(
+            id: "d\(index)", receivedAt: t0.addingTimeInterval(Double(index)), remoteAddress: "10.0.0.\(index)",
+            contentType: "application/json", body: step.body)
+        var content = DeliveryContent.classify(step.body, topology: Topology(deployments: []))
+        if case .alert(let alert, _) = content { content = .alert(alert, hubs: step.hubs) }
+        let classified = content
+        return try await store.sharedWrite(lane: .interactive, weight: 1) { units in
+            let result = try units.transaction.storeDelivery(delivery, content: classified, ids: ids)
+            if step.refused { throw Refusal() }
+            return result
+        }
+    }
+
+    func waitingWrites(_ store: any ControlStore) -> Int {
+        if let store = store as? PostgresStore { return store.waitingWrites }
+        let waiting = (store as! SQLiteControlStore).database.groupCommit.waiting
+        return waiting.interactive + waiting.bulk
+    }
+
+    func repository(_ store: any ControlStore) -> any AlertRepository {
+        (store as? PostgresStore) ?? SQLiteAlertRepository(database: (store as! SQLiteControlStore).database)
+    }
+
+    /// Every alert with its deliveries, oldest first.
+    func stored(_ store: any ControlStore) async throws -> [AlertView] {
+        let repository = repository(store)
+        var query = AlertQuery()
+        query.page = PageRequest(limit: 100)
+        var alerts: [AlertView] = []
+        for alert in try await repository.list(query).items.reversed() {
+            alerts.append(try #require(try await repository.get(id: alert.id)))
+        }
+        return alerts
+    }
+
+    @Test(
+        "a batch of new, repeated, changed and opaque deliveries with a refused unit stores what they store one by one",
+        arguments: StoreUnderTest.allCases)
+    func batchedDeliveriesMatchOneByOne(_ kind: StoreUnderTest) async throws {
+        let steps = steps
+        // One by one: each delivery its own transaction.
+        let (alone, aloneKeepAlive) = try await kind.make()
+        defer { withExtendedLifetime(aloneKeepAlive) {} }
+        let aloneIDs = CountingIDs(prefix: "alert")
+        var aloneOutcomes: [DeliveryOutcome?] = []
+        for (index, step) in steps.enumerated() {
+            aloneOutcomes.append(try? await write(step, index: index, to: alone, ids: aloneIDs).outcome)
+        }
+        // Batched: a first write holds the writer until every delivery waits behind it, in order.
+        let (batched, batchedKeepAlive) = try await kind.make()
+        defer { withExtendedLifetime(batchedKeepAlive) {} }
+        let batchedIDs = CountingIDs(prefix: "alert")
+        let (gate, holding) = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
+        let batchedOutcomes = try await withThrowingTaskGroup(of: (Int, DeliveryOutcome?).self) { group in
+            group.addTask {
+                try await batched.sharedWrite(lane: .interactive, weight: 1) { _ in
+                    holding.signal()
+                    gate.wait()
+                }
+                return (-1, nil)
+            }
+            // Whatever happens, the writer is let go, so that the group can end.
+            defer { gate.signal() }
+            await blocking { holding.wait() }
+            for (index, step) in steps.enumerated() {
+                try await waitUntil(timeout: .seconds(60)) { waitingWrites(batched) == index }
+                group.addTask { (index, try? await write(step, index: index, to: batched, ids: batchedIDs).outcome) }
+            }
+            try await waitUntil(timeout: .seconds(60)) { waitingWrites(batched) == steps.count }
+            gate.signal()
+            var outcomes = [DeliveryOutcome?](repeating: nil, count: steps.count)
+            for try await (index, outcome) in group where index >= 0 { outcomes[index] = outcome }
+            return outcomes
+        }
+        #expect(
+            aloneOutcomes == [
+                .new, .duplicate, .changed, .duplicate, .new, nil, .changed, .malformed, .unrecognized, .duplicate,
+                .stale,
+            ])
+        #expect(batchedOutcomes == aloneOutcomes)
+        let expected = try await stored(alone)
+        #expect(try await stored(batched) == expected)
+        // What the outcomes imply, read back: the refused unit left nothing.
+        #expect(expected.map(\.rule) == ["latency", "errors", nil, nil])
+        #expect(expected.map(\.deliveryCount) == [5, 2, 2, 1])
+        #expect(expected.map(\.duplicateCount) == [3, 0, 1, 0])
+        #expect(expected[0].condition == .resolved)
+        #expect(expected[0].severity == "Sev3")
+        #expect(expected[0].deliveries?.map(\.id) == ["d0", "d1", "d2", "d3", "d10"])
+        #expect(expected[1].hubs == [west])
+        #expect(expected[1].condition == .resolved)
+        #expect(expected[2].deliveries?.map(\.id) == ["d7", "d9"])
+        #expect(try await repository(batched).delivery(id: "d5") == nil)
+        let west = try await repository(batched).list(
+            {
+                var query = AlertQuery()
+                query.hub = "west"
+                return query
+            }())
+        #expect(west.items.map(\.rule) == ["errors"])
+    }
+}

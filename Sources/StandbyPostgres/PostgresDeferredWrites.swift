@@ -1,0 +1,306 @@
+import Foundation
+import NIOCore
+import PostgresNIO
+import StandbyApp
+import StandbyCore
+import StandbyPrimitives
+
+/// The ingest's row writes (deliveries, alerts and their hubs) kept in order until the shared
+/// transaction needs them on the server, then sent as a few multi-row statements instead of one
+/// round trip each. Nothing a unit of work reads depends on them being sent, except the alert
+/// heads, which `head(key:stored:)` answers from the log over what the server had.
+struct DeferredIngestWrites {
+    enum Write {
+        case insertAlert(AlertRow)
+        case updateAlert(id: String, columns: AlertColumns, deliveryId: String, at: String)
+        case countDuplicate(alertId: String, deliveryId: String)
+        case alertHubs(alertId: String, hubs: [HubReference], replacing: Bool)
+        case insertDelivery(DeliveryRow)
+    }
+
+    /// An alert's row as inserted: a recognised alert's columns, or an opaque body's few.
+    struct AlertRow {
+        var id: String
+        var key: String
+        var status: String
+        var azureAlertId: String?
+        var rule: String?
+        var severity: String?
+        var signalType: String?
+        var monitoringService: String?
+        var schema: String?
+        var kind: String?
+        var condition: String?
+        var targetIds = "[]"
+        var hubs = "[]"
+        var firedAt: String?
+        var resolvedAt: String?
+        var observedAt: String?
+        var description: String?
+        var isTest = false
+        var details: String?
+        var stateFingerprint: String?
+        var deliveryId: String
+        var at: String
+
+        var head: StoredAlertHead {
+            StoredAlertHead(
+                id: id, condition: condition.flatMap(AlertCondition.init(rawValue:)),
+                stateFingerprint: stateFingerprint, observedAt: observedAt, firedAt: firedAt, duplicateCount: 0)
+        }
+    }
+
+    struct DeliveryRow {
+        var id: String
+        var receivedAt: String
+        var remoteAddress: String?
+        var contentType: String?
+        var body: Data
+        var sha256: String
+        var outcome: String
+        var schema: String?
+        var alertId: String
+        var detail: String?
+    }
+
+    private(set) var writes: [Write] = []
+
+    var count: Int { writes.count }
+
+    mutating func append(_ write: Write) {
+        writes.append(write)
+    }
+
+    /// Forgets the writes from `count` on (a unit of work rolled back).
+    mutating func truncate(to count: Int) {
+        writes.removeSubrange(count...)
+    }
+
+    /// Forgets every write once the transaction ended.
+    mutating func removeAll() {
+        writes.removeAll(keepingCapacity: true)
+    }
+
+    /// The alert of `key` as this transaction sees it: what the server had (`stored`, read
+    /// before any write of this transaction touched it), with the writes logged since.
+    func head(key: String, stored: StoredAlertHead?) -> StoredAlertHead? {
+        var head = stored
+        for write in writes {
+            switch write {
+            case .insertAlert(let row) where row.key == key:
+                head = row.head
+            case .updateAlert(let id, let columns, _, _) where id == head?.id:
+                head?.condition = AlertCondition(rawValue: columns.condition)
+                head?.stateFingerprint = columns.stateFingerprint
+                head?.observedAt = columns.observedAt
+                head?.firedAt = columns.firedAt
+            case .countDuplicate(let id, _) where id == head?.id:
+                head?.duplicateCount += 1
+            default:
+                continue
+            }
+        }
+        return head
+    }
+
+    /// The statements that apply `range` of the log, in an order that keeps every reference
+    /// valid: alerts first, then their changes and hubs, then the deliveries that name them.
+    func statements(_ range: Range<Int>) -> [PostgresQuery] {
+        guard !range.isEmpty else { return [] }
+        var inserts: [AlertRow] = []
+        var changes = OrderedChanges<String, AlertChange>()
+        var hubs = OrderedChanges<String, HubsChange>()
+        var deliveries: [DeliveryRow] = []
+        for write in writes[range] {
+            switch write {
+            case .insertAlert(let row):
+                inserts.append(row)
+            case .updateAlert(let id, let columns, let deliveryId, let at):
+                changes.update(id, default: AlertChange()) { $0.apply(columns, deliveryId: deliveryId, at: at) }
+            case .countDuplicate(let id, let deliveryId):
+                changes.update(id, default: AlertChange()) { $0.countDuplicate(deliveryId: deliveryId) }
+            case .alertHubs(let id, let references, let replacing):
+                hubs.update(id, default: HubsChange()) { $0.apply(references, replacing: replacing) }
+            case .insertDelivery(let row):
+                deliveries.append(row)
+            }
+        }
+        var queries: [PostgresQuery] = []
+        queries += Self.chunked(inserts, Self.insertAlerts)
+        let counted = changes.items.filter { $0.value.columns == nil }
+        queries += Self.chunked(counted, Self.countDeliveries)
+        for (id, change) in changes.items {
+            if let columns = change.columns {
+                queries.append(Self.updateAlert(id: id, columns: columns, change: change))
+            }
+        }
+        let replaced = hubs.items.filter(\.value.replacing).map(\.key)
+        if !replaced.isEmpty { queries.append("DELETE FROM alert_hubs WHERE alert_id = ANY(\(replaced))") }
+        let hubRows = hubs.items.flatMap { item in item.value.hubs.map { (alertId: item.key, hub: $0) } }
+        queries += Self.chunked(hubRows, Self.insertAlertHubs)
+        queries += Self.chunked(deliveries, Self.insertDeliveries)
+        return queries
+    }
+
+    // MARK: Statements
+
+    /// Rows per multi-row statement: far below PostgreSQL's 65,535 bound values with any table here.
+    private static let rowsPerStatement = 500
+
+    private static func chunked<Row>(_ rows: [Row], _ statement: (ArraySlice<Row>) -> PostgresQuery) -> [PostgresQuery]
+    {
+        stride(from: 0, to: rows.count, by: rowsPerStatement).map {
+            statement(rows[$0..<min($0 + rowsPerStatement, rows.count)])
+        }
+    }
+
+    private static func insertAlerts(_ rows: ArraySlice<AlertRow>) -> PostgresQuery {
+        var statement = SQLStatement(
+            """
+            INSERT INTO alerts
+                (id, alert_key, status, azure_alert_id, rule, severity, signal_type, monitoring_service, schema,
+                 kind, condition, target_ids, hubs, fired_at, resolved_at, observed_at, description, is_test,
+                 details, state_fingerprint, first_delivery_id, last_delivery_id, created_at, updated_at)
+            VALUES
+            """)
+        let values = rows.map { row in
+            [
+                statement.bind(row.id), statement.bind(row.key), statement.bind(row.status),
+                statement.bind(row.azureAlertId), statement.bind(row.rule), statement.bind(row.severity),
+                statement.bind(row.signalType), statement.bind(row.monitoringService), statement.bind(row.schema),
+                statement.bind(row.kind), statement.bind(row.condition), statement.bind(row.targetIds),
+                statement.bind(row.hubs), statement.bind(row.firedAt), statement.bind(row.resolvedAt),
+                statement.bind(row.observedAt), statement.bind(row.description), statement.bind(row.isTest),
+                statement.bind(row.details), statement.bind(row.stateFingerprint), statement.bind(row.deliveryId),
+                statement.bind(row.deliveryId), statement.bind(row.at), statement.bind(row.at),
+            ]
+        }
+        statement.append(Self.tuples(values))
+        return statement.query
+    }
+
+    /// Deliveries that changed nothing but the counts, for many alerts in one statement.
+    private static func countDeliveries(_ items: ArraySlice<(key: String, value: AlertChange)>) -> PostgresQuery {
+        var statement = SQLStatement(
+            """
+            UPDATE alerts SET duplicate_count = alerts.duplicate_count + counted.duplicates,
+                delivery_count = alerts.delivery_count + counted.deliveries,
+                last_delivery_id = counted.last_delivery_id
+            FROM (VALUES
+            """)
+        let values = items.map { item in
+            [
+                statement.bind(item.key), statement.bind(item.value.duplicates) + "::bigint",
+                statement.bind(item.value.deliveries) + "::bigint", statement.bind(item.value.lastDeliveryId),
+            ]
+        }
+        statement.append(
+            Self.tuples(values)
+                + ") AS counted (id, duplicates, deliveries, last_delivery_id) WHERE alerts.id = counted.id")
+        return statement.query
+    }
+
+    private static func updateAlert(id: String, columns: AlertColumns, change: AlertChange) -> PostgresQuery {
+        """
+        UPDATE alerts SET condition = \(columns.condition), severity = COALESCE(\(columns.severity), severity),
+            fired_at = \(columns.firedAt), resolved_at = \(columns.resolvedAt), observed_at = \(columns.observedAt),
+            details = \(columns.details), state_fingerprint = \(columns.stateFingerprint), hubs = \(columns.hubs),
+            target_ids = \(columns.targetIds), description = COALESCE(\(columns.description), description),
+            duplicate_count = duplicate_count + \(change.duplicates), delivery_count = delivery_count + \(change.deliveries),
+            last_delivery_id = \(change.lastDeliveryId), updated_at = \(change.updatedAt)
+        WHERE id = \(id)
+        """
+    }
+
+    private static func insertAlertHubs(_ rows: ArraySlice<(alertId: String, hub: HubReference)>) -> PostgresQuery {
+        var statement = SQLStatement("INSERT INTO alert_hubs (alert_id, deployment_id, hub_id) VALUES ")
+        let values = rows.map { row in
+            [statement.bind(row.alertId), statement.bind(row.hub.deploymentId), statement.bind(row.hub.hubId)]
+        }
+        statement.append(Self.tuples(values) + " ON CONFLICT DO NOTHING")
+        return statement.query
+    }
+
+    private static func insertDeliveries(_ rows: ArraySlice<DeliveryRow>) -> PostgresQuery {
+        var statement = SQLStatement(
+            """
+            INSERT INTO deliveries
+                (id, received_at, remote_address, content_type, body, sha256, byte_count, outcome, schema,
+                 alert_id, detail)
+            VALUES
+            """)
+        let values = rows.map { row in
+            [
+                statement.bind(row.id), statement.bind(row.receivedAt), statement.bind(row.remoteAddress),
+                statement.bind(row.contentType), statement.bind(ByteBuffer(bytes: row.body)),
+                statement.bind(row.sha256), statement.bind(row.body.count), statement.bind(row.outcome),
+                statement.bind(row.schema), statement.bind(row.alertId), statement.bind(row.detail),
+            ]
+        }
+        statement.append(Self.tuples(values))
+        return statement.query
+    }
+
+    private static func tuples(_ rows: [[String]]) -> String {
+        rows.map { "(" + $0.joined(separator: ", ") + ")" }.joined(separator: ", ")
+    }
+}
+
+/// What a range of the log does to one alert row: the latest state change, if any, and the
+/// deliveries counted on it.
+private struct AlertChange {
+    var columns: AlertColumns?
+    var duplicates = 0
+    var deliveries = 0
+    var lastDeliveryId = ""
+    var updatedAt = ""
+
+    mutating func apply(_ new: AlertColumns, deliveryId: String, at: String) {
+        var merged = new
+        // As the UPDATE does: a change without a severity or description keeps the one before.
+        merged.severity = new.severity ?? columns?.severity
+        merged.description = new.description ?? columns?.description
+        columns = merged
+        deliveries += 1
+        lastDeliveryId = deliveryId
+        updatedAt = at
+    }
+
+    mutating func countDuplicate(deliveryId: String) {
+        duplicates += 1
+        deliveries += 1
+        lastDeliveryId = deliveryId
+    }
+}
+
+/// What a range of the log does to one alert's hubs: replaced (the rows before deleted) or
+/// added to, and the hubs to insert.
+private struct HubsChange {
+    var replacing = false
+    var hubs: [HubReference] = []
+
+    mutating func apply(_ new: [HubReference], replacing replace: Bool) {
+        if replace {
+            replacing = true
+            hubs = []
+        }
+        for hub in new where !hubs.contains(hub) { hubs.append(hub) }
+    }
+}
+
+/// Values by key in the order the keys first came.
+private struct OrderedChanges<Key: Hashable, Value> {
+    private(set) var items: [(key: Key, value: Value)] = []
+    private var positions: [Key: Int] = [:]
+
+    mutating func update(_ key: Key, default initial: Value, _ change: (inout Value) -> Void) {
+        let position =
+            positions[key]
+            ?? {
+                items.append((key, initial))
+                positions[key] = items.count - 1
+                return items.count - 1
+            }()
+        change(&items[position].value)
+    }
+}
