@@ -65,39 +65,42 @@ public final class ControlPlane: Sendable {
         }
     }
 
-    /// Ingests one webhook delivery, raw first: the delivery and its alert are stored, then the
-    /// alert's signals are applied to the hubs it concerns, in the same unit of work (the engine
-    /// decides once for the shared transaction, before it commits). Processing that fails for any
-    /// reason but storage trouble leaves the raw delivery stored and the failure in the history;
-    /// storage trouble fails the whole write, so that Azure retries.
+    /// Ingests one webhook delivery, raw first: the delivery and its alert are stored, then, once
+    /// every unit of the shared transaction stored its own, the alert's signals are applied to the
+    /// hubs it concerns (the engine decides once for the shared transaction, before it commits).
+    /// Processing that fails for any reason but storage trouble leaves the raw delivery stored
+    /// and the failure in the history; storage trouble fails the whole write, so that Azure retries.
     public func ingest(_ delivery: IncomingDelivery, content: DeliveryContent) async throws -> IngestResult {
         let now = delivery.receivedAt
         return try await store.sharedWrite(lane: .interactive, weight: 1) { [topology, ids] units in
             let result = try units.transaction.storeDelivery(delivery, content: content, ids: ids)
             guard let alert = result.alert, !result.hubs.isEmpty else { return result }
-            do {
-                try units.transaction.inSavepoint {
-                    try self.applySignals(in: units, now: now, inputs: ["delivery:\(result.deliveryId)"]) { session in
-                        for hub in result.hubs {
-                            guard let deployment = topology.deployment(hub.deploymentId),
-                                let definition = deployment.hub(hub.hubId)
-                            else { continue }
-                            let signal = AzureSignal.from(
-                                alert, alertId: result.alertId, hub: definition, policy: deployment.policy,
-                                receivedAt: now)
-                            try session.apply(signal, to: hub)
+            units.atFinish {
+                do {
+                    try units.transaction.inSavepoint {
+                        try self.applySignals(in: units, now: now, inputs: ["delivery:\(result.deliveryId)"]) {
+                            session in
+                            for hub in result.hubs {
+                                guard let deployment = topology.deployment(hub.deploymentId),
+                                    let definition = deployment.hub(hub.hubId)
+                                else { continue }
+                                let signal = AzureSignal.from(
+                                    alert, alertId: result.alertId, hub: definition, policy: deployment.policy,
+                                    receivedAt: now)
+                                try session.apply(signal, to: hub)
+                            }
                         }
                     }
+                } catch {
+                    if case StoreError.unavailable = error { throw error }
+                    try units.transaction.append(
+                        EventDraft(
+                            type: "delivery.processing_failed", at: delivery.receivedAt, actor: "standby",
+                            data: .object([
+                                "deliveryId": .string(delivery.id), "alertId": .string(result.alertId),
+                                "error": .string(String(describing: error)),
+                            ])))
                 }
-            } catch {
-                if case StoreError.unavailable = error { throw error }
-                try units.transaction.append(
-                    EventDraft(
-                        type: "delivery.processing_failed", at: delivery.receivedAt, actor: "standby",
-                        data: .object([
-                            "deliveryId": .string(delivery.id), "alertId": .string(result.alertId),
-                            "error": .string(String(describing: error)),
-                        ])))
             }
             return result
         }

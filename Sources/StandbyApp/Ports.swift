@@ -200,8 +200,9 @@ public protocol ControlTransaction: ControlReads {
 }
 
 /// The units of work that share one transaction of a `sharedWrite`, and the control session they
-/// share: signals are applied as each unit runs; the engine decides and the state is saved once,
-/// in `finish()`, before the transaction commits. The store calls `beginUnit()` before each unit,
+/// share: signals are applied as each unit runs, or, for work a unit leaves to `finish()`, after
+/// every unit ran; the engine decides and the state is saved once, in `finish()`, before the
+/// transaction commits. The store calls `beginUnit()` before each unit,
 /// `undoUnit()` when that unit threw (its savepoint was rolled back) and `finish()` last.
 /// Confined to the transaction's thread, hence unchecked.
 public final class SharedUnitsOfWork: @unchecked Sendable {
@@ -211,6 +212,10 @@ public final class SharedUnitsOfWork: @unchecked Sendable {
     var session: SharedControlSession?
     /// The shared session as the current unit found it; nil when the unit found none.
     private var sessionBeforeUnit: SharedControlSession.Snapshot?
+    /// What the units left for `finish()`, in the order they ran, and how much of it was there
+    /// before the current unit.
+    private var finishingWork: [() throws -> Void] = []
+    private var finishingWorkBeforeUnit = 0
 
     public init(transaction: any ControlTransaction, isolated: Bool) {
         self.transaction = transaction
@@ -219,9 +224,19 @@ public final class SharedUnitsOfWork: @unchecked Sendable {
 
     public func beginUnit() {
         sessionBeforeUnit = session?.snapshot()
+        finishingWorkBeforeUnit = finishingWork.count
+    }
+
+    /// Runs `work` in `finish()`, after every unit of the transaction ran and before the engine
+    /// decides. The ingest applies its signals so: a store that locks a deployment's state to
+    /// read it (several instances) then holds the lock while deciding only, not while the
+    /// batch's other units store their deliveries.
+    public func atFinish(_ work: @escaping () throws -> Void) {
+        finishingWork.append(work)
     }
 
     public func undoUnit() {
+        finishingWork.removeSubrange(finishingWorkBeforeUnit...)
         if let sessionBeforeUnit {
             session?.restore(sessionBeforeUnit)
         } else {
@@ -234,6 +249,9 @@ public final class SharedUnitsOfWork: @unchecked Sendable {
     /// of a shared transaction is rethrown for the store to run the units alone; alone, the unit
     /// is kept (raw first) with the failure in the history.
     public func finish() throws {
+        let work = finishingWork
+        finishingWork = []
+        for unitWork in work { try unitWork() }
         try session?.finish(in: transaction, isolated: isolated)
     }
 }
