@@ -75,7 +75,7 @@ public final class ControlPlane: Sendable {
         return try await store.sharedWrite(lane: .interactive, weight: 1) { [topology, ids] units in
             let result = try units.transaction.storeDelivery(delivery, content: content, ids: ids)
             guard let alert = result.alert, !result.hubs.isEmpty else { return result }
-            units.atFinish {
+            units.atFinish { units in
                 do {
                     try units.transaction.inSavepoint {
                         try self.applySignals(in: units, now: now, inputs: ["delivery:\(result.deliveryId)"]) {

@@ -214,7 +214,7 @@ public final class SharedUnitsOfWork: @unchecked Sendable {
     private var sessionBeforeUnit: SharedControlSession.Snapshot?
     /// What the units left for `finish()`, in the order they ran, and how much of it was there
     /// before the current unit.
-    private var finishingWork: [() throws -> Void] = []
+    private var finishingWork: [(SharedUnitsOfWork) throws -> Void] = []
     private var finishingWorkBeforeUnit = 0
 
     public init(transaction: any ControlTransaction, isolated: Bool) {
@@ -230,8 +230,9 @@ public final class SharedUnitsOfWork: @unchecked Sendable {
     /// Runs `work` in `finish()`, after every unit of the transaction ran and before the engine
     /// decides. The ingest applies its signals so: a store that locks a deployment's state to
     /// read it (several instances) then holds the lock while deciding only, not while the
-    /// batch's other units store their deliveries.
-    public func atFinish(_ work: @escaping () throws -> Void) {
+    /// batch's other units store their deliveries. `work` is handed these units rather than
+    /// capturing them, so a batch that fails before `finish()` leaves no reference cycle.
+    public func atFinish(_ work: @escaping (SharedUnitsOfWork) throws -> Void) {
         finishingWork.append(work)
     }
 
@@ -251,7 +252,7 @@ public final class SharedUnitsOfWork: @unchecked Sendable {
     public func finish() throws {
         let work = finishingWork
         finishingWork = []
-        for unitWork in work { try unitWork() }
+        for unitWork in work { try unitWork(self) }
         try session?.finish(in: transaction, isolated: isolated)
     }
 }
