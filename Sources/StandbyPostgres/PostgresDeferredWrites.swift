@@ -76,11 +76,6 @@ struct DeferredIngestWrites {
         writes.removeSubrange(count...)
     }
 
-    /// Forgets every write once the transaction ended.
-    mutating func removeAll() {
-        writes.removeAll(keepingCapacity: true)
-    }
-
     /// The alert of `key` as this transaction sees it: what the server had (`stored`, read
     /// before any write of this transaction touched it), with the writes logged since.
     func head(key: String, stored: StoredAlertHead?) -> StoredAlertHead? {

@@ -186,8 +186,6 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
             try flushEvents()
         }
         _ = try send("COMMIT")
-        deferred.removeAll()
-        sentWrites = 0
     }
 
     func rollback() {
@@ -716,7 +714,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     }
 
     /// Logs an ingest write; sent at once unless this transaction defers them.
-    private func write(_ write: DeferredIngestWrites.Write) throws {
+    private func write(_ write: DeferredIngestWrites.Write) {
         deferred.append(write)
         if !deferringWrites { sendDeferred() }
     }
@@ -724,7 +722,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     func insertAlert(
         id: String, key: String, alert: NormalizedAlert, columns: AlertColumns, deliveryId: String, at: String
     ) throws {
-        try write(
+        write(
             .insertAlert(
                 DeferredIngestWrites.AlertRow(
                     id: id, key: key, status: AlertStatus.recognized.rawValue, azureAlertId: alert.azureAlertId,
@@ -740,28 +738,28 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     func insertOpaqueAlert(
         id: String, key: String, status: AlertStatus, details: String, deliveryId: String, at: String
     ) throws {
-        try write(
+        write(
             .insertAlert(
                 DeferredIngestWrites.AlertRow(
                     id: id, key: key, status: status.rawValue, details: details, deliveryId: deliveryId, at: at)))
     }
 
     func countDuplicateDelivery(alertId: String, deliveryId: String) throws {
-        try write(.countDuplicate(alertId: alertId, deliveryId: deliveryId))
+        write(.countDuplicate(alertId: alertId, deliveryId: deliveryId))
     }
 
     func updateAlert(id: String, columns: AlertColumns, deliveryId: String, at: String) throws {
-        try write(.updateAlert(id: id, columns: columns, deliveryId: deliveryId, at: at))
+        write(.updateAlert(id: id, columns: columns, deliveryId: deliveryId, at: at))
     }
 
     func replaceAlertHubs(alertId: String, hubs: [HubReference], replacing: Bool) throws {
-        try write(.alertHubs(alertId: alertId, hubs: hubs, replacing: replacing))
+        write(.alertHubs(alertId: alertId, hubs: hubs, replacing: replacing))
     }
 
     func insertDelivery(
         _ delivery: IncomingDelivery, outcome: DeliveryOutcome, schema: String?, alertId: String, detail: String?
     ) throws {
-        try write(
+        write(
             .insertDelivery(
                 DeferredIngestWrites.DeliveryRow(
                     id: delivery.id, receivedAt: Timestamp.format(delivery.receivedAt),
