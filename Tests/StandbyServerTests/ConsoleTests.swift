@@ -1,8 +1,10 @@
+import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import NIOHTTP1
 import StandbyApp
 import StandbyPrimitives
 import StandbyTestSupport
@@ -190,20 +192,59 @@ struct ConsoleTests {
         }
     }
 
+    static func deploymentEvents(in stream: String) -> [String] {
+        Array(stream.components(separatedBy: "event: deployments\n").dropFirst())
+    }
+
+    /// Reads `/console/stream` as its events arrive: once the first whole event is in, runs
+    /// `change`, then reads until an event shows the hub down (or the stream ends).
+    func readStream(
+        _ streamClient: HTTPClient, port: Int, cookie: String, change: () async throws -> Void
+    ) async throws -> String {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/console/stream")
+        request.headers.add(name: "Cookie", value: cookie)
+        let response = try await streamClient.execute(request, timeout: .seconds(30))
+        #expect(response.status.code == 200)
+        #expect(response.headers.first(name: "Content-Type")?.hasPrefix("text/event-stream") == true)
+        var received = ""
+        var changed = false
+        for try await chunk in response.body {
+            received += String(buffer: chunk)
+            let events = Self.deploymentEvents(in: received)
+            if !changed, events.first?.hasSuffix("\n\n") == true {
+                changed = true
+                try await change()
+            }
+            if events.last?.contains(#"<span class="health">down</span>"#) == true { break }
+        }
+        return received
+    }
+
     @Test("the live stream sends the overview again when it changes, as Server-Sent Events")
     func liveStream() async throws {
         var standby = TestStandby()
-        standby.extraYAML = "console: { streamLifetime: 3s, streamInterval: 200ms }"
+        standby.extraYAML = "console: { streamLifetime: 60s, streamInterval: 200ms }"
         let configured = standby
-        try await configured.run { client, _ in
+        try await configured.live { client, components in
             let (cookie, _) = try await signIn(client, token: TestStandby.readerToken)
-            async let stream = client.execute(uri: "/console/stream", method: .get, headers: [.cookie: cookie])
-            try await Task.sleep(for: .milliseconds(800))
-            for offset in [0.0, 30, 60] { try await configured.report(client, "eastus-hub", "failure", at: offset) }
-            let response = try await stream
-            #expect(response.status == .ok)
-            #expect(response.headers[.contentType]?.hasPrefix("text/event-stream") == true)
-            let events = response.text.components(separatedBy: "event: deployments\n").dropFirst()
+            let port = try #require(client.port)
+            // The stream ends when the process begins to shut down, as it does here once the test has
+            // read what it needs: the server then stops without waiting out the stream's lifetime.
+            defer { components.readiness.beginDraining() }
+            let streamClient = HTTPClient(eventLoopGroupProvider: .singleton)
+            let received: String
+            do {
+                received = try await readStream(streamClient, port: port, cookie: cookie) {
+                    for offset in [0.0, 30, 60] {
+                        try await configured.report(client, "eastus-hub", "failure", at: offset)
+                    }
+                }
+                try await streamClient.shutdown()
+            } catch {
+                try? await streamClient.shutdown()
+                throw error
+            }
+            let events = Self.deploymentEvents(in: received)
             #expect(events.count >= 2)
             #expect(events.first?.contains(#"<span class="health">unknown</span>"#) == true)
             #expect(events.last?.contains(#"<span class="health">down</span>"#) == true)
