@@ -75,7 +75,7 @@ public final class ControlPlane: Sendable {
         return try await store.sharedWrite(lane: .interactive, weight: 1) { [topology, ids] units in
             let result = try units.transaction.storeDelivery(delivery, content: content, ids: ids)
             guard let alert = result.alert, !result.hubs.isEmpty else { return result }
-            units.atFinish { units in
+            units.atFinish(deciding: result.hubs.map(\.deploymentId), at: now) { units in
                 do {
                     try units.transaction.inSavepoint {
                         try self.applySignals(in: units, now: now, inputs: ["delivery:\(result.deliveryId)"]) {
@@ -138,7 +138,8 @@ public final class ControlPlane: Sendable {
             return session.hasChanges
         }
         guard changed else { return false }
-        try await store.write { transaction in
+        try await store.write { [topology] transaction in
+            try transaction.prepareToDecide(deploymentIds: topology.deployments.map(\.id).sorted(), from: now)
             var session = self.session(transaction, now: now)
             try session.refreshAll()
             try session.decideAll()
@@ -362,7 +363,14 @@ final class SharedControlSession {
 
     func finish(in transaction: any ControlTransaction, isolated: Bool) throws {
         do {
-            try transaction.inSavepoint { try session.decideAndSave(in: transaction) }
+            // Shared, a failure is the whole batch's (the store then runs each unit alone), so
+            // no savepoint is needed: a store need not wait for the saves' answers before the
+            // commit.
+            if isolated {
+                try transaction.inSavepoint { try session.decideAndSave(in: transaction) }
+            } else {
+                try session.decideAndSave(in: transaction)
+            }
         } catch {
             if case StoreError.unavailable = error { throw error }
             // Alone in its transaction, the unit whose signal cannot be processed is still kept

@@ -197,6 +197,16 @@ public protocol ControlTransaction: ControlReads {
     /// Runs `work` so that, if it throws, everything it wrote is undone and the rest of the unit
     /// of work goes on (a savepoint).
     func inSavepoint<T>(_ work: () throws -> T) throws -> T
+
+    /// Called before deciding on several deployments at once, with their ids sorted: a store with
+    /// concurrent writers takes all their locks now, in that fixed order (two transactions never
+    /// wait for each other), and may read their state in the same step. `from` is the earliest
+    /// time the decisions will be made at. A store with a single writer has nothing to do.
+    func prepareToDecide(deploymentIds: [String], from: Date) throws
+}
+
+extension ControlTransaction {
+    public func prepareToDecide(deploymentIds: [String], from: Date) throws {}
 }
 
 /// The units of work that share one transaction of a `sharedWrite`, and the control session they
@@ -214,8 +224,14 @@ public final class SharedUnitsOfWork: @unchecked Sendable {
     private var sessionBeforeUnit: SharedControlSession.Snapshot?
     /// What the units left for `finish()`, in the order they ran, and how much of it was there
     /// before the current unit.
-    private var finishingWork: [(SharedUnitsOfWork) throws -> Void] = []
+    private var finishingWork: [FinishingWork] = []
     private var finishingWorkBeforeUnit = 0
+
+    private struct FinishingWork {
+        var deploymentIds: [String]
+        var at: Date
+        var run: (SharedUnitsOfWork) throws -> Void
+    }
 
     public init(transaction: any ControlTransaction, isolated: Bool) {
         self.transaction = transaction
@@ -228,12 +244,15 @@ public final class SharedUnitsOfWork: @unchecked Sendable {
     }
 
     /// Runs `work` in `finish()`, after every unit of the transaction ran and before the engine
-    /// decides. The ingest applies its signals so: a store that locks a deployment's state to
-    /// read it (several instances) then holds the lock while deciding only, not while the
-    /// batch's other units store their deliveries. `work` is handed these units rather than
-    /// capturing them, so a batch that fails before `finish()` leaves no reference cycle.
-    public func atFinish(_ work: @escaping (SharedUnitsOfWork) throws -> Void) {
-        finishingWork.append(work)
+    /// decides; `work` decides on `deploymentIds` at `at`. The ingest applies its signals so: a
+    /// store that locks a deployment's state to read it (several instances) then takes the locks
+    /// of the whole batch at once (`prepareToDecide`), and holds them while deciding only, not
+    /// while the batch's other units store their deliveries. `work` is handed these units rather
+    /// than capturing them, so a batch that fails before `finish()` leaves no reference cycle.
+    public func atFinish(
+        deciding deploymentIds: [String], at: Date, _ work: @escaping (SharedUnitsOfWork) throws -> Void
+    ) {
+        finishingWork.append(FinishingWork(deploymentIds: deploymentIds, at: at, run: work))
     }
 
     public func undoUnit() {
@@ -252,7 +271,11 @@ public final class SharedUnitsOfWork: @unchecked Sendable {
     public func finish() throws {
         let work = finishingWork
         finishingWork = []
-        for unitWork in work { try unitWork(self) }
+        if let from = work.map(\.at).min() {
+            let deploymentIds = Set(work.flatMap(\.deploymentIds)).sorted()
+            if !deploymentIds.isEmpty { try transaction.prepareToDecide(deploymentIds: deploymentIds, from: from) }
+        }
+        for unitWork in work { try unitWork.run(self) }
         try session?.finish(in: transaction, isolated: isolated)
     }
 }

@@ -73,6 +73,7 @@ extension PostgresTransaction {
     }
 
     func activeMaintenanceWindows(deploymentId: String, at: Date) throws -> [MaintenanceWindow] {
+        if let locked = lockedMaintenanceWindows(deploymentId: deploymentId, at: at) { return locked }
         var statement = SQLStatement()
         statement.filter("deployment_id = ?", deploymentId)
         statement.filter(Self.activeClause, Timestamp.format(at))
@@ -83,6 +84,7 @@ extension PostgresTransaction {
     func insertMaintenanceWindow(_ window: MaintenanceWindow, fingerprint: String) throws
         -> (window: MaintenanceWindow, created: Bool)
     {
+        forgetLockedMaintenanceWindows()
         let inserted = try execute(
             """
             INSERT INTO maintenance_windows
@@ -104,6 +106,7 @@ extension PostgresTransaction {
     }
 
     func endMaintenanceWindow(id: String, at: Date) throws {
+        forgetLockedMaintenanceWindows()
         let at = Timestamp.format(at)
         try execute(
             "UPDATE maintenance_windows SET ended_at = \(at) WHERE id = \(id) AND ended_at IS NULL AND ends_at > \(at)"

@@ -93,7 +93,7 @@ public final class PostgresStore: ControlStore, Sendable {
         try transaction.begin()
         do {
             let value = try body(transaction)
-            try transaction.commit()
+            if !transaction.committed { try transaction.commit() }
             return value
         } catch {
             transaction.rollback()
@@ -166,16 +166,20 @@ public final class PostgresStore: ControlStore, Sendable {
             }
             do {
                 try units.finish()
-                try transaction.sendPending()
+                // A statement failed where only the whole transaction could undo it: what the
+                // units recorded of it cannot be trusted.
+                if transaction.poisoned && !isolated { throw GroupCommitRetryAlone() }
+                // Committed here, so that a failure of the statements still in flight is
+                // classified like the units' own.
+                try transaction.commit()
+            } catch let retry as GroupCommitRetryAlone {
+                throw retry
             } catch {
                 let classified = PostgresErrors.classify(error)
                 if case StoreError.unavailable = classified { throw classified }
                 if isolated || PostgresErrors.isRetryable(error) { throw error }
                 throw GroupCommitRetryAlone()
             }
-            // A statement failed where only the whole transaction could undo it: what the units
-            // recorded of it cannot be trusted.
-            if transaction.poisoned && !isolated { throw GroupCommitRetryAlone() }
         }
     }
 

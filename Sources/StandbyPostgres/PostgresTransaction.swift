@@ -49,10 +49,20 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     /// transaction left them.
     private var lockedRows: [String: LockedDeploymentRows] = [:]
 
-    /// A locked deployment's stored state: its hubs' tracker state and its routing, as JSON text.
+    /// The chain head as this transaction read it under the row's lock, taken with the
+    /// deployments' locks before deciding (`prepareToDecide`): the events are then chained and
+    /// the transaction committed in one round trip.
+    private var chainHead: (seq: Int64, hash: String)?
+    /// The commit answered: nothing more may be sent.
+    private(set) var committed = false
+
+    /// A locked deployment's stored state: its hubs' tracker state and its routing, as JSON text,
+    /// and, when read with the lock, the API's maintenance windows that may be in effect from
+    /// `from` on.
     private struct LockedDeploymentRows {
         var routing: String?
         var hubs: [String: String] = [:]
+        var maintenance: (from: Date, windows: [MaintenanceWindow])?
     }
 
     /// A unit's savepoint: what the transaction held when it began, and whether the server has it.
@@ -61,6 +71,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
         var writes: Int
         var events: Int
         var locks: Set<String>
+        var heldChainHead: Bool
         var sent: Bool
     }
 
@@ -166,26 +177,26 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
         sendWrites(upTo: deferred.count)
     }
 
-    /// Sends what is deferred and waits for every answer: the failures of the statements sent
-    /// so far, reported here rather than by the commit.
-    func sendPending() throws {
-        sendDeferred()
-        try drain()
-    }
-
     private func sendWrites(upTo end: Int) {
         guard sentWrites < end else { return }
         for statement in deferred.statements(sentWrites..<end) { sendLater(statement) }
         sentWrites = end
     }
 
-    /// Writes what is deferred and the chained events last, then commits.
+    /// Writes what is deferred and the chained events last, then commits; with the chain head
+    /// read already, all of it goes in one round trip.
     func commit() throws {
         if !readOnly {
             sendDeferred()
             try flushEvents()
         }
-        _ = try send("COMMIT")
+        sendLater("COMMIT")
+        let answer = inFlight.last!.answer
+        try drain()
+        // A transaction that failed answers COMMIT with ROLLBACK; drain() reported why already.
+        let tag = try wait(answer).metadata.command
+        guard tag == "COMMIT" else { throw StoreError.unavailable("the transaction ended with \(tag), not COMMIT") }
+        committed = true
     }
 
     func rollback() {
@@ -193,19 +204,89 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
         _ = try? send("ROLLBACK")
     }
 
-    /// Takes the deployment's lock once per transaction (a read-only snapshot takes none), and
-    /// reads its hubs' tracker state and its routing state in the same round trip: the lock
-    /// makes them current until the commit, and this transaction's own saves keep them so.
+    /// Takes the deployment's lock once per transaction (a read-only snapshot takes none) and
+    /// reads its state with it (see `lockDeployments`).
     private func lockDeployment(_ deploymentId: String) throws {
-        guard !readOnly, !lockedDeployments.contains(deploymentId) else { return }
-        sendLater("SELECT pg_advisory_xact_lock(hashtextextended(\("deployment:" + deploymentId), 0))")
-        sendLater("SELECT hub_id, state FROM hub_health WHERE deployment_id = \(deploymentId)")
-        let hubs = inFlight.last!.answer
-        let routing = try lookup("SELECT state FROM deployment_state WHERE deployment_id = \(deploymentId)")
-        var rows = LockedDeploymentRows(routing: try routing.first?["state"])
-        for row in try wait(hubs).rows.map(PGRow.init) { rows.hubs[try row["hub_id"]] = try row["state"] as String }
-        lockedRows[deploymentId] = rows
-        lockedDeployments.insert(deploymentId)
+        try lockDeployments([deploymentId], maintenanceFrom: nil, chainHead: false)
+    }
+
+    /// Before deciding on a batch's deployments: the deferred writes are sent first (the server
+    /// stores them before waiting for any lock), then every lock in the given (sorted) order,
+    /// then, in a shared transaction, the chain head's row lock, which every such transaction
+    /// takes last. All in one round trip.
+    func prepareToDecide(deploymentIds: [String], from: Date) throws {
+        guard !readOnly else { return }
+        sendDeferred()
+        try lockDeployments(deploymentIds, maintenanceFrom: from, chainHead: deferringWrites)
+    }
+
+    /// Takes the locks of `deploymentIds` not taken yet, in order, and reads in the same round
+    /// trip each one's hubs' tracker state, its routing state and (from `maintenanceFrom` on) its
+    /// maintenance windows, then, if asked, the chain head under its row lock. The locks make
+    /// these current until the commit; this transaction's own saves keep them so.
+    private func lockDeployments(_ deploymentIds: [String], maintenanceFrom: Date?, chainHead readHead: Bool) throws
+    {
+        guard !readOnly else { return }
+        let newIds = deploymentIds.filter { !lockedDeployments.contains($0) }
+        let readHead = readHead && chainHead == nil
+        guard !newIds.isEmpty || readHead else { return }
+        typealias Answer = EventLoopFuture<PostgresQueryResult>
+        var answers: [(id: String, hubs: Answer, routing: Answer, windows: Answer?)] = []
+        func sent(_ query: PostgresQuery) -> Answer {
+            sendLater(query)
+            return inFlight.last!.answer
+        }
+        for id in newIds {
+            sendLater("SELECT pg_advisory_xact_lock(hashtextextended(\("deployment:" + id), 0))")
+            let hubs = sent("SELECT hub_id, state FROM hub_health WHERE deployment_id = \(id)")
+            let routing = sent("SELECT state FROM deployment_state WHERE deployment_id = \(id)")
+            let windows = maintenanceFrom.map { from in
+                let from = Timestamp.format(from)
+                return sent(
+                    """
+                    SELECT * FROM maintenance_windows
+                    WHERE deployment_id = \(id) AND COALESCE(ended_at, ends_at) > \(from) AND ends_at > \(from)
+                    ORDER BY seq
+                    """)
+            }
+            answers.append((id, hubs, routing, windows))
+        }
+        let head = readHead ? sent("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE") : nil
+        try drain()
+        for answer in answers {
+            var rows = LockedDeploymentRows(
+                routing: try wait(answer.routing).rows.map(PGRow.init).first?["state"])
+            for row in try wait(answer.hubs).rows.map(PGRow.init) {
+                rows.hubs[try row["hub_id"]] = try row["state"] as String
+            }
+            if let windows = answer.windows, let from = maintenanceFrom {
+                rows.maintenance = (from, try wait(windows).rows.map(PGRow.init).map(Self.maintenanceWindow))
+            }
+            lockedRows[answer.id] = rows
+            lockedDeployments.insert(answer.id)
+        }
+        if let head { chainHead = try Self.chainHead(try wait(head).rows.map(PGRow.init).first) }
+    }
+
+    private static func chainHead(_ row: PGRow?) throws -> (seq: Int64, hash: String) {
+        guard let row else {
+            throw StoreError.unavailable("the chain_head row is missing: the schema is not migrated")
+        }
+        return (Int64(try row["seq"] as Int), try row["hash"])
+    }
+
+    /// The API's maintenance windows of a locked deployment in effect at `at`, when they were
+    /// read with its lock (nil: read them from the table).
+    func lockedMaintenanceWindows(deploymentId: String, at: Date) -> [MaintenanceWindow]? {
+        guard let cached = lockedRows[deploymentId]?.maintenance, at >= cached.from else { return nil }
+        // The instant as the table's text has it, so that the answer is the statement's.
+        let instant = Timestamp.parse(Timestamp.format(at)) ?? at
+        return cached.windows.filter { $0.isActive(at: instant) }
+    }
+
+    /// A maintenance window was written: what was read with the locks is no longer the table.
+    func forgetLockedMaintenanceWindows() {
+        for id in lockedRows.keys { lockedRows[id]?.maintenance = nil }
     }
 
     // MARK: Reads
@@ -628,7 +709,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
         savepoints.append(
             Savepoint(
                 name: "standby_unit_\(savepoints.count + 1)", writes: deferred.count, events: pendingEvents.count,
-                locks: lockedDeployments, sent: false))
+                locks: lockedDeployments, heldChainHead: chainHead != nil, sent: false))
         if !deferringWrites { sendDeferred() }
         do {
             let value = try work()
@@ -648,6 +729,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
                 lockedDeployments = savepoint.locks
                 // So are the saves made inside it: the locked rows are read again, one by one.
                 lockedRows = [:]
+                if !savepoint.heldChainHead { chainHead = nil }
                 // A broken connection fails these too; the commit then reports it.
                 _ = try? send(PostgresQuery(unsafeSQL: "ROLLBACK TO SAVEPOINT \(savepoint.name)"))
                 _ = try? send(PostgresQuery(unsafeSQL: "RELEASE SAVEPOINT \(savepoint.name)"))
@@ -660,11 +742,9 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     /// as its last statements before the commit.
     func flushEvents() throws {
         guard !pendingEvents.isEmpty else { return }
-        guard let head = try rows("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE").first else {
-            throw StoreError.unavailable("the chain_head row is missing: the schema is not migrated")
-        }
-        var seq: Int64 = Int64(try head["seq"] as Int)
-        var prevHash: String = try head["hash"]
+        let head = try chainHead ?? Self.chainHead(rows("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE").first)
+        var seq = head.seq
+        var prevHash = head.hash
         // Multi-row inserts of at most 500 events (9 values each, far below PostgreSQL's 65535).
         for chunk in stride(from: 0, to: pendingEvents.count, by: 500) {
             var statement = SQLStatement(
@@ -686,6 +766,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
             executeLater(statement.query)
         }
         executeLater("UPDATE chain_head SET seq = \(Int(seq)), hash = \(prevHash) WHERE id = 1")
+        chainHead = (seq, prevHash)
         pendingEvents = []
     }
 

@@ -24,6 +24,7 @@ struct IncidentUseCaseTests {
             policy.failback.mode = .automatic
             policy.failback.stableFor = 60
             policy.recoveryThreshold = 1
+            policy.alerts.failoverRules = ["hub-down"]
             return policy
         }())
 
@@ -158,6 +159,54 @@ struct IncidentUseCaseTests {
         let events = try await all(plane).map(\.event)
         #expect(events.prefix(2) == [.maintenanceStarted, .maintenanceEnded])
         #expect(events.contains(.failover))
+    }
+
+    /// A delivery of the failover rule `hub-down` for the east hub, fired at `at`.
+    func hubDown(_ id: String, at: Date) -> (IncomingDelivery, DeliveryContent) {
+        let body = JSONValue.object([
+            "schemaId": .string("azureMonitorCommonAlertSchema"),
+            "data": .object([
+                "essentials": .object([
+                    "alertId": .string("/subscriptions/s/providers/Microsoft.AlertsManagement/alerts/\(id)"),
+                    "alertRule": .string("hub-down"), "severity": .string("Sev0"), "signalType": .string("Metric"),
+                    "monitorCondition": .string("Fired"), "monitoringService": .string("Platform"),
+                    "alertTargetIDs": .array([]), "firedDateTime": .string(Timestamp.format(at)),
+                ]),
+                "alertContext": .object([:]),
+            ]),
+        ]).canonicalData()
+        var content = DeliveryContent.classify(body, topology: Topology(deployments: []))
+        if case .alert(let alert, _) = content {
+            content = .alert(alert, hubs: [HubReference(deploymentId: "prod", hubId: "east")])
+        }
+        let delivery = IncomingDelivery(
+            id: "delivery-\(id)", receivedAt: at, remoteAddress: "10.0.0.1", contentType: "application/json",
+            body: body)
+        return (delivery, content)
+    }
+
+    @Test(
+        "an alert delivered during a maintenance window of the API moves nothing; once the window ended early, the next one fails over",
+        arguments: StoreUnderTest.allCases)
+    func maintenanceHoldsDeliveredAlerts(_ kind: StoreUnderTest) async throws {
+        let (plane, keepAlive) = try await plane(kind)
+        defer { withExtendedLifetime(keepAlive) {} }
+        let request = MaintenanceRequest(
+            deploymentId: "prod", hubs: ["east"], startsAt: t0 - 60, endsAt: t0 + 3600, reason: "patching east")
+        let (window, _) = try await plane.scheduleMaintenance(request, actor: "ops", now: t0 - 60)
+        let (first, firstContent) = hubDown("first", at: t0)
+        #expect(try await plane.ingest(first, content: firstContent).outcome == .new)
+        #expect(try await plane.failoverEvents(deployment: "prod", page: PageRequest()).items.isEmpty)
+        let held = try #require(try await plane.deployment(id: "prod", now: t0 + 1))
+        #expect(held.serving == ["east"])
+        #expect(held.automation.maintenanceWindows == [window.id])
+
+        _ = try await plane.endMaintenance(id: window.id, actor: "ops", now: t0 + 130)
+        let (second, secondContent) = hubDown("second", at: t0 + 140)
+        #expect(try await plane.ingest(second, content: secondContent).outcome == .new)
+        let decided = try #require(try await plane.failoverEvents(deployment: "prod", page: PageRequest()).items.first)
+        #expect(decided.fromHub == "east" && decided.toHub == "west")
+        #expect(try await plane.deployment(id: "prod", now: t0 + 141)?.automation.maintenanceWindows == [])
     }
 
     @Test(
