@@ -11,13 +11,17 @@ import StandbyPrimitives
 /// Serialising decisions without a single writer: before a unit reads a deployment's routing
 /// state or one of its hubs' tracker state, it takes that deployment's transaction-scoped advisory
 /// lock, so two instances applying signals to one deployment run one after the other and the
-/// second reads what the first committed. (A unit touching several deployments takes their locks
-/// as it reaches them; should two such units deadlock, PostgreSQL aborts one and the store runs it
-/// again.)
+/// second reads what the first committed. Before deciding, a batch takes the locks of every
+/// deployment it decides on at once, in sorted order (`prepareToDecide`), so two batches never
+/// wait for each other; work that reaches a deployment on its own (a report, an operator) takes
+/// its lock then, and should two such transactions deadlock, PostgreSQL aborts one and the store
+/// runs it again.
 ///
 /// One chain across instances: appended events are kept here and written by `flushEvents()` just
-/// before the commit, under the lock of the `chain_head` row, so the lock is held only for the
-/// commit itself and every instance's events join one gapless chain.
+/// before the commit, under the lock of the `chain_head` row, always the last lock taken, so every
+/// instance's events join one gapless chain. A shared batch reads the head with its deployments'
+/// locks, so that chaining and committing take one round trip; otherwise the head is read at the
+/// commit.
 ///
 /// Fewer round trips in a shared transaction (`deferringWrites`): the ingest's row writes wait in
 /// `DeferredIngestWrites` and a unit's savepoint is only sent when a statement must run inside it.
@@ -224,8 +228,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     /// trip each one's hubs' tracker state, its routing state and (from `maintenanceFrom` on) its
     /// maintenance windows, then, if asked, the chain head under its row lock. The locks make
     /// these current until the commit; this transaction's own saves keep them so.
-    private func lockDeployments(_ deploymentIds: [String], maintenanceFrom: Date?, chainHead readHead: Bool) throws
-    {
+    private func lockDeployments(_ deploymentIds: [String], maintenanceFrom: Date?, chainHead readHead: Bool) throws {
         guard !readOnly else { return }
         let newIds = deploymentIds.filter { !lockedDeployments.contains($0) }
         let readHead = readHead && chainHead == nil
@@ -742,7 +745,8 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     /// as its last statements before the commit.
     func flushEvents() throws {
         guard !pendingEvents.isEmpty else { return }
-        let head = try chainHead ?? Self.chainHead(rows("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE").first)
+        let head =
+            try chainHead ?? Self.chainHead(rows("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE").first)
         var seq = head.seq
         var prevHash = head.hash
         // Multi-row inserts of at most 500 events (9 values each, far below PostgreSQL's 65535).
