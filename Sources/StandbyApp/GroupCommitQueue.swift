@@ -12,6 +12,10 @@ import Synchronization
 /// Interactive writes (webhook deliveries, single reports) go first in every batch; bulk writes
 /// (parts of large report batches) join a transaction only up to `maximumBulkWeight` of work, at
 /// least one per transaction so that they are never starved.
+///
+/// A store whose transactions wait their turn for a lock another process holds (several
+/// instances deciding on one deployment) says how long a batch may gather writes before it starts
+/// (`gatherFor`): the turn would have been waited for anyway, and a bigger batch makes fewer turns.
 public final class GroupCommitQueue<Batch>: Sendable {
     public typealias Commit = @Sendable (_ items: [any GroupCommitItem<Batch>], _ isolated: Bool) throws -> Void
 
@@ -20,6 +24,7 @@ public final class GroupCommitQueue<Batch>: Sendable {
     private let commit: Commit
     private let observe: @Sendable (Outcome) -> Void
     private let classify: @Sendable (any Error) -> any Error
+    private let gatherFor: @Sendable () -> Duration
     private let state = Mutex(State())
     /// The writer loop runs here, off the cooperative pool: it blocks on the database, and a hop
     /// back to a busy cooperative thread between batches would leave the writer idle.
@@ -41,13 +46,16 @@ public final class GroupCommitQueue<Batch>: Sendable {
 
     /// `commit` runs `items` in one transaction (one savepoint each, `run` then, on failure,
     /// `record`); `classify` turns a driver's error into the port's (`StoreError.unavailable` for
-    /// storage trouble); `observe` hears of every batch.
+    /// storage trouble); `observe` hears of every batch; `gatherFor` is how long the next batch
+    /// waits for more writes before it starts (zero: it starts at once).
     public init(
         label: String, maximumBatch: Int, maximumBulkWeight: Int = 128,
         classify: @escaping @Sendable (any Error) -> any Error,
         observe: @escaping @Sendable (Outcome) -> Void = { _ in },
+        gatherFor: @escaping @Sendable () -> Duration = { .zero },
         commit: @escaping Commit
     ) {
+        self.gatherFor = gatherFor
         self.maximumBatch = maximumBatch
         self.maximumBulkWeight = maximumBulkWeight
         self.classify = classify
@@ -105,6 +113,11 @@ public final class GroupCommitQueue<Batch>: Sendable {
 
     private func drain() {
         while true {
+            let gather = gatherFor()
+            if gather > .zero, waiting.interactive < maximumBatch {
+                let (seconds, attoseconds) = gather.components
+                Thread.sleep(forTimeInterval: Double(seconds) + Double(attoseconds) / 1e18)
+            }
             let batch = nextBatch()
             guard !batch.isEmpty else { return }
             let started = ContinuousClock.now

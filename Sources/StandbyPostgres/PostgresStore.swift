@@ -6,6 +6,7 @@ import PostgresNIO
 import StandbyApp
 import StandbyCore
 import StandbyPrimitives
+import Synchronization
 
 /// The control plane's storage on a PostgreSQL database that several instances share.
 ///
@@ -23,6 +24,7 @@ public final class PostgresStore: ControlStore, Sendable {
     let logger: Logger
     private let threads: NIOThreadPool
     private let groupCommit: GroupCommitQueue<SharedUnitsOfWork>
+    private let lockWaits = LockWaits()
     /// What the latest writes said of the database, for readiness.
     public let storageHealth = StorageHealth()
     /// A statement that has not answered by then is abandoned and its connection closed (a
@@ -47,10 +49,12 @@ public final class PostgresStore: ControlStore, Sendable {
         threads.start()
         let health = storageHealth
         let box = WeakStore()
+        let lockWaits = lockWaits
         groupCommit = GroupCommitQueue(
             label: "standby.postgres.group-commit", maximumBatch: Self.maximumBatch,
             classify: PostgresErrors.classify,
             observe: { outcome in health.record(outcome.unavailable.map(StorageHealth.Outcome.failure) ?? .success) },
+            gatherFor: { lockWaits.gathering },
             commit: { items, isolated in
                 guard let store = box.store else { throw StoreError.unavailable("the store is shut down") }
                 try store.commitShared(items, isolated: isolated)
@@ -172,6 +176,7 @@ public final class PostgresStore: ControlStore, Sendable {
                 // Committed here, so that a failure of the statements still in flight is
                 // classified like the units' own.
                 try transaction.commit()
+                if let waited = transaction.lockWait { lockWaits.record(waited) }
             } catch let retry as GroupCommitRetryAlone {
                 throw retry
             } catch {
@@ -291,4 +296,33 @@ public struct PostgresMigration: Sendable, Hashable {
 
 public enum PostgresMigrations {
     public static var all: [PostgresMigration] { embedded }
+}
+
+/// How long this instance's recent batches waited for their deployments' locks, and so how long
+/// the next batch may gather writes before it starts: while other instances take turns on the
+/// same deployment, a batch that starts at once only waits on the server, and one that gathers
+/// for part of that wait carries more deliveries per turn. The wait it measures shrinks as it
+/// gathers (it asks later in the others' turns), so it gathers for up to twice the recent wait:
+/// about two thirds of the wait it would have had. Uncontended locks (a wait under a
+/// millisecond) gather nothing, so a quiet instance answers at once.
+public final class LockWaits: Sendable {
+    /// A moving average of the waits, in nanoseconds.
+    private let average = Mutex<Double>(0)
+    /// The longest a batch gathers, however contended the locks.
+    public static let maximumGathering = Duration.milliseconds(16)
+    /// A recent wait below this gathers nothing.
+    public static let contended = Duration.milliseconds(1)
+
+    public init() {}
+
+    public func record(_ wait: Duration) {
+        let nanoseconds = Double(wait.components.seconds) * 1e9 + Double(wait.components.attoseconds) / 1e9
+        average.withLock { $0 = $0 * 0.75 + nanoseconds * 0.25 }
+    }
+
+    public var gathering: Duration {
+        let recent = Duration.nanoseconds(Int64(average.withLock { $0 }))
+        guard recent >= Self.contended else { return .zero }
+        return min(recent * 2, Self.maximumGathering)
+    }
 }

@@ -59,6 +59,9 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     private var chainHead: (seq: Int64, hash: String)?
     /// The commit answered: nothing more may be sent.
     private(set) var committed = false
+    /// How long the server waited for the deployment locks this transaction took (nil: it took
+    /// none), for batches to know how contended the locks are (`LockWaits`).
+    private(set) var lockWait: Duration?
 
     /// A locked deployment's stored state: its hubs' tracker state and its routing, as JSON text,
     /// and, when read with the lock, the API's maintenance windows that may be in effect from
@@ -234,13 +237,18 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
         let readHead = readHead && chainHead == nil
         guard !newIds.isEmpty || readHead else { return }
         typealias Answer = EventLoopFuture<PostgresQueryResult>
-        var answers: [(id: String, hubs: Answer, routing: Answer, windows: Answer?)] = []
+        var answers: [(id: String, lock: Answer, hubs: Answer, routing: Answer, windows: Answer?)] = []
         func sent(_ query: PostgresQuery) -> Answer {
             sendLater(query)
             return inFlight.last!.answer
         }
         for id in newIds {
-            sendLater("SELECT pg_advisory_xact_lock(hashtextextended(\("deployment:" + id), 0))")
+            // The time since the statement began, read once the lock is granted: how long it waited.
+            let lock = sent(
+                """
+                SELECT pg_advisory_xact_lock(hashtextextended(\("deployment:" + id), 0)),
+                    extract(epoch FROM clock_timestamp() - statement_timestamp())::float8 AS waited
+                """)
             let hubs = sent("SELECT hub_id, state FROM hub_health WHERE deployment_id = \(id)")
             let routing = sent("SELECT state FROM deployment_state WHERE deployment_id = \(id)")
             let windows = maintenanceFrom.map { from in
@@ -252,11 +260,14 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
                     ORDER BY seq
                     """)
             }
-            answers.append((id, hubs, routing, windows))
+            answers.append((id, lock, hubs, routing, windows))
         }
         let head = readHead ? sent("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE") : nil
         try drain()
         for answer in answers {
+            if let waited = try wait(answer.lock).rows.map(PGRow.init).first?["waited"] as Double? {
+                lockWait = (lockWait ?? .zero) + .nanoseconds(Int64(waited * 1e9))
+            }
             var rows = LockedDeploymentRows(
                 routing: try wait(answer.routing).rows.map(PGRow.init).first?["state"])
             for row in try wait(answer.hubs).rows.map(PGRow.init) {

@@ -2,8 +2,10 @@ import Foundation
 import GRDB
 import StandbyApp
 import StandbyCore
+import StandbyPostgres
 import StandbyPrimitives
 import StandbyTestSupport
+import Synchronization
 import Testing
 
 @testable import StandbyStore
@@ -31,6 +33,37 @@ func concurrentWrites(_ count: Int, _ write: @escaping @Sendable (Int) async thr
 
 @Suite("Group commit")
 struct GroupCommitTests {
+    @Test("a batch told to gather waits that long for more writes, and they share its transaction")
+    func gathering() async throws {
+        let batches = Mutex<[Int]>([])
+        let queue = GroupCommitQueue<Void>(
+            label: "test.gathering", maximumBatch: 32, classify: { $0 }, gatherFor: { .seconds(1) },
+            commit: { items, _ in
+                batches.withLock { $0.append(items.count) }
+                for item in items { try item.run(()) }
+            })
+        let started = ContinuousClock.now
+        let succeeded = await concurrentWrites(6) { _ in try await queue.write { _ in } }
+        #expect(succeeded.count == 6)
+        #expect(batches.withLock { $0 } == [6])
+        #expect(ContinuousClock.now - started >= .seconds(1))
+    }
+
+    @Test("locks that other instances hold make batches gather, up to a bound; uncontended ones do not")
+    func lockWaitsGathering() {
+        let waits = LockWaits()
+        #expect(waits.gathering == .zero)
+        for _ in 0..<20 { waits.record(.microseconds(500)) }
+        #expect(waits.gathering == .zero)
+        for _ in 0..<40 { waits.record(.milliseconds(5)) }
+        let gathering = waits.gathering
+        #expect(gathering > .milliseconds(9) && gathering <= .milliseconds(10))
+        for _ in 0..<40 { waits.record(.milliseconds(50)) }
+        #expect(waits.gathering == LockWaits.maximumGathering)
+        for _ in 0..<40 { waits.record(.zero) }
+        #expect(waits.gathering == .zero)
+    }
+
     @Test("concurrent writes share transactions; a failing write fails alone")
     func batchesAndIsolates() async throws {
         let folder = TemporaryFolder()
