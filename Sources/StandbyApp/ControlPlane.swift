@@ -72,7 +72,9 @@ public final class ControlPlane: Sendable {
     /// and the failure in the history; storage trouble fails the whole write, so that Azure retries.
     public func ingest(_ delivery: IncomingDelivery, content: DeliveryContent) async throws -> IngestResult {
         let now = delivery.receivedAt
-        return try await store.sharedWrite(lane: .interactive, weight: 1) { [topology, ids] units in
+        let readAhead = ReadAhead(alertKeys: [content.alertKey(sha256: delivery.sha256)])
+        return try await store.sharedWrite(lane: .interactive, weight: 1, readAhead: readAhead) {
+            [topology, ids] units in
             let result = try units.transaction.storeDelivery(delivery, content: content, ids: ids)
             guard let alert = result.alert, !result.hubs.isEmpty else { return result }
             units.atFinish(deciding: result.hubs.map(\.deploymentId), at: now) { units in

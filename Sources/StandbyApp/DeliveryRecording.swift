@@ -159,7 +159,7 @@ extension AlertRecords {
     private func upsertOpaque(_ status: AlertStatus, reason: String, delivery: IncomingDelivery, ids: any IDSource)
         throws -> IngestResult
     {
-        let key = "\(status.rawValue):\(delivery.sha256)"
+        let key = DeliveryContent.opaqueAlertKey(status, sha256: delivery.sha256)
         if let existing = try alertHead(key: key) {
             try countDuplicateDelivery(alertId: existing.id, deliveryId: delivery.id)
             return IngestResult(
@@ -201,6 +201,23 @@ extension AlertRecords {
                     type: type, at: delivery.receivedAt, deploymentId: hub?.deploymentId, hub: hub?.hubId,
                     actor: "azure-monitor", data: .object(data)))
         }
+    }
+}
+
+extension DeliveryContent {
+    /// The key of the alert a delivery with this content and body hash is stored under: a
+    /// recognised alert's own key, an opaque body's status and hash (so the same bytes again are
+    /// its duplicate).
+    public func alertKey(sha256: String) -> String {
+        switch self {
+        case .alert(let alert, _): alert.key
+        case .unrecognized: Self.opaqueAlertKey(.unrecognized, sha256: sha256)
+        case .malformed: Self.opaqueAlertKey(.malformed, sha256: sha256)
+        }
+    }
+
+    static func opaqueAlertKey(_ status: AlertStatus, sha256: String) -> String {
+        "\(status.rawValue):\(sha256)"
     }
 }
 

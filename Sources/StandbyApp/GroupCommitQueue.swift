@@ -70,12 +70,15 @@ public final class GroupCommitQueue<Batch>: Sendable {
     }
 
     /// Runs `work` inside a shared write transaction and returns once that transaction committed.
+    /// `readAhead` travels with the write for the store's `commit` to read ahead for the batch.
     public func write<T: Sendable>(
-        lane: WriteLane = .interactive, weight: Int = 1, _ work: @escaping @Sendable (Batch) throws -> T
+        lane: WriteLane = .interactive, weight: Int = 1, readAhead: ReadAhead = .nothing,
+        _ work: @escaping @Sendable (Batch) throws -> T
     ) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let item = PendingWrite<Batch, T>(
-                work: work, weight: max(1, weight), classify: classify, continuation: continuation)
+                work: work, weight: max(1, weight), readAhead: readAhead, classify: classify,
+                continuation: continuation)
             let startDrain = state.withLock { state -> Bool in
                 switch lane {
                 case .interactive: state.interactive.append(item)
@@ -168,6 +171,8 @@ public struct GroupCommitRetryAlone: Error {
 public protocol GroupCommitItem<Batch>: Sendable {
     associatedtype Batch
     var weight: Int { get }
+    /// The rows the work will read, for the store to fetch for the whole batch first.
+    var readAhead: ReadAhead { get }
     /// Runs the work; its error, if any, is rethrown for the store to roll back the savepoint.
     func run(_ batch: Batch) throws
     /// The work threw `error` (and its savepoint was rolled back).
@@ -178,6 +183,7 @@ public protocol GroupCommitItem<Batch>: Sendable {
 private final class PendingWrite<Batch, T: Sendable>: GroupCommitItem {
     let work: @Sendable (Batch) throws -> T
     let weight: Int
+    let readAhead: ReadAhead
     let classify: @Sendable (any Error) -> any Error
     let continuation: CheckedContinuation<T, any Error>
     // Only touched by the writer loop, one batch at a time. A write may run twice (see
@@ -185,12 +191,13 @@ private final class PendingWrite<Batch, T: Sendable>: GroupCommitItem {
     private let outcome = Mutex<Result<T, any Error>?>(nil)
 
     init(
-        work: @escaping @Sendable (Batch) throws -> T, weight: Int,
+        work: @escaping @Sendable (Batch) throws -> T, weight: Int, readAhead: ReadAhead,
         classify: @escaping @Sendable (any Error) -> any Error,
         continuation: CheckedContinuation<T, any Error>
     ) {
         self.work = work
         self.weight = weight
+        self.readAhead = readAhead
         self.classify = classify
         self.continuation = continuation
     }

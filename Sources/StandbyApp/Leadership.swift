@@ -125,12 +125,13 @@ public struct LeaderFencedStore: ControlStore {
     }
 
     public func sharedWrite<T: Sendable>(
-        lane: WriteLane, weight: Int, _ work: @escaping @Sendable (SharedUnitsOfWork) throws -> T
+        lane: WriteLane, weight: Int, readAhead: ReadAhead,
+        _ work: @escaping @Sendable (SharedUnitsOfWork) throws -> T
     ) async throws -> T {
         let epoch = try epoch()
         let holder = leadership.instanceId
         return try await stepDownWhenFenced {
-            try await base.sharedWrite(lane: lane, weight: weight) { units in
+            try await base.sharedWrite(lane: lane, weight: weight, readAhead: readAhead) { units in
                 try units.transaction.requireLease(holder: holder, epoch: epoch)
                 return try work(units)
             }

@@ -29,9 +29,11 @@ public protocol ControlStore: Sendable {
     /// The units of one transaction share its `SharedUnitsOfWork`, which the store finishes once,
     /// before the commit; if finishing fails, the store runs each unit again in a transaction of
     /// its own, so that a failure stays the failing unit's. `bulk` units (parts of large report
-    /// batches) wait behind interactive ones; `weight` is how much work a unit is.
+    /// batches) wait behind interactive ones; `weight` is how much work a unit is; `readAhead`
+    /// names rows the unit will read, which a store may fetch for the whole batch at once.
     func sharedWrite<T: Sendable>(
-        lane: WriteLane, weight: Int, _ work: @escaping @Sendable (SharedUnitsOfWork) throws -> T
+        lane: WriteLane, weight: Int, readAhead: ReadAhead,
+        _ work: @escaping @Sendable (SharedUnitsOfWork) throws -> T
     ) async throws -> T
 
     /// Runs `work` on a consistent snapshot of committed data.
@@ -47,6 +49,34 @@ public protocol ControlStore: Sendable {
     /// free, lapsed or already this instance's (a change of holder raises the epoch); returns the
     /// lease as it stands, whoever holds it.
     func heartbeat(_ instance: InstanceIdentity, leaseTTL: TimeInterval, now: Date) async throws -> LeaderLease
+}
+
+extension ControlStore {
+    /// A shared write that names nothing to read ahead.
+    public func sharedWrite<T: Sendable>(
+        lane: WriteLane, weight: Int, _ work: @escaping @Sendable (SharedUnitsOfWork) throws -> T
+    ) async throws -> T {
+        try await sharedWrite(lane: lane, weight: weight, readAhead: .nothing, work)
+    }
+}
+
+/// Rows a unit of work of a shared write will read. A store that reads over a network fetches
+/// those of a whole batch in one round trip before its units run, instead of one trip per unit;
+/// an embedded store reads them as they come. Only a hint: a unit reads what it reads either way.
+public struct ReadAhead: Sendable, Hashable {
+    /// Keys of alerts whose stored head the unit looks up (`AlertRecords.alertHead(key:)`).
+    public var alertKeys: [String]
+
+    public static let nothing = ReadAhead(alertKeys: [])
+
+    public init(alertKeys: [String]) {
+        self.alertKeys = alertKeys
+    }
+
+    /// What the units of one batch read ahead, together.
+    public static func merging(_ hints: some Sequence<ReadAhead>) -> ReadAhead {
+        ReadAhead(alertKeys: hints.flatMap(\.alertKeys))
+    }
 }
 
 /// Which queue of a shared write a unit of work waits in.
@@ -203,10 +233,15 @@ public protocol ControlTransaction: ControlReads {
     /// wait for each other), and may read their state in the same step. `from` is the earliest
     /// time the decisions will be made at. A store with a single writer has nothing to do.
     func prepareToDecide(deploymentIds: [String], from: Date) throws
+
+    /// Called before a shared transaction's units run, with the rows they named: a store that
+    /// reads over a network fetches them now, in one step. An embedded store has nothing to do.
+    func readAhead(_ rows: ReadAhead) throws
 }
 
 extension ControlTransaction {
     public func prepareToDecide(deploymentIds: [String], from: Date) throws {}
+    public func readAhead(_ rows: ReadAhead) throws {}
 }
 
 /// The units of work that share one transaction of a `sharedWrite`, and the control session they

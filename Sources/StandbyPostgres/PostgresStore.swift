@@ -134,9 +134,10 @@ public final class PostgresStore: ControlStore, Sendable {
     }
 
     public func sharedWrite<T: Sendable>(
-        lane: WriteLane, weight: Int, _ work: @escaping @Sendable (SharedUnitsOfWork) throws -> T
+        lane: WriteLane, weight: Int, readAhead: ReadAhead,
+        _ work: @escaping @Sendable (SharedUnitsOfWork) throws -> T
     ) async throws -> T {
-        try await groupCommit.write(lane: lane, weight: weight, work)
+        try await groupCommit.write(lane: lane, weight: weight, readAhead: readAhead, work)
     }
 
     /// The shared writes waiting for a transaction (not those of the batch being committed).
@@ -152,6 +153,13 @@ public final class PostgresStore: ControlStore, Sendable {
     func commitShared(_ items: [any GroupCommitItem<SharedUnitsOfWork>], isolated: Bool) throws {
         try transaction(deferringWrites: !isolated) { transaction in
             let units = SharedUnitsOfWork(transaction: transaction, isolated: isolated)
+            do {
+                try transaction.readAhead(ReadAhead.merging(items.map(\.readAhead)))
+            } catch {
+                if isolated || PostgresErrors.isRetryable(error) { throw error }
+                if case StoreError.unavailable = PostgresErrors.classify(error) { throw error }
+                throw GroupCommitRetryAlone()
+            }
             for item in items {
                 units.beginUnit()
                 do {

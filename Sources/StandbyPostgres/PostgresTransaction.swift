@@ -793,20 +793,35 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
             stored = known
         } else {
             stored = try lookup(
-                """
-                SELECT id, condition, state_fingerprint, observed_at, fired_at, duplicate_count
-                FROM alerts WHERE alert_key = \(key)
-                """
-            ).first.map {
-                StoredAlertHead(
-                    id: try $0["id"],
-                    condition: (try $0["condition"] as String?).flatMap(AlertCondition.init(rawValue:)),
-                    stateFingerprint: try $0["state_fingerprint"], observedAt: try $0["observed_at"],
-                    firedAt: try $0["fired_at"], duplicateCount: try $0["duplicate_count"])
-            }
+                "SELECT \(unescaped: Self.alertHeadColumns) FROM alerts WHERE alert_key = \(key)"
+            ).first.map(Self.alertHead)
             storedAlertHeads[key] = .some(stored)
         }
         return deferred.head(key: key, stored: stored)
+    }
+
+    /// The heads of a batch's alerts in one round trip, before its units look them up one by one;
+    /// a key with no row is remembered as absent too.
+    func readAhead(_ rows: ReadAhead) throws {
+        // Heads read so must be what the server had before this transaction wrote (`alertHead`).
+        guard deferred.count == 0, sentWrites == 0 else { return }
+        let keys = Array(Set(rows.alertKeys.filter { storedAlertHeads[$0] == nil }))
+        guard !keys.isEmpty else { return }
+        for key in keys { storedAlertHeads[key] = .some(nil) }
+        for row in try lookup(
+            "SELECT alert_key, \(unescaped: Self.alertHeadColumns) FROM alerts WHERE alert_key = ANY(\(keys))")
+        {
+            storedAlertHeads[try row["alert_key"] as String] = .some(try Self.alertHead(row))
+        }
+    }
+
+    private static let alertHeadColumns = "id, condition, state_fingerprint, observed_at, fired_at, duplicate_count"
+
+    private static func alertHead(_ row: PGRow) throws -> StoredAlertHead {
+        StoredAlertHead(
+            id: try row["id"], condition: (try row["condition"] as String?).flatMap(AlertCondition.init(rawValue:)),
+            stateFingerprint: try row["state_fingerprint"], observedAt: try row["observed_at"],
+            firedAt: try row["fired_at"], duplicateCount: try row["duplicate_count"])
     }
 
     /// Logs an ingest write; sent at once unless this transaction defers them.

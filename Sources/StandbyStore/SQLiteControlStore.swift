@@ -20,8 +20,10 @@ public final class SQLiteControlStore: ControlStore {
         }
     }
 
+    /// `readAhead` is not needed: the embedded file answers each lookup without a round trip.
     public func sharedWrite<T: Sendable>(
-        lane: WriteLane, weight: Int, _ work: @escaping @Sendable (SharedUnitsOfWork) throws -> T
+        lane: WriteLane, weight: Int, readAhead: ReadAhead,
+        _ work: @escaping @Sendable (SharedUnitsOfWork) throws -> T
     ) async throws -> T {
         try await database.groupCommit.write(lane: lane, weight: weight) { batch in try work(batch.units) }
     }

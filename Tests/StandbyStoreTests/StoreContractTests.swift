@@ -351,7 +351,9 @@ struct SharedIngestContractTests {
         var content = DeliveryContent.classify(step.body, topology: Topology(deployments: []))
         if case .alert(let alert, _) = content { content = .alert(alert, hubs: step.hubs) }
         let classified = content
-        return try await store.sharedWrite(lane: .interactive, weight: 1) { units in
+        // As the ingest does: the alert's head is read ahead with the batch's (PostgreSQL).
+        let readAhead = ReadAhead(alertKeys: [content.alertKey(sha256: delivery.sha256)])
+        return try await store.sharedWrite(lane: .interactive, weight: 1, readAhead: readAhead) { units in
             let result = try units.transaction.storeDelivery(delivery, content: classified, ids: ids)
             if step.refused { throw Refusal() }
             return result
@@ -393,10 +395,17 @@ struct SharedIngestContractTests {
         for (index, step) in steps.enumerated() {
             aloneOutcomes.append(try? await write(step, index: index, to: alone, ids: aloneIDs).outcome)
         }
-        // Batched: a first write holds the writer until every delivery waits behind it, in order.
+        // Batched: the first deliveries are stored before, so that the batch reads stored alerts
+        // as well as its own; then a first write holds the writer until every other delivery
+        // waits behind it, in order.
         let (batched, batchedKeepAlive) = try await kind.make()
         defer { withExtendedLifetime(batchedKeepAlive) {} }
         let batchedIDs = CountingIDs(prefix: "alert")
+        let storedBefore = 3
+        var before: [DeliveryOutcome?] = []
+        for (index, step) in steps.prefix(storedBefore).enumerated() {
+            before.append(try? await write(step, index: index, to: batched, ids: batchedIDs).outcome)
+        }
         let (gate, holding) = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
         let batchedOutcomes = try await withThrowingTaskGroup(of: (Int, DeliveryOutcome?).self) { group in
             group.addTask {
@@ -409,13 +418,13 @@ struct SharedIngestContractTests {
             // Whatever happens, the writer is let go, so that the group can end.
             defer { gate.signal() }
             await blocking { holding.wait() }
-            for (index, step) in steps.enumerated() {
-                try await waitUntil(timeout: .seconds(60)) { waitingWrites(batched) == index }
+            for (index, step) in steps.enumerated().dropFirst(storedBefore) {
+                try await waitUntil(timeout: .seconds(60)) { waitingWrites(batched) == index - storedBefore }
                 group.addTask { (index, try? await write(step, index: index, to: batched, ids: batchedIDs).outcome) }
             }
-            try await waitUntil(timeout: .seconds(60)) { waitingWrites(batched) == steps.count }
+            try await waitUntil(timeout: .seconds(60)) { waitingWrites(batched) == steps.count - storedBefore }
             gate.signal()
-            var outcomes = [DeliveryOutcome?](repeating: nil, count: steps.count)
+            var outcomes = before + [DeliveryOutcome?](repeating: nil, count: steps.count - storedBefore)
             for try await (index, outcome) in group where index >= 0 { outcomes[index] = outcome }
             return outcomes
         }
