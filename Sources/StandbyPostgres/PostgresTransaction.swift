@@ -793,7 +793,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
             stored = known
         } else {
             stored = try lookup(
-                "SELECT \(unescaped: Self.alertHeadColumns) FROM alerts WHERE alert_key = \(key)"
+                "SELECT \(unescaped: Self.alertHeadColumns) FROM alerts WHERE alert_key = \(key) FOR UPDATE"
             ).first.map(Self.alertHead)
             storedAlertHeads[key] = .some(stored)
         }
@@ -802,6 +802,12 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
 
     /// The heads of a batch's alerts in one round trip, before its units look them up one by one;
     /// a key with no row is remembered as absent too.
+    ///
+    /// A head is read under its row's lock (`FOR UPDATE`, in key order so that two batches never
+    /// wait for each other): another instance storing the same delivery at the same moment is
+    /// waited for and its change read, so the second copy is counted as a duplicate instead of
+    /// being applied again. An alert first seen by both at once has no row to lock; the unique
+    /// key then fails one of them, which runs again and finds the other's.
     func readAhead(_ rows: ReadAhead) throws {
         // Heads read so must be what the server had before this transaction wrote (`alertHead`).
         guard deferred.count == 0, sentWrites == 0 else { return }
@@ -809,7 +815,10 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
         guard !keys.isEmpty else { return }
         for key in keys { storedAlertHeads[key] = .some(nil) }
         for row in try lookup(
-            "SELECT alert_key, \(unescaped: Self.alertHeadColumns) FROM alerts WHERE alert_key = ANY(\(keys))")
+            """
+            SELECT alert_key, \(unescaped: Self.alertHeadColumns) FROM alerts WHERE alert_key = ANY(\(keys))
+            ORDER BY alert_key FOR UPDATE
+            """)
         {
             storedAlertHeads[try row["alert_key"] as String] = .some(try Self.alertHead(row))
         }
