@@ -99,7 +99,13 @@ struct DeferredIngestWrites {
     }
 
     /// The statements that apply `range` of the log, in an order that keeps every reference
-    /// valid: alerts first, then their changes and hubs, then the deliveries that name them.
+    /// valid. The connection runs one statement per round trip, so the inserts that nothing else
+    /// in the range reads go in one: the new alerts, the hubs added to alerts and the deliveries,
+    /// as parts of one `WITH` (its parts see one snapshot, and the foreign keys are checked at
+    /// its end, when the alerts are there). What must see those rows follows, one statement
+    /// each: the changes of alerts (which may have been inserted just now), and the hubs of
+    /// alerts whose hubs are replaced (deleted first, or the insert would skip rows it is about
+    /// to lose).
     func statements(_ range: Range<Int>) -> [PostgresQuery] {
         guard !range.isEmpty else { return [] }
         var inserts: [AlertRow] = []
@@ -120,79 +126,84 @@ struct DeferredIngestWrites {
                 deliveries.append(row)
             }
         }
+        func rows(_ items: [(key: String, value: HubsChange)]) -> [(alertId: String, hub: HubReference)] {
+            items.flatMap { item in item.value.hubs.map { (alertId: item.key, hub: $0) } }
+        }
+        let added = rows(hubs.items.filter { !$0.value.replacing })
+        let replaced = hubs.items.filter(\.value.replacing)
+
         var queries: [PostgresQuery] = []
-        queries += Self.chunked(inserts, Self.insertAlerts)
+        var inserting = SQLStatement()
+        var parts: [String] = []
+        if !inserts.isEmpty { parts.append(Self.insertAlerts(inserts, into: &inserting)) }
+        if !added.isEmpty { parts.append(Self.insertAlertHubs(added, into: &inserting)) }
+        if !deliveries.isEmpty { parts.append(Self.insertDeliveries(deliveries, into: &inserting)) }
+        if let last = parts.popLast() {
+            let with = parts.enumerated().map { "inserted_\($0.offset + 1) AS (\($0.element))" }
+            inserting.append(with.isEmpty ? last : "WITH " + with.joined(separator: ", ") + " " + last)
+            queries.append(inserting.query)
+        }
         let counted = changes.items.filter { $0.value.columns == nil }
-        queries += Self.chunked(counted, Self.countDeliveries)
+        if !counted.isEmpty { queries.append(Self.countDeliveries(counted)) }
         for (id, change) in changes.items {
             if let columns = change.columns {
                 queries.append(Self.updateAlert(id: id, columns: columns, change: change))
             }
         }
-        let replaced = hubs.items.filter(\.value.replacing).map(\.key)
-        if !replaced.isEmpty { queries.append("DELETE FROM alert_hubs WHERE alert_id = ANY(\(replaced))") }
-        let hubRows = hubs.items.flatMap { item in item.value.hubs.map { (alertId: item.key, hub: $0) } }
-        queries += Self.chunked(hubRows, Self.insertAlertHubs)
-        queries += Self.chunked(deliveries, Self.insertDeliveries)
+        if !replaced.isEmpty {
+            queries.append("DELETE FROM alert_hubs WHERE alert_id = ANY(\(replaced.map(\.key)))")
+            let replacing = rows(replaced)
+            if !replacing.isEmpty {
+                var statement = SQLStatement()
+                statement.append(Self.insertAlertHubs(replacing, into: &statement))
+                queries.append(statement.query)
+            }
+        }
         return queries
     }
 
     // MARK: Statements
+    //
+    // Each binds one array per column (`TextColumn` for text) and reads the rows back with
+    // `unnest`: a statement text that does not grow with the rows, and no bound on their number
+    // from PostgreSQL's 65,535 placeholders. The inserts are written into a shared statement and
+    // return their text, so that several can be parts of one.
 
-    /// Rows per multi-row statement: far below PostgreSQL's 65,535 bound values with any table here.
-    private static let rowsPerStatement = 500
-
-    private static func chunked<Row>(_ rows: [Row], _ statement: (ArraySlice<Row>) -> PostgresQuery) -> [PostgresQuery]
-    {
-        stride(from: 0, to: rows.count, by: rowsPerStatement).map {
-            statement(rows[$0..<min($0 + rowsPerStatement, rows.count)])
-        }
-    }
-
-    private static func insertAlerts(_ rows: ArraySlice<AlertRow>) -> PostgresQuery {
-        var statement = SQLStatement(
-            """
+    private static func insertAlerts(_ rows: [AlertRow], into statement: inout SQLStatement) -> String {
+        func column(_ value: (AlertRow) -> String?) -> String { statement.bind(TextColumn(rows.map(value))) }
+        return """
             INSERT INTO alerts
                 (id, alert_key, status, azure_alert_id, rule, severity, signal_type, monitoring_service, schema,
                  kind, condition, target_ids, hubs, fired_at, resolved_at, observed_at, description, is_test,
                  details, state_fingerprint, first_delivery_id, last_delivery_id, created_at, updated_at)
-            VALUES
-            """)
-        let values = rows.map { row in
-            [
-                statement.bind(row.id), statement.bind(row.key), statement.bind(row.status),
-                statement.bind(row.azureAlertId), statement.bind(row.rule), statement.bind(row.severity),
-                statement.bind(row.signalType), statement.bind(row.monitoringService), statement.bind(row.schema),
-                statement.bind(row.kind), statement.bind(row.condition), statement.bind(row.targetIds),
-                statement.bind(row.hubs), statement.bind(row.firedAt), statement.bind(row.resolvedAt),
-                statement.bind(row.observedAt), statement.bind(row.description), statement.bind(row.isTest),
-                statement.bind(row.details), statement.bind(row.stateFingerprint), statement.bind(row.deliveryId),
-                statement.bind(row.deliveryId), statement.bind(row.at), statement.bind(row.at),
-            ]
-        }
-        statement.append(Self.tuples(values))
-        return statement.query
+            SELECT id, alert_key, status, azure_alert_id, rule, severity, signal_type, monitoring_service, schema,
+                kind, condition, target_ids, hubs, fired_at, resolved_at, observed_at, description, is_test,
+                details, state_fingerprint, delivery_id, delivery_id, at, at
+            FROM unnest(
+                \(column(\.id)), \(column(\.key)), \(column(\.status)), \(column(\.azureAlertId)),
+                \(column(\.rule)), \(column(\.severity)), \(column(\.signalType)), \(column(\.monitoringService)),
+                \(column(\.schema)), \(column(\.kind)), \(column(\.condition)), \(column(\.targetIds)),
+                \(column(\.hubs)), \(column(\.firedAt)), \(column(\.resolvedAt)), \(column(\.observedAt)),
+                \(column(\.description)), \(statement.bind(rows.map(\.isTest))), \(column(\.details)),
+                \(column(\.stateFingerprint)), \(column(\.deliveryId)), \(column(\.at)))
+            AS row (id, alert_key, status, azure_alert_id, rule, severity, signal_type, monitoring_service, schema,
+                kind, condition, target_ids, hubs, fired_at, resolved_at, observed_at, description, is_test,
+                details, state_fingerprint, delivery_id, at)
+            """
     }
 
     /// Deliveries that changed nothing but the counts, for many alerts in one statement.
-    private static func countDeliveries(_ items: ArraySlice<(key: String, value: AlertChange)>) -> PostgresQuery {
-        var statement = SQLStatement(
-            """
-            UPDATE alerts SET duplicate_count = alerts.duplicate_count + counted.duplicates,
-                delivery_count = alerts.delivery_count + counted.deliveries,
-                last_delivery_id = counted.last_delivery_id
-            FROM (VALUES
-            """)
-        let values = items.map { item in
-            [
-                statement.bind(item.key), statement.bind(item.value.duplicates) + "::bigint",
-                statement.bind(item.value.deliveries) + "::bigint", statement.bind(item.value.lastDeliveryId),
-            ]
-        }
-        statement.append(
-            Self.tuples(values)
-                + ") AS counted (id, duplicates, deliveries, last_delivery_id) WHERE alerts.id = counted.id")
-        return statement.query
+    private static func countDeliveries(_ items: [(key: String, value: AlertChange)]) -> PostgresQuery {
+        """
+        UPDATE alerts SET duplicate_count = alerts.duplicate_count + counted.duplicates,
+            delivery_count = alerts.delivery_count + counted.deliveries,
+            last_delivery_id = counted.last_delivery_id
+        FROM unnest(
+            \(TextColumn(items.map(\.key))), \(items.map(\.value.duplicates)), \(items.map(\.value.deliveries)),
+            \(TextColumn(items.map(\.value.lastDeliveryId))))
+        AS counted (id, duplicates, deliveries, last_delivery_id)
+        WHERE alerts.id = counted.id
+        """
     }
 
     private static func updateAlert(id: String, columns: AlertColumns, change: AlertChange) -> PostgresQuery {
@@ -207,37 +218,30 @@ struct DeferredIngestWrites {
         """
     }
 
-    private static func insertAlertHubs(_ rows: ArraySlice<(alertId: String, hub: HubReference)>) -> PostgresQuery {
-        var statement = SQLStatement("INSERT INTO alert_hubs (alert_id, deployment_id, hub_id) VALUES ")
-        let values = rows.map { row in
-            [statement.bind(row.alertId), statement.bind(row.hub.deploymentId), statement.bind(row.hub.hubId)]
-        }
-        statement.append(Self.tuples(values) + " ON CONFLICT DO NOTHING")
-        return statement.query
+    private static func insertAlertHubs(
+        _ rows: [(alertId: String, hub: HubReference)], into statement: inout SQLStatement
+    ) -> String {
+        """
+        INSERT INTO alert_hubs (alert_id, deployment_id, hub_id)
+        SELECT * FROM unnest(
+            \(statement.bind(TextColumn(rows.map(\.alertId)))), \(statement.bind(TextColumn(rows.map(\.hub.deploymentId)))),
+            \(statement.bind(TextColumn(rows.map(\.hub.hubId)))))
+        ON CONFLICT DO NOTHING
+        """
     }
 
-    private static func insertDeliveries(_ rows: ArraySlice<DeliveryRow>) -> PostgresQuery {
-        var statement = SQLStatement(
-            """
+    private static func insertDeliveries(_ rows: [DeliveryRow], into statement: inout SQLStatement) -> String {
+        func column(_ value: (DeliveryRow) -> String?) -> String { statement.bind(TextColumn(rows.map(value))) }
+        return """
             INSERT INTO deliveries
                 (id, received_at, remote_address, content_type, body, sha256, byte_count, outcome, schema,
                  alert_id, detail)
-            VALUES
-            """)
-        let values = rows.map { row in
-            [
-                statement.bind(row.id), statement.bind(row.receivedAt), statement.bind(row.remoteAddress),
-                statement.bind(row.contentType), statement.bind(ByteBuffer(bytes: row.body)),
-                statement.bind(row.sha256), statement.bind(row.body.count), statement.bind(row.outcome),
-                statement.bind(row.schema), statement.bind(row.alertId), statement.bind(row.detail),
-            ]
-        }
-        statement.append(Self.tuples(values))
-        return statement.query
-    }
-
-    private static func tuples(_ rows: [[String]]) -> String {
-        rows.map { "(" + $0.joined(separator: ", ") + ")" }.joined(separator: ", ")
+            SELECT * FROM unnest(
+                \(column(\.id)), \(column(\.receivedAt)), \(column(\.remoteAddress)), \(column(\.contentType)),
+                \(statement.bind(rows.map { ByteBuffer(bytes: $0.body) })), \(column(\.sha256)),
+                \(statement.bind(rows.map(\.body.count))), \(column(\.outcome)), \(column(\.schema)),
+                \(column(\.alertId)), \(column(\.detail)))
+            """
     }
 }
 

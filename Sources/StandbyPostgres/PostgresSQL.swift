@@ -76,3 +76,38 @@ extension PageRequest {
         return page(from: try rows.map { (seq: Int64(try $0["seq"] as Int), item: try map($0)) })
     }
 }
+
+/// A `text[]` whose elements may be NULL, bound as one value. Multi-row writes bind one of these
+/// per column and read the rows back with `unnest`, so that their statement text is the same for
+/// any number of rows: the server parses and plans a short statement instead of one with
+/// thousands of placeholders. (postgres-nio's own arrays take no optional elements.)
+struct TextColumn: PostgresNonThrowingEncodable, PostgresDynamicTypeEncodable {
+    var values: [String?]
+
+    init(_ values: [String?]) {
+        self.values = values
+    }
+
+    static var psqlType: PostgresDataType { .textArray }
+    static var psqlFormat: PostgresFormat { .binary }
+
+    /// PostgreSQL's binary array: dimensions, a has-NULLs flag, the element type, then per
+    /// dimension its length and lower bound, then each element as a length (-1 for NULL) and bytes.
+    func encode<JSONEncoder: PostgresJSONEncoder>(
+        into buffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>
+    ) {
+        buffer.writeInteger(Int32(1))
+        buffer.writeInteger(Int32(values.contains(nil) ? 1 : 0))
+        buffer.writeInteger(PostgresDataType.text.rawValue)
+        buffer.writeInteger(Int32(values.count))
+        buffer.writeInteger(Int32(1))
+        for value in values {
+            guard let value else {
+                buffer.writeInteger(Int32(-1))
+                continue
+            }
+            buffer.writeInteger(Int32(value.utf8.count))
+            buffer.writeString(value)
+        }
+    }
+}

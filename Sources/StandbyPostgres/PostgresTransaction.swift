@@ -227,59 +227,89 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
         try lockDeployments(deploymentIds, maintenanceFrom: from, chainHead: deferringWrites)
     }
 
-    /// Takes the locks of `deploymentIds` not taken yet, in order, and reads in the same round
-    /// trip each one's hubs' tracker state, its routing state and (from `maintenanceFrom` on) its
-    /// maintenance windows, then, if asked, the chain head under its row lock. The locks make
-    /// these current until the commit; this transaction's own saves keep them so.
+    /// Takes the locks of `deploymentIds` not taken yet, in order, then reads in one statement
+    /// each one's hubs' tracker state, its routing state and (from `maintenanceFrom` on) its
+    /// maintenance windows, then, if asked, the chain head under its row lock; all sent at once.
+    /// The locks make these current until the commit; this transaction's own saves keep them so.
+    /// (The connection runs one statement per round trip, and the locks are held meanwhile: the
+    /// reads are one statement, not three per deployment. They follow the locks because a
+    /// statement reads what was committed when it began.)
     private func lockDeployments(_ deploymentIds: [String], maintenanceFrom: Date?, chainHead readHead: Bool) throws {
         guard !readOnly else { return }
         let newIds = deploymentIds.filter { !lockedDeployments.contains($0) }
         let readHead = readHead && chainHead == nil
         guard !newIds.isEmpty || readHead else { return }
         typealias Answer = EventLoopFuture<PostgresQueryResult>
-        var answers: [(id: String, lock: Answer, hubs: Answer, routing: Answer, windows: Answer?)] = []
         func sent(_ query: PostgresQuery) -> Answer {
             sendLater(query)
             return inFlight.last!.answer
         }
-        for id in newIds {
+        let locks = newIds.map { id in
             // The time since the statement began, read once the lock is granted: how long it waited.
-            let lock = sent(
+            sent(
                 """
                 SELECT pg_advisory_xact_lock(hashtextextended(\("deployment:" + id), 0)),
                     extract(epoch FROM clock_timestamp() - statement_timestamp())::float8 AS waited
                 """)
-            let hubs = sent("SELECT hub_id, state FROM hub_health WHERE deployment_id = \(id)")
-            let routing = sent("SELECT state FROM deployment_state WHERE deployment_id = \(id)")
-            let windows = maintenanceFrom.map { from in
-                let from = Timestamp.format(from)
-                return sent(
-                    """
-                    SELECT * FROM maintenance_windows
-                    WHERE deployment_id = \(id) AND COALESCE(ended_at, ends_at) > \(from) AND ends_at > \(from)
-                    ORDER BY seq
-                    """)
-            }
-            answers.append((id, lock, hubs, routing, windows))
         }
+        let reads = newIds.isEmpty ? nil : sent(Self.lockedRowsQuery(newIds, maintenanceFrom: maintenanceFrom))
         let head = readHead ? sent("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE") : nil
         try drain()
-        for answer in answers {
-            if let waited = try wait(answer.lock).rows.map(PGRow.init).first?["waited"] as Double? {
+        for lock in locks {
+            if let waited = try wait(lock).rows.map(PGRow.init).first?["waited"] as Double? {
                 lockWait = (lockWait ?? .zero) + .nanoseconds(Int64(waited * 1e9))
             }
-            var rows = LockedDeploymentRows(
-                routing: try wait(answer.routing).rows.map(PGRow.init).first?["state"])
-            for row in try wait(answer.hubs).rows.map(PGRow.init) {
-                rows.hubs[try row["hub_id"]] = try row["state"] as String
+        }
+        if let reads {
+            var rows = Dictionary(uniqueKeysWithValues: newIds.map { ($0, LockedDeploymentRows()) })
+            if let from = maintenanceFrom {
+                for id in newIds { rows[id]?.maintenance = (from, []) }
             }
-            if let windows = answer.windows, let from = maintenanceFrom {
-                rows.maintenance = (from, try wait(windows).rows.map(PGRow.init).map(Self.maintenanceWindow))
+            for row in try wait(reads).rows.map(PGRow.init) {
+                let id: String = try row["deployment_id"]
+                switch try row["part"] as String {
+                case "hub": rows[id]?.hubs[try row["hub_id"]] = try row["state"] as String
+                case "routing": rows[id]?.routing = try row["state"]
+                default: rows[id]?.maintenance?.windows.append(try Self.maintenanceWindow(row))
+                }
             }
-            lockedRows[answer.id] = rows
-            lockedDeployments.insert(answer.id)
+            for (id, locked) in rows {
+                lockedRows[id] = locked
+                lockedDeployments.insert(id)
+            }
         }
         if let head { chainHead = try Self.chainHead(try wait(head).rows.map(PGRow.init).first) }
+    }
+
+    /// What `lockDeployments` reads of the deployments it locked, one row per hub state, routing
+    /// state and maintenance window (in effect from `maintenanceFrom` on, in creation order),
+    /// `part` telling which; a window's row has its table's columns.
+    private static func lockedRowsQuery(_ deploymentIds: [String], maintenanceFrom: Date?) -> PostgresQuery {
+        var statement = SQLStatement()
+        let ids = statement.bind(deploymentIds)
+        let windowColumns = "id, hubs, starts_at, ends_at, ended_at, reason, created_by, created_at"
+        let noWindow = windowColumns.split(separator: ", ").map { "NULL AS \($0)" }.joined(separator: ", ")
+        statement.append(
+            """
+            SELECT 'hub' AS part, deployment_id, hub_id, state, NULL::bigint AS seq, \(noWindow)
+            FROM hub_health WHERE deployment_id = ANY(\(ids))
+            UNION ALL
+            SELECT 'routing', deployment_id, NULL, state, NULL, \(noWindow)
+            FROM deployment_state WHERE deployment_id = ANY(\(ids))
+            """)
+        if let from = maintenanceFrom {
+            let from = statement.bind(Timestamp.format(from))
+            statement.append(
+                """
+
+                UNION ALL
+                SELECT 'window', deployment_id, NULL, NULL, seq, \(windowColumns)
+                FROM maintenance_windows
+                WHERE deployment_id = ANY(\(ids)) AND COALESCE(ended_at, ends_at) > \(from) AND ends_at > \(from)
+                """)
+        }
+        statement.append("\nORDER BY seq NULLS FIRST")
+        return statement.query
     }
 
     private static func chainHead(_ row: PGRow?) throws -> (seq: Int64, hash: String) {
@@ -760,27 +790,28 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
             try chainHead ?? Self.chainHead(rows("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE").first)
         var seq = head.seq
         var prevHash = head.hash
-        // Multi-row inserts of at most 500 events (9 values each, far below PostgreSQL's 65535).
-        for chunk in stride(from: 0, to: pendingEvents.count, by: 500) {
-            var statement = SQLStatement(
-                "INSERT INTO events (seq, at, type, deployment_id, hub, actor, data, prev_hash, hash) VALUES ")
-            var values: [String] = []
-            for draft in pendingEvents[chunk..<min(chunk + 500, pendingEvents.count)] {
-                seq += 1
-                let (event, dataText) = chain.link(draft, seq: seq, prevHash: prevHash)
-                prevHash = event.hash
-                values.append(
-                    "("
-                        + [
-                            statement.bind(Int(event.seq)), statement.bind(event.at), statement.bind(event.type),
-                            statement.bind(event.deploymentId), statement.bind(event.hub), statement.bind(event.actor),
-                            statement.bind(dataText), statement.bind(event.prevHash), statement.bind(event.hash),
-                        ].joined(separator: ", ") + ")")
-            }
-            statement.append(values.joined(separator: ", "))
-            executeLater(statement.query)
+        var events: [EventRecord] = []
+        var dataTexts: [String] = []
+        for draft in pendingEvents {
+            seq += 1
+            let (event, dataText) = chain.link(draft, seq: seq, prevHash: prevHash)
+            prevHash = event.hash
+            events.append(event)
+            dataTexts.append(dataText)
         }
-        executeLater("UPDATE chain_head SET seq = \(Int(seq)), hash = \(prevHash) WHERE id = 1")
+        // The events and the new head in one statement (one round trip), its text the same for
+        // any number of events (one array per column, see `TextColumn`).
+        func column(_ value: (EventRecord) -> String?) -> TextColumn { TextColumn(events.map(value)) }
+        executeLater(
+            """
+            WITH appended AS (
+                INSERT INTO events (seq, at, type, deployment_id, hub, actor, data, prev_hash, hash)
+                SELECT * FROM unnest(
+                    \(events.map { Int($0.seq) }), \(column(\.at)), \(column(\.type)), \(column(\.deploymentId)),
+                    \(column(\.hub)), \(column(\.actor)), \(TextColumn(dataTexts)), \(column(\.prevHash)),
+                    \(column(\.hash))))
+            UPDATE chain_head SET seq = \(Int(seq)), hash = \(prevHash) WHERE id = 1
+            """)
         chainHead = (seq, prevHash)
         pendingEvents = []
     }
