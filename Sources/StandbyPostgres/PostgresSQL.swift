@@ -53,6 +53,11 @@ struct SQLStatement {
         text += more
     }
 
+    /// Puts the text written so far between `prefix` and `suffix` (a subquery), its values kept.
+    mutating func wrap(prefix: String, suffix: String) {
+        text = prefix + text + suffix
+    }
+
     /// `WHERE a AND b`, or nothing when no filter is set.
     var whereClause: String { clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ") }
 

@@ -252,8 +252,12 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
                     extract(epoch FROM clock_timestamp() - statement_timestamp())::float8 AS waited
                 """)
         }
-        let reads = newIds.isEmpty ? nil : sent(Self.lockedRowsQuery(newIds, maintenanceFrom: maintenanceFrom))
-        let head = readHead ? sent("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE") : nil
+        // With deployments to read, the chain head comes with their rows: one round trip less
+        // while the locks are held.
+        let reads =
+            newIds.isEmpty
+            ? nil : sent(Self.lockedRowsQuery(newIds, maintenanceFrom: maintenanceFrom, chainHead: readHead))
+        let head = readHead && newIds.isEmpty ? sent("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE") : nil
         try drain()
         for lock in locks {
             if let waited = try wait(lock).rows.map(PGRow.init).first?["waited"] as Double? {
@@ -265,9 +269,18 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
             if let from = maintenanceFrom {
                 for id in newIds { rows[id]?.maintenance = (from, []) }
             }
-            for row in try wait(reads).rows.map(PGRow.init) {
+            let answer = try wait(reads).rows.map(PGRow.init)
+            if readHead {
+                guard let first = answer.first else {
+                    throw StoreError.unavailable("the chain_head row is missing: the schema is not migrated")
+                }
+                chainHead = (Int64(try first["chain_seq"] as Int), try first["chain_hash"])
+            }
+            for row in answer {
+                // A row of the chain head alone (no deployment rows) has no part.
+                guard let part = try row["part"] as String? else { continue }
                 let id: String = try row["deployment_id"]
-                switch try row["part"] as String {
+                switch part {
                 case "hub": rows[id]?.hubs[try row["hub_id"]] = try row["state"] as String
                 case "routing": rows[id]?.routing = try row["state"]
                 default: rows[id]?.maintenance?.windows.append(try Self.maintenanceWindow(row))
@@ -283,8 +296,12 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
 
     /// What `lockDeployments` reads of the deployments it locked, one row per hub state, routing
     /// state and maintenance window (in effect from `maintenanceFrom` on, in creation order),
-    /// `part` telling which; a window's row has its table's columns.
-    private static func lockedRowsQuery(_ deploymentIds: [String], maintenanceFrom: Date?) -> PostgresQuery {
+    /// `part` telling which; a window's row has its table's columns. With `chainHead`, the rows
+    /// are read beside the chain head under its row lock (`chain_seq`, `chain_hash` on every row,
+    /// and one row with no part when there is nothing else).
+    private static func lockedRowsQuery(_ deploymentIds: [String], maintenanceFrom: Date?, chainHead: Bool)
+        -> PostgresQuery
+    {
         var statement = SQLStatement()
         let ids = statement.bind(deploymentIds)
         let windowColumns = "id, hubs, starts_at, ends_at, ended_at, reason, created_by, created_at"
@@ -308,7 +325,14 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
                 WHERE deployment_id = ANY(\(ids)) AND COALESCE(ended_at, ends_at) > \(from) AND ends_at > \(from)
                 """)
         }
-        statement.append("\nORDER BY seq NULLS FIRST")
+        if chainHead {
+            // Only the chain head is locked: a locking clause cannot apply to a UNION.
+            statement.wrap(
+                prefix: "SELECT c.seq AS chain_seq, c.hash AS chain_hash, r.* FROM chain_head c LEFT JOIN (",
+                suffix: ") r ON true WHERE c.id = 1 ORDER BY r.seq NULLS FIRST FOR UPDATE OF c")
+        } else {
+            statement.append("\nORDER BY seq NULLS FIRST")
+        }
         return statement.query
     }
 
