@@ -12,6 +12,7 @@ import datetime, json, os, sys, time, urllib.request
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.support.ui import WebDriverWait
 
 base, reader, operator, reporter, shots = sys.argv[1:6]
@@ -22,7 +23,8 @@ for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "-
     options.add_argument(argument)
 driver = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
 driver.set_page_load_timeout(20)
-wait = WebDriverWait(driver, 10)
+# An element read while its page is being replaced goes stale: for a wait, that means "not yet".
+wait = WebDriverWait(driver, 10, ignored_exceptions=[StaleElementReferenceException])
 step = 0
 
 
@@ -84,7 +86,7 @@ try:
     driver.execute_script("window.__sameDocument = true;")
     for seconds_ago in [20, 10, 1]:
         report("eastus-hub", "failure", seconds_ago)
-    wait = WebDriverWait(driver, 15)
+    wait = WebDriverWait(driver, 15, ignored_exceptions=[StaleElementReferenceException])
     wait.until(lambda d: "serving westus-hub" in d.find_element(By.ID, "deployments").text)
     hub = driver.find_element(By.ID, "hub-eastus-hub").text
     check("down" in hub, "the failed hub reads down without a reload")
