@@ -155,7 +155,8 @@ struct DeferredIngestWrites {
             let replacing = rows(replaced)
             if !replacing.isEmpty {
                 var statement = SQLStatement()
-                statement.append(Self.insertAlertHubs(replacing, into: &statement))
+                let text = Self.insertAlertHubs(replacing, into: &statement)
+                statement.append(text)
                 queries.append(statement.query)
             }
         }

@@ -270,12 +270,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
                 for id in newIds { rows[id]?.maintenance = (from, []) }
             }
             let answer = try wait(reads).rows.map(PGRow.init)
-            if readHead {
-                guard let first = answer.first else {
-                    throw StoreError.unavailable("the chain_head row is missing: the schema is not migrated")
-                }
-                chainHead = (Int64(try first["chain_seq"] as Int), try first["chain_hash"])
-            }
+            if readHead { chainHead = try Self.chainHead(answer.first) }
             for row in answer {
                 // A row of the chain head alone (no deployment rows) has no part.
                 guard let part = try row["part"] as String? else { continue }
@@ -297,8 +292,8 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     /// What `lockDeployments` reads of the deployments it locked, one row per hub state, routing
     /// state and maintenance window (in effect from `maintenanceFrom` on, in creation order),
     /// `part` telling which; a window's row has its table's columns. With `chainHead`, the rows
-    /// are read beside the chain head under its row lock (`chain_seq`, `chain_hash` on every row,
-    /// and one row with no part when there is nothing else).
+    /// are read beside the chain head under its row lock (its `seq` and `hash` on every row, and
+    /// one row with no part when there is nothing else).
     private static func lockedRowsQuery(_ deploymentIds: [String], maintenanceFrom: Date?, chainHead: Bool)
         -> PostgresQuery
     {
@@ -308,7 +303,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
         let noWindow = windowColumns.split(separator: ", ").map { "NULL AS \($0)" }.joined(separator: ", ")
         statement.append(
             """
-            SELECT 'hub' AS part, deployment_id, hub_id, state, NULL::bigint AS seq, \(noWindow)
+            SELECT 'hub' AS part, deployment_id, hub_id, state, NULL::bigint AS window_seq, \(noWindow)
             FROM hub_health WHERE deployment_id = ANY(\(ids))
             UNION ALL
             SELECT 'routing', deployment_id, NULL, state, NULL, \(noWindow)
@@ -328,10 +323,10 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
         if chainHead {
             // Only the chain head is locked: a locking clause cannot apply to a UNION.
             statement.wrap(
-                prefix: "SELECT c.seq AS chain_seq, c.hash AS chain_hash, r.* FROM chain_head c LEFT JOIN (",
-                suffix: ") r ON true WHERE c.id = 1 ORDER BY r.seq NULLS FIRST FOR UPDATE OF c")
+                prefix: "SELECT c.seq, c.hash, r.* FROM chain_head c LEFT JOIN (",
+                suffix: ") r ON true WHERE c.id = 1 ORDER BY r.window_seq NULLS FIRST FOR UPDATE OF c")
         } else {
-            statement.append("\nORDER BY seq NULLS FIRST")
+            statement.append("\nORDER BY window_seq NULLS FIRST")
         }
         return statement.query
     }
@@ -859,7 +854,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     /// a key with no row is remembered as absent too.
     ///
     /// A head is read under its row's lock (`FOR UPDATE`, in key order so that two batches never
-    /// wait for each other): another instance storing the same delivery at the same moment is
+    /// deadlock over their heads): another instance storing the same delivery at the same moment is
     /// waited for and its change read, so the second copy is counted as a duplicate instead of
     /// being applied again. An alert first seen by both at once has no row to lock; the unique
     /// key then fails one of them, which runs again and finds the other's.
