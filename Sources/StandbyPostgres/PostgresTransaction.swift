@@ -57,6 +57,20 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     /// deployments' locks before deciding (`prepareToDecide`): the events are then chained and
     /// the transaction committed in one round trip.
     private var chainHead: (seq: Int64, hash: String)?
+    /// Hub tracker states saved by a shared transaction, not sent yet: they go in the commit's
+    /// statement with the events (`flushEvents`), one round trip less while the deployments'
+    /// locks are held; sent on their own before any other statement, so that it reads them.
+    /// Every one was saved inside the innermost savepoint: one that begins sends those before it.
+    private var hubSaves: [HubSave] = []
+
+    private struct HubSave {
+        var hub: HubReference
+        var health: String
+        var state: String
+        var revision: String
+        var at: String
+    }
+
     /// The commit answered: nothing more may be sent.
     private(set) var committed = false
     /// How long the server waited for the deployment locks this transaction took (nil: it took
@@ -112,7 +126,22 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     /// the next one as soon as the server answered, with no round trip through this thread.
     /// Its failure is reported by `drain()`, at the latest when its unit of work ends.
     private func sendLater(_ query: PostgresQuery) {
+        sendHubSaves()
         inFlight.append((connection.query(query, logger: logger), insideSentSavepoint))
+    }
+
+    /// Sends the hub states saved and not sent yet, inside the savepoints they were saved in.
+    private func sendHubSaves() {
+        guard !hubSaves.isEmpty else { return }
+        var statement = SQLStatement()
+        statement.append(Self.upsertHubStates(takeHubSaves(), into: &statement))
+        sendDeferred()
+        inFlight.append((connection.query(statement.query, logger: logger), insideSentSavepoint))
+    }
+
+    private func takeHubSaves() -> [HubSave] {
+        defer { hubSaves = [] }
+        return hubSaves
     }
 
     /// Waits for every statement sent without waiting; rethrows the first failure.
@@ -136,6 +165,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
 
     /// Runs a statement as it is, whatever is deferred, once those sent before it answered.
     private func send(_ query: PostgresQuery) throws -> PostgresQueryResult {
+        sendHubSaves()
         try drain()
         do {
             return try wait(connection.query(query, logger: logger))
@@ -207,6 +237,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     }
 
     func rollback() {
+        hubSaves = []
         _ = try? drain()
         _ = try? send("ROLLBACK")
     }
@@ -552,17 +583,31 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     }
 
     func saveHubState(_ state: HubHealthState, for hub: HubReference, at: Date) throws {
-        let revision = String(UInt64.random(in: 1...UInt64.max), radix: 36)
         let text = state.jsonValue().compactString()
         lockedRows[hub.deploymentId]?.hubs[hub.hubId] = text
-        executeLater(
-            """
+        hubSaves.append(
+            HubSave(
+                hub: hub, health: state.health.rawValue, state: text,
+                revision: String(UInt64.random(in: 1...UInt64.max), radix: 36), at: Timestamp.format(at)))
+        // Alone, a statement's failure must be its unit's: sent now.
+        if !deferringWrites { sendHubSaves() }
+    }
+
+    /// Writes hub states in one statement, the last saved of each hub (a statement may change a
+    /// row once); returns its text, its values bound in `statement`.
+    private static func upsertHubStates(_ saves: [HubSave], into statement: inout SQLStatement) -> String {
+        var latest: [HubReference: HubSave] = [:]
+        for save in saves { latest[save.hub] = save }
+        let rows = latest.values.sorted { $0.hub < $1.hub }
+        func column(_ value: (HubSave) -> String) -> String { statement.bind(TextColumn(rows.map(value))) }
+        return """
             INSERT INTO hub_health (deployment_id, hub_id, health, state, revision, updated_at)
-            VALUES (\(hub.deploymentId), \(hub.hubId), \(state.health.rawValue), \(text),
-                    \(revision), \(Timestamp.format(at)))
+            SELECT * FROM unnest(
+                \(column(\.hub.deploymentId)), \(column(\.hub.hubId)), \(column(\.health)), \(column(\.state)),
+                \(column(\.revision)), \(column(\.at)))
             ON CONFLICT (deployment_id, hub_id) DO UPDATE SET health = excluded.health, state = excluded.state,
                 revision = excluded.revision, updated_at = excluded.updated_at
-            """)
+            """
     }
 
     func saveDeploymentState(_ state: DeploymentState, deploymentId: String, at: Date) throws {
@@ -769,6 +814,8 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     }
 
     func inSavepoint<T>(_ work: () throws -> T) throws -> T {
+        // What was saved before belongs outside this savepoint.
+        sendHubSaves()
         savepoints.append(
             Savepoint(
                 name: "standby_unit_\(savepoints.count + 1)", writes: deferred.count, events: pendingEvents.count,
@@ -785,6 +832,9 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
             let savepoint = savepoints.removeLast()
             pendingEvents.removeSubrange(savepoint.events...)
             deferred.truncate(to: savepoint.writes)
+            // Hub states not sent were all saved inside this savepoint: forgotten, and the locked
+            // rows, which have them, read again.
+            if !takeHubSaves().isEmpty { lockedRows = [:] }
             if savepoint.sent {
                 _ = try? drain()
                 // What the server ran inside the savepoint is undone, locks taken there included.
@@ -818,19 +868,25 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
             events.append(event)
             dataTexts.append(dataText)
         }
-        // The events and the new head in one statement (one round trip), its text the same for
-        // any number of events (one array per column, see `TextColumn`).
-        func column(_ value: (EventRecord) -> String?) -> TextColumn { TextColumn(events.map(value)) }
-        executeLater(
-            """
-            WITH appended AS (
+        // The hub states saved, the events and the new head in one statement (one round trip),
+        // its text the same for any number of rows (one array per column, see `TextColumn`).
+        sendDeferred()
+        var statement = SQLStatement()
+        // A data-modifying WITH part runs whether or not the statement reads it.
+        let savedHubs =
+            hubSaves.isEmpty ? "" : "saved_hubs AS (\(Self.upsertHubStates(takeHubSaves(), into: &statement))), "
+        func column(_ value: (EventRecord) -> String?) -> String { statement.bind(TextColumn(events.map(value))) }
+        let appended = """
+            WITH \(savedHubs)appended AS (
                 INSERT INTO events (seq, at, type, deployment_id, hub, actor, data, prev_hash, hash)
                 SELECT * FROM unnest(
-                    \(events.map { Int($0.seq) }), \(column(\.at)), \(column(\.type)), \(column(\.deploymentId)),
-                    \(column(\.hub)), \(column(\.actor)), \(TextColumn(dataTexts)), \(column(\.prevHash)),
-                    \(column(\.hash))))
-            UPDATE chain_head SET seq = \(Int(seq)), hash = \(prevHash) WHERE id = 1
-            """)
+                    \(statement.bind(events.map { Int($0.seq) })), \(column(\.at)), \(column(\.type)),
+                    \(column(\.deploymentId)), \(column(\.hub)), \(column(\.actor)),
+                    \(statement.bind(TextColumn(dataTexts))), \(column(\.prevHash)), \(column(\.hash))))
+            UPDATE chain_head SET seq = \(statement.bind(Int(seq))), hash = \(statement.bind(prevHash)) WHERE id = 1
+            """
+        statement.append(appended)
+        sendLater(statement.query)
         chainHead = (seq, prevHash)
         pendingEvents = []
     }
