@@ -292,9 +292,17 @@ public struct PostgresMigration: Sendable, Hashable {
     public let name: String
     public let sql: String
 
-    /// The file's statements: each ends with a semicolon at the end of a line.
+    /// The file's statements: each ends with a semicolon at the end of a line, outside a
+    /// dollar-quoted body (a function's, which has statements of its own).
     var statements: [String] {
-        sql.components(separatedBy: ";\n").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        var pieces: [String] = []
+        var insideBody = false
+        for piece in sql.components(separatedBy: ";\n") {
+            if insideBody { pieces[pieces.count - 1] += ";\n" + piece } else { pieces.append(piece) }
+            // Each `$tag$` opens or closes a body.
+            if piece.matches(of: /\$[A-Za-z_]*\$/).count % 2 == 1 { insideBody.toggle() }
+        }
+        return pieces.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
             .map { $0.hasSuffix(";") ? String($0.dropLast()) : $0 }
             .filter { statement in
                 statement.split(separator: "\n").contains { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("--") }

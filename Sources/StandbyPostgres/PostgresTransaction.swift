@@ -258,108 +258,58 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
         try lockDeployments(deploymentIds, maintenanceFrom: from, chainHead: deferringWrites)
     }
 
-    /// Takes the locks of `deploymentIds` not taken yet, in order, then reads in one statement
-    /// each one's hubs' tracker state, its routing state and (from `maintenanceFrom` on) its
-    /// maintenance windows, then, if asked, the chain head under its row lock; all sent at once.
-    /// The locks make these current until the commit; this transaction's own saves keep them so.
-    /// (The connection runs one statement per round trip, and the locks are held meanwhile: the
-    /// reads are one statement, not three per deployment. They follow the locks because a
-    /// statement reads what was committed when it began.)
+    /// Takes the locks of `deploymentIds` not taken yet, in order, then reads each one's hubs'
+    /// tracker state, its routing state and (from `maintenanceFrom` on) its maintenance windows,
+    /// then, if asked, the chain head under its row lock: one statement, a function of the schema
+    /// (`standby_lock_deployments`, migration 0003) whose read follows the locks, so it reads what
+    /// was committed before they were granted. The locks make these current until the commit; this
+    /// transaction's own saves keep them so. (The connection runs one statement per round trip, and
+    /// the locks are held meanwhile; the function's plans are kept by the server's session.)
     private func lockDeployments(_ deploymentIds: [String], maintenanceFrom: Date?, chainHead readHead: Bool) throws {
         guard !readOnly else { return }
         let newIds = deploymentIds.filter { !lockedDeployments.contains($0) }
         let readHead = readHead && chainHead == nil
-        guard !newIds.isEmpty || readHead else { return }
-        typealias Answer = EventLoopFuture<PostgresQueryResult>
-        func sent(_ query: PostgresQuery) -> Answer {
+        // Sent after what is in flight without waiting for it: the connection sends it as soon as
+        // the server answered those (no round trip through this thread).
+        func rowsAfterInFlight(_ query: PostgresQuery) throws -> [PGRow] {
             sendLater(query)
-            return inFlight.last!.answer
+            let answer = inFlight.last!.answer
+            try drain()
+            return try wait(answer).rows.map(PGRow.init)
         }
-        let locks = newIds.map { id in
-            // The time since the statement began, read once the lock is granted: how long it waited.
-            sent(
-                """
-                SELECT pg_advisory_xact_lock(hashtextextended(\("deployment:" + id), 0)),
-                    extract(epoch FROM clock_timestamp() - statement_timestamp())::float8 AS waited
-                """)
+        guard !newIds.isEmpty else {
+            if readHead {
+                chainHead = try Self.chainHead(
+                    try rowsAfterInFlight("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE").first)
+            }
+            return
         }
-        // With deployments to read, the chain head comes with their rows: one round trip less
-        // while the locks are held.
-        let reads =
-            newIds.isEmpty
-            ? nil : sent(Self.lockedRowsQuery(newIds, maintenanceFrom: maintenanceFrom, chainHead: readHead))
-        let head = readHead && newIds.isEmpty ? sent("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE") : nil
-        try drain()
-        for lock in locks {
-            if let waited = try wait(lock).rows.map(PGRow.init).first?["waited"] as Double? {
-                lockWait = (lockWait ?? .zero) + .nanoseconds(Int64(waited * 1e9))
-            }
-        }
-        if let reads {
-            var rows = Dictionary(uniqueKeysWithValues: newIds.map { ($0, LockedDeploymentRows()) })
-            if let from = maintenanceFrom {
-                for id in newIds { rows[id]?.maintenance = (from, []) }
-            }
-            let answer = try wait(reads).rows.map(PGRow.init)
-            if readHead { chainHead = try Self.chainHead(answer.first) }
-            for row in answer {
-                // A row of the chain head alone (no deployment rows) has no part.
-                guard let part = try row["part"] as String? else { continue }
-                let id: String = try row["deployment_id"]
-                switch part {
-                case "hub": rows[id]?.hubs[try row["hub_id"]] = try row["state"] as String
-                case "routing": rows[id]?.routing = try row["state"]
-                default: rows[id]?.maintenance?.windows.append(try Self.maintenanceWindow(row))
-                }
-            }
-            for (id, locked) in rows {
-                lockedRows[id] = locked
-                lockedDeployments.insert(id)
-            }
-        }
-        if let head { chainHead = try Self.chainHead(try wait(head).rows.map(PGRow.init).first) }
-    }
-
-    /// What `lockDeployments` reads of the deployments it locked, one row per hub state, routing
-    /// state and maintenance window (in effect from `maintenanceFrom` on, in creation order),
-    /// `part` telling which; a window's row has its table's columns. With `chainHead`, the rows
-    /// are read beside the chain head under its row lock (its `seq` and `hash` on every row, and
-    /// one row with no part when there is nothing else).
-    private static func lockedRowsQuery(_ deploymentIds: [String], maintenanceFrom: Date?, chainHead: Bool)
-        -> PostgresQuery
-    {
-        var statement = SQLStatement()
-        let ids = statement.bind(deploymentIds)
-        let windowColumns = "id, hubs, starts_at, ends_at, ended_at, reason, created_by, created_at"
-        let noWindow = windowColumns.split(separator: ", ").map { "NULL AS \($0)" }.joined(separator: ", ")
-        statement.append(
+        let answer = try rowsAfterInFlight(
             """
-            SELECT 'hub' AS part, deployment_id, hub_id, state, NULL::bigint AS window_seq, \(noWindow)
-            FROM hub_health WHERE deployment_id = ANY(\(ids))
-            UNION ALL
-            SELECT 'routing', deployment_id, NULL, state, NULL, \(noWindow)
-            FROM deployment_state WHERE deployment_id = ANY(\(ids))
+            SELECT * FROM standby_lock_deployments(\(newIds), \(maintenanceFrom.map(Timestamp.format)), \(readHead))
             """)
+        if let waited = try answer.first?["waited"] as Double? {
+            lockWait = (lockWait ?? .zero) + .nanoseconds(Int64(waited * 1e9))
+        }
+        if readHead { chainHead = try Self.chainHead(answer.first) }
+        var rows = Dictionary(uniqueKeysWithValues: newIds.map { ($0, LockedDeploymentRows()) })
         if let from = maintenanceFrom {
-            let from = statement.bind(Timestamp.format(from))
-            statement.append(
-                """
-
-                UNION ALL
-                SELECT 'window', deployment_id, NULL, NULL, seq, \(windowColumns)
-                FROM maintenance_windows
-                WHERE deployment_id = ANY(\(ids)) AND COALESCE(ended_at, ends_at) > \(from) AND ends_at > \(from)
-                """)
+            for id in newIds { rows[id]?.maintenance = (from, []) }
         }
-        if chainHead {
-            // Only the chain head is locked: a locking clause cannot apply to a UNION.
-            statement.wrap(
-                prefix: "SELECT c.seq, c.hash, r.* FROM chain_head c LEFT JOIN (",
-                suffix: ") r ON true WHERE c.id = 1 ORDER BY r.window_seq NULLS FIRST FOR UPDATE OF c")
-        } else {
-            statement.append("\nORDER BY window_seq NULLS FIRST")
+        for row in answer {
+            // The row of the locks alone (nothing else found) has no part.
+            guard let part = try row["part"] as String? else { continue }
+            let id: String = try row["deployment_id"]
+            switch part {
+            case "hub": rows[id]?.hubs[try row["hub_id"]] = try row["state"] as String
+            case "routing": rows[id]?.routing = try row["state"]
+            default: rows[id]?.maintenance?.windows.append(try Self.maintenanceWindow(row))
+            }
         }
-        return statement.query
+        for (id, locked) in rows {
+            lockedRows[id] = locked
+            lockedDeployments.insert(id)
+        }
     }
 
     private static func chainHead(_ row: PGRow?) throws -> (seq: Int64, hash: String) {
