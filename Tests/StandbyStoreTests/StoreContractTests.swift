@@ -26,8 +26,10 @@ enum StoreUnderTest: String, CaseIterable, CustomTestStringConvertible {
             return (SQLiteControlStore(database: database), folder)
         case .postgres:
             let store = try PostgresStore(settings: try await PostgresTestServer.freshDatabase())
+            // Held before migrating: a migration that fails still closes the connections.
+            let keepAlive = ClosesOnRelease(store)
             try await store.migrate()
-            return (store, ClosesOnRelease(store))
+            return (store, keepAlive)
         }
     }
 }
