@@ -15,6 +15,7 @@ extension HubHealthState {
         ]
         if let healthSince { members["healthSince"] = .date(healthSince) }
         if let openWindow { members["openWindow"] = openWindow.jsonValue() }
+        if let readiness { members["readiness"] = .object(readiness.mapValues { $0.jsonValue() }) }
         return .object(members)
     }
 }
@@ -69,4 +70,14 @@ extension FailureWindow {
 extension JSONValue {
     /// A date as `JSONEncoder`'s default strategy writes it: seconds since the reference date.
     static func date(_ date: Date) -> JSONValue { .number(date.timeIntervalSinceReferenceDate) }
+}
+
+extension ReadinessObservation {
+    func jsonValue() -> JSONValue {
+        var members: [String: JSONValue] = [
+            "status": .string(status.rawValue), "observedAt": .date(observedAt), "reportId": .string(reportId),
+        ]
+        if let detail { members["detail"] = .string(detail) }
+        return .object(members)
+    }
 }

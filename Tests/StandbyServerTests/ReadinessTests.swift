@@ -79,6 +79,29 @@ struct ReadinessTests {
         }
     }
 
+    @Test(
+        "readiness is stored with the hub's state: it outlives a later health report and a restart, on either store",
+        arguments: [false, true])
+    func readinessIsDurable(postgres: Bool) async throws {
+        var configured = TestStandby()
+        if postgres { configured.databaseURL = try await PostgresTestServer.freshDatabaseURL() }
+        let standby = configured
+        try await standby.run { client, _ in
+            let pushed = try await push(
+                client, [("compute_quota", "not_ready"), ("endpoints", "ready")], at: standby.time.now())
+            #expect(pushed.json["accepted"]?.doubleValue == 2)
+            // A signal on the same hub saves its state again.
+            try await standby.report(client, "westus-hub", "success", at: 0)
+            let view = try await readiness(client, hub: "westus-hub")
+            #expect(view["compute_quota"] == "not_ready" && view["endpoints"] == "ready")
+        }
+        // A new process reads the state from the database, with nothing cached.
+        try await standby.run { client, _ in
+            let view = try await readiness(client, hub: "westus-hub")
+            #expect(view["compute_quota"] == "not_ready" && view["endpoints"] == "ready")
+        }
+    }
+
     @Test("requireReadyTarget holds the failover while the target is not ready, then fails over once it is")
     func requireReadyTargetHolds() async throws {
         var configured = TestStandby()
