@@ -348,7 +348,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
             ).first?["state"]
         }
         guard let text else { return HubHealthState(deploymentId: hub.deploymentId, hubId: hub.hubId) }
-        return try JSONDecoder().decode(HubHealthState.self, from: Data(text.utf8))
+        return try HubHealthState(json: JSONValue.decode(Data(text.utf8)))
     }
 
     func deploymentState(_ deploymentId: String) throws -> DeploymentState? {

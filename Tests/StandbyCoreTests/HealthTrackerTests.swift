@@ -225,11 +225,38 @@ struct HealthStatePersistenceTests {
                 source: "azure:k", label: "rule \"x\"", effect: .down, at: t0, evidence: "alert:1",
                 rule: "failover-rule"),
             to: &state, policy: Policy(), now: t0, ids: ids)
+        state.readiness = [
+            ReadinessCheck.storageReplication.rawValue: ReadinessObservation(
+                status: .notReady, detail: "lag 45 min", observedAt: t0.addingTimeInterval(0.25), reportId: "r1"),
+            ReadinessCheck.endpoints.rawValue: ReadinessObservation(
+                status: .ready, detail: nil, observedAt: t0, reportId: "r2"),
+        ]
         #expect(state.openWindow != nil)
         let text = state.jsonValue().canonicalString()
         let decoded = try JSONDecoder().decode(HubHealthState.self, from: Data(text.utf8))
         #expect(decoded == state)
+        #expect(try HubHealthState(json: JSONValue.decode(Data(text.utf8))) == state)
         let empty = HubHealthState(deploymentId: "d", hubId: "h")
         #expect(try JSONDecoder().decode(HubHealthState.self, from: empty.jsonValue().canonicalData()) == empty)
+        #expect(try HubHealthState(json: empty.jsonValue()) == empty)
+    }
+
+    @Test("the fast reader reads what JSONEncoder wrote, and refuses a state missing what it needs")
+    func fastReaderReadsCodableOutput() throws {
+        var state = HubHealthState(deploymentId: "d", hubId: "h")
+        let at = Timestamp.parse("2026-11-28T10:00:00.123Z")!
+        _ = HealthTracker.apply(
+            ProbeObservation(source: "probe", outcome: .failure, observedAt: at, evidence: "report:1"),
+            to: &state, policy: Policy(), now: at, ids: CountingIDs())
+        state.readiness = [
+            "compute_quota": ReadinessObservation(status: .unknown, detail: nil, observedAt: at, reportId: "r")
+        ]
+        let written = try JSONValue.decode(JSONEncoder().encode(state))
+        #expect(try HubHealthState(json: written) == state)
+        guard case .object(var members) = written else { Issue.record("not an object"); return }
+        members["hubId"] = nil
+        #expect(throws: DecodingError.self) { try HubHealthState(json: .object(members)) }
+        members["hubId"] = .number(1)
+        #expect(throws: DecodingError.self) { try HubHealthState(json: .object(members)) }
     }
 }

@@ -20,7 +20,7 @@ enum HubHealthTable {
             try String.fetchOne(
                 try db.cachedStatement(sql: "SELECT state FROM hub_health WHERE deployment_id = ? AND hub_id = ?"),
                 arguments: [hub.deploymentId, hub.hubId]) ?? "{}"
-        let state = try JSONDecoder().decode(HubHealthState.self, from: Data(text.utf8))
+        let state = try HubHealthState(json: JSONValue.decode(Data(text.utf8)))
         cache.store(state, for: hub, revision: revision)
         return state
     }
