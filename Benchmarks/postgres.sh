@@ -3,7 +3,9 @@
 #   Benchmarks/postgres.sh                      # 3 runs, medians printed
 #   RUNS=5 DURATION=20s Benchmarks/postgres.sh
 # SQLite: one instance, 32 connections. PostgreSQL: a private server (scripts/postgres.sh, fsync on)
-# and three instances on it, the same 32 connections spread over them (11 + 11 + 10, one wrk each).
+# and three instances on it, the same 32 connections spread over them (11 + 11 + 10, one wrk each);
+# then one instance on it with all 32, which tells the database's own cost from what sharing the
+# deployment's lock between instances costs (three batches take turns where one would do).
 # Both report durable webhook deliveries/s and p99; PostgreSQL also the decision latency across
 # instances (two failures sent to one instance, the third to another, the command read from the
 # third). The load generator, the database and the servers share this machine's cores.
@@ -45,6 +47,19 @@ start_instance() {
     echo "instance $n did not start" >&2; cat "$work/standby-$n.log" >&2; exit 1
 }
 
+stop_instances() {
+    for pid in "${instances[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
+    instances=()
+}
+
+# Creates database NAME on the private server; prints its URL.
+fresh_database() {
+    local psql_bin
+    psql_bin=$(command -v psql || ls /usr/lib/postgresql/*/bin/psql | tail -1)
+    "$psql_bin" -q -h 127.0.0.1 -p "$pg_port" -U standby -c "CREATE DATABASE $1" standby
+    echo "postgres://standby@127.0.0.1:$pg_port/$1?sslmode=disable"
+}
+
 # wrk with C connections at PORT+N; prints "rps p99_ms".
 wrk_at() {
     local n=$1 c=$2 out="$work/wrk-$1.txt"
@@ -83,7 +98,7 @@ PY
 }
 
 echo "machine: $(nproc) cores; $DURATION per load; $RUNS runs; SQLite synchronous=FULL, PostgreSQL fsync on"
-declare -a s_rps s_p99 p_rps p_p99 decisions
+declare -a s_rps s_p99 p_rps p_p99 o_rps o_p99 decisions
 for run in $(seq 1 "$RUNS"); do
     # SQLite: one instance.
     start
@@ -93,10 +108,7 @@ for run in $(seq 1 "$RUNS"); do
     echo "run $run sqlite:   $rps deliveries/s, p99 $p99 ms"
     s_rps+=("$rps"); s_p99+=("$p99")
     # PostgreSQL: a fresh database, three instances.
-    db="bench_${run}_$RANDOM"
-    psql_bin=$(command -v psql || ls /usr/lib/postgresql/*/bin/psql | tail -1)
-    "$psql_bin" -q -h 127.0.0.1 -p "$pg_port" -U standby -c "CREATE DATABASE $db" standby
-    url="postgres://standby@127.0.0.1:$pg_port/$db?sslmode=disable"
+    url=$(fresh_database "bench_${run}_$RANDOM")
     instances=()
     for n in 1 2 3; do start_instance "$n" "$url"; done
     sleep 1
@@ -112,11 +124,20 @@ for run in $(seq 1 "$RUNS"); do
     echo "run $run postgres: $rps deliveries/s over 3 instances, p99 $p99 ms (the slowest instance's)"
     p_rps+=("$rps"); p_p99+=("$p99")
     for i in $(seq 1 5); do decisions+=("$(decision_across $(( (run - 1) * 5 + i )))"); done
-    for pid in "${instances[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
-    instances=()
+    stop_instances
+    # PostgreSQL: a fresh database, one instance with every connection.
+    start_instance 1 "$(fresh_database "bench_${run}_one_$RANDOM")"
+    sleep 1
+    read -r rps p99 < <(wrk_at 1 32)
+    stop_instances
+    echo "run $run postgres: $rps deliveries/s on 1 instance, p99 $p99 ms"
+    o_rps+=("$rps"); o_p99+=("$p99")
 done
 echo
 echo "median of $RUNS runs:"
 echo "  SQLite, 1 instance:       $(printf '%s\n' "${s_rps[@]}" | median) deliveries/s, p99 $(printf '%s\n' "${s_p99[@]}" | median) ms"
 echo "  PostgreSQL, 3 instances:  $(printf '%s\n' "${p_rps[@]}" | median) deliveries/s, p99 $(printf '%s\n' "${p_p99[@]}" | median) ms"
+echo "  PostgreSQL, 1 instance:   $(printf '%s\n' "${o_rps[@]}" | median) deliveries/s, p99 $(printf '%s\n' "${o_p99[@]}" | median) ms"
 echo "  decision latency across instances: $(printf '%s\n' "${decisions[@]}" | median) ms"
+s_median=$(printf '%s\n' "${s_rps[@]}" | median)
+echo "  PostgreSQL / SQLite: $(printf '%s\n' "${p_rps[@]}" | median | awk -v s="$s_median" '{printf "%.2f", $1 / s}') with 3 instances, $(printf '%s\n' "${o_rps[@]}" | median | awk -v s="$s_median" '{printf "%.2f", $1 / s}') with 1"
