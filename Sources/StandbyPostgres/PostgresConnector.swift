@@ -26,7 +26,7 @@ final class PostgresConnector: Sendable {
     private let nextConnectionID = Atomic<Int>(0)
 
     private struct State {
-        var idle: [PostgresConnection] = []
+        var idle: [Pooled] = []
         var open = 0
         /// The host that last answered as a writable primary: tried first next time.
         var primary: PostgresSettings.Host?
@@ -35,10 +35,17 @@ final class PostgresConnector: Sendable {
         var generation = 0
     }
 
+    /// A connection of the pool and the statements prepared on it, which go with it.
+    struct Pooled {
+        let connection: PostgresConnection
+        let statements = PreparedStatements()
+    }
+
     /// A connection borrowed from the pool, with the generation it belongs to.
     struct Lease {
-        let connection: PostgresConnection
+        let pooled: Pooled
         let generation: Int
+        var connection: PostgresConnection { pooled.connection }
     }
 
     init(settings: PostgresSettings, logger: Logger) throws {
@@ -66,12 +73,12 @@ final class PostgresConnector: Sendable {
     var primaryHost: PostgresSettings.Host? { state.withLock { $0.primary } }
 
     func shutdown() {
-        let idle = state.withLock { state -> [PostgresConnection] in
+        let idle = state.withLock { state -> [Pooled] in
             defer { state.idle = [] }
             return state.idle
         }
-        for connection in idle {
-            let closing: EventLoopFuture<Void> = connection.close()
+        for pooled in idle {
+            let closing: EventLoopFuture<Void> = pooled.connection.close()
             try? closing.wait()
         }
         try? eventLoops.syncShutdownGracefully()
@@ -80,10 +87,10 @@ final class PostgresConnector: Sendable {
     /// Runs `body` on a connection to the primary, blocking. Storage trouble (no primary, a broken
     /// connection, a read-only server) is thrown as `StoreError.unavailable`, and the connection
     /// is not reused.
-    func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+    func withConnection<T>(_ body: (Pooled) throws -> T) throws -> T {
         let lease = try acquire()
         do {
-            let value = try body(lease.connection)
+            let value = try body(lease.pooled)
             release(lease, broken: false)
             return value
         } catch {
@@ -97,15 +104,15 @@ final class PostgresConnector: Sendable {
 
     private func acquire() throws -> Lease {
         enum Next {
-            case reuse(PostgresConnection, Int)
+            case reuse(Pooled, Int)
             case open(Int)
             case wait
         }
         let deadline = Date().addingTimeInterval(settings.connectTimeout)
         while true {
             let next = state.withLock { state -> Next in
-                while let connection = state.idle.popLast() {
-                    if !connection.isClosed { return .reuse(connection, state.generation) }
+                while let pooled = state.idle.popLast() {
+                    if !pooled.connection.isClosed { return .reuse(pooled, state.generation) }
                     state.open -= 1
                 }
                 if state.open < settings.poolSize {
@@ -115,11 +122,11 @@ final class PostgresConnector: Sendable {
                 return .wait
             }
             switch next {
-            case .reuse(let connection, let generation):
-                return Lease(connection: connection, generation: generation)
+            case .reuse(let pooled, let generation):
+                return Lease(pooled: pooled, generation: generation)
             case .open(let generation):
                 do {
-                    return Lease(connection: try connectToPrimary(), generation: generation)
+                    return Lease(pooled: Pooled(connection: try connectToPrimary()), generation: generation)
                 } catch {
                     state.withLock { $0.open -= 1 }
                     signalReturned()
@@ -142,7 +149,7 @@ final class PostgresConnector: Sendable {
                 state.open -= 1
                 return true
             }
-            state.idle.append(lease.connection)
+            state.idle.append(lease.pooled)
             return false
         }
         if close { lease.connection.closeQuietly() }
@@ -158,13 +165,13 @@ final class PostgresConnector: Sendable {
     /// The primary may have moved: idle connections are closed, and the next connection looks for
     /// the primary again, the last known one first.
     func forgetPrimary() {
-        let idle = state.withLock { state -> [PostgresConnection] in
+        let idle = state.withLock { state -> [Pooled] in
             state.generation += 1
             state.open -= state.idle.count
             defer { state.idle = [] }
             return state.idle
         }
-        for connection in idle { connection.closeQuietly() }
+        for pooled in idle { pooled.connection.closeQuietly() }
     }
 
     /// Tries the hosts in order (the last known primary first) and returns a connection to the
@@ -232,7 +239,10 @@ enum PostgresErrors {
     }
 
     static func sqlState(_ error: any Error) -> String? {
-        (error as? PSQLError)?.serverInfo?[.sqlState]
+        if let error = error as? PSQLError { return error.serverInfo?[.sqlState] }
+        // Prepared statements (`PreparedQuery`) report the server's errors in the older form.
+        if case .server(let message)? = error as? PostgresError { return message.fields[.sqlState] }
+        return nil
     }
 
     /// A transaction that lost a race (serialization failure, deadlock, or a unique key another
@@ -248,7 +258,7 @@ enum PostgresErrors {
         if let state = sqlState(error) {
             return isStorageTrouble(state) ? StoreError.unavailable(describe(error)) : error
         }
-        if error is PSQLError || error is IOError || error is ChannelError
+        if error is PSQLError || error is PostgresError || error is IOError || error is ChannelError
             || error is NIOConnectionError || error is NIOSSLError
         {
             return StoreError.unavailable(describe(error))
@@ -261,7 +271,7 @@ enum PostgresErrors {
         if let state = sqlState(error) { return isStorageTrouble(state) }
         if case StoreError.unavailable = error { return true }
         // The use cases' own refusals (a conflict, a fenced write) leave the connection as good as it was.
-        return error is PSQLError || error is ChannelError || error is NIOConnectionError
+        return error is PSQLError || error is PostgresError || error is ChannelError || error is NIOConnectionError
     }
 
     /// The server is no longer (or not yet) the writable primary.
@@ -278,6 +288,9 @@ enum PostgresErrors {
             }
             if let underlying = error.underlying { return "\(error.code): \(underlying)" }
             return "\(error.code)"
+        }
+        if case .server(let message)? = error as? PostgresError, let text = message.fields[.message] {
+            return "\(text) (SQLSTATE \(message.fields[.sqlState] ?? "?"))"
         }
         return "\(error)"
     }

@@ -106,7 +106,7 @@ struct DeferredIngestWrites {
     /// each: the changes of alerts (which may have been inserted just now), and the hubs of
     /// alerts whose hubs are replaced (deleted first, or the insert would skip rows it is about
     /// to lose).
-    func statements(_ range: Range<Int>) -> [PostgresQuery] {
+    func statements(_ range: Range<Int>) -> [PostgresStatement] {
         guard !range.isEmpty else { return [] }
         var inserts: [AlertRow] = []
         var changes = OrderedChanges<String, AlertChange>()
@@ -132,8 +132,9 @@ struct DeferredIngestWrites {
         let added = rows(hubs.items.filter { !$0.value.replacing })
         let replaced = hubs.items.filter(\.value.replacing)
 
-        var queries: [PostgresQuery] = []
-        var inserting = SQLStatement()
+        var queries: [PostgresStatement] = []
+        // The same few texts batch after batch: prepared.
+        var inserting = SQLStatement(prepared: true)
         var parts: [String] = []
         if !inserts.isEmpty { parts.append(Self.insertAlerts(inserts, into: &inserting)) }
         if !added.isEmpty { parts.append(Self.insertAlertHubs(added, into: &inserting)) }
@@ -141,23 +142,23 @@ struct DeferredIngestWrites {
         if let last = parts.popLast() {
             let with = parts.enumerated().map { "inserted_\($0.offset + 1) AS (\($0.element))" }
             inserting.append(with.isEmpty ? last : "WITH " + with.joined(separator: ", ") + " " + last)
-            queries.append(inserting.query)
+            queries.append(inserting.statement)
         }
         let counted = changes.items.filter { $0.value.columns == nil }
-        if !counted.isEmpty { queries.append(Self.countDeliveries(counted)) }
+        if !counted.isEmpty { queries.append(.once(Self.countDeliveries(counted))) }
         for (id, change) in changes.items {
             if let columns = change.columns {
-                queries.append(Self.updateAlert(id: id, columns: columns, change: change))
+                queries.append(.once(Self.updateAlert(id: id, columns: columns, change: change)))
             }
         }
         if !replaced.isEmpty {
-            queries.append("DELETE FROM alert_hubs WHERE alert_id = ANY(\(replaced.map(\.key)))")
+            queries.append(.once("DELETE FROM alert_hubs WHERE alert_id = ANY(\(replaced.map(\.key)))"))
             let replacing = rows(replaced)
             if !replacing.isEmpty {
                 var statement = SQLStatement()
                 let text = Self.insertAlertHubs(replacing, into: &statement)
                 statement.append(text)
-                queries.append(statement.query)
+                queries.append(statement.statement)
             }
         }
         return queries

@@ -17,26 +17,57 @@ struct PGRow {
     }
 }
 
+/// A statement to run on a connection: parsed and planned by the server each time it runs, or
+/// prepared (named, parsed once per connection, its plan kept by the server's session).
+enum PostgresStatement {
+    case once(PostgresQuery)
+    case prepared(sql: String, values: [PostgresData])
+}
+
 /// A statement built piece by piece (listings with optional filters), its values bound as
 /// `$1`, `$2`... in the order they were added.
+///
+/// A `prepared` one is for the multi-row writes every batch sends, whose text does not change
+/// with their rows (one array per column): the server parses and plans it once per connection
+/// instead of on every batch (about 0.7 ms of the server's time per batch, in its log). Its
+/// placeholders carry their types (`$1::TEXT[]`), since a prepared statement is parsed without
+/// them, and it must not return rows: postgres-nio reads the rows of its prepared statements in
+/// the wrong format.
 struct SQLStatement {
     private(set) var text: String
     private(set) var bindings = PostgresBindings()
+    /// A prepared statement's values (`bindings` stays empty).
+    private var values: [PostgresData] = []
+    let isPrepared: Bool
     private var clauses: [String] = []
 
-    init(_ text: String = "") {
+    init(_ text: String = "", prepared: Bool = false) {
         self.text = text
+        isPrepared = prepared
     }
 
     /// The placeholder for `value`, bound.
     mutating func bind(_ value: some PostgresDynamicTypeEncodable) -> String {
-        bindings.append(value)
-        return "$\(bindings.count)"
+        guard isPrepared else {
+            bindings.append(value)
+            return "$\(bindings.count)"
+        }
+        var buffer = ByteBuffer()
+        value.encode(into: &buffer, context: PostgresEncodingContext.default)
+        values.append(PostgresData(type: value.psqlType, formatCode: value.psqlFormat, value: buffer))
+        guard let type = value.psqlType.knownSQLName else { return "$\(values.count)" }
+        return "$\(values.count)::\(type)"
     }
 
     mutating func bind(_ value: (some PostgresDynamicTypeEncodable)?) -> String {
-        bindings.append(value)
-        return "$\(bindings.count)"
+        if let value { return bind(value) }
+        guard isPrepared else {
+            bindings.append(value)
+            return "$\(bindings.count)"
+        }
+        // Typed by where it stands, as the server infers an untyped placeholder.
+        values.append(.null)
+        return "$\(values.count)"
     }
 
     /// Adds `clause` to the WHERE conditions with `value` bound where it says `?`, when `value` is given.
@@ -61,7 +92,14 @@ struct SQLStatement {
     /// `WHERE a AND b`, or nothing when no filter is set.
     var whereClause: String { clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ") }
 
-    var query: PostgresQuery { PostgresQuery(unsafeSQL: text, binds: bindings) }
+    var query: PostgresQuery {
+        precondition(!isPrepared, "a prepared statement runs as one (`statement`)")
+        return PostgresQuery(unsafeSQL: text, binds: bindings)
+    }
+
+    var statement: PostgresStatement {
+        isPrepared ? .prepared(sql: text, values: values) : .once(query)
+    }
 }
 
 extension PageRequest {
@@ -114,5 +152,50 @@ struct TextColumn: PostgresNonThrowingEncodable, PostgresDynamicTypeEncodable {
             buffer.writeInteger(Int32(value.utf8.count))
             buffer.writeString(value)
         }
+    }
+}
+
+/// What a statement sent without waiting answered: its rows and, for a statement run once, its
+/// command tag (`COMMIT`, or `ROLLBACK` from a transaction that had failed).
+struct StatementAnswer: Sendable {
+    var rows: [PostgresRow]
+    var command: String?
+
+    init(rows: [PostgresRow], command: String?) {
+        self.rows = rows
+        self.command = command
+    }
+
+    init(_ result: PostgresQueryResult) {
+        self.init(rows: result.rows, command: result.metadata.command)
+    }
+}
+
+/// A connection's prepared statements, by text: each is parsed once on its connection (one
+/// round trip, the first time), and the server's session keeps it and its plan until the
+/// connection closes. Used only by the transaction that holds the connection.
+final class PreparedStatements: @unchecked Sendable {
+    /// Past this many texts a statement runs unprepared: the texts are a few fixed shapes, and
+    /// the server keeps each one for the connection's life.
+    static let limit = 32
+    private var byText: [String: PreparedQuery] = [:]
+
+    /// `sql` prepared on `connection` (waiting for the server with `wait`), or nil when this
+    /// connection holds as many as it may.
+    func prepared(
+        _ sql: String, on connection: PostgresConnection,
+        wait: (EventLoopFuture<PreparedQuery>) throws -> PreparedQuery
+    ) throws -> PreparedQuery? {
+        if let known = byText[sql] { return known }
+        guard byText.count < Self.limit else { return nil }
+        let prepared = try wait(connection.prepare(query: sql))
+        byText[sql] = prepared
+        return prepared
+    }
+
+    /// A statement failed: it is prepared again next time (the server may have dropped it, or
+    /// its plan may no longer fit the schema).
+    func forget(_ sql: String) {
+        byText[sql] = nil
     }
 }

@@ -78,8 +78,8 @@ public final class PostgresStore: ControlStore, Sendable {
         while true {
             attempt += 1
             do {
-                return try connector.withConnection { connection in
-                    try runTransaction(on: connection, readOnly: readOnly, deferringWrites: deferringWrites, body)
+                return try connector.withConnection { pooled in
+                    try runTransaction(on: pooled, readOnly: readOnly, deferringWrites: deferringWrites, body)
                 }
             } catch  where attempt < Self.raceRetries && PostgresErrors.isRetryable(error) {
                 continue
@@ -88,12 +88,12 @@ public final class PostgresStore: ControlStore, Sendable {
     }
 
     private func runTransaction<T>(
-        on connection: PostgresConnection, readOnly: Bool, deferringWrites: Bool,
+        on pooled: PostgresConnector.Pooled, readOnly: Bool, deferringWrites: Bool,
         _ body: (PostgresTransaction) throws -> T
     ) throws -> T {
         let transaction = PostgresTransaction(
-            connection: connection, logger: logger, chain: chain, readOnly: readOnly, timeout: queryTimeout,
-            deferringWrites: deferringWrites)
+            connection: pooled.connection, statements: pooled.statements, logger: logger, chain: chain,
+            readOnly: readOnly, timeout: queryTimeout, deferringWrites: deferringWrites)
         try transaction.begin()
         do {
             let value = try body(transaction)

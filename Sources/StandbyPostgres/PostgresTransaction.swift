@@ -32,6 +32,8 @@ import StandbyPrimitives
 /// nothing deferred.
 final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Sendable {
     let connection: PostgresConnection
+    /// The connection's prepared statements.
+    let statements: PreparedStatements
     let logger: Logger
     let chain: EventChain
     let readOnly: Bool
@@ -46,9 +48,9 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     private var storedAlertHeads: [String: StoredAlertHead?] = [:]
     /// A statement failed where no savepoint could undo it: the server's transaction is lost.
     private(set) var poisoned = false
-    /// Statements sent without waiting for their answers, in order, and whether each ran inside
-    /// a savepoint the server has.
-    private var inFlight: [(answer: EventLoopFuture<PostgresQueryResult>, undoable: Bool)] = []
+    /// Statements sent without waiting for their answers, in order, whether each ran inside a
+    /// savepoint the server has, and the text of a prepared one.
+    private var inFlight: [(answer: EventLoopFuture<StatementAnswer>, undoable: Bool, prepared: String?)] = []
     /// The rows of each deployment this transaction locked, read with the lock, as this
     /// transaction left them.
     private var lockedRows: [String: LockedDeploymentRows] = [:]
@@ -99,10 +101,11 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     let timeout: TimeAmount
 
     init(
-        connection: PostgresConnection, logger: Logger, chain: EventChain, readOnly: Bool, timeout: TimeAmount,
-        deferringWrites: Bool = false
+        connection: PostgresConnection, statements: PreparedStatements, logger: Logger, chain: EventChain,
+        readOnly: Bool, timeout: TimeAmount, deferringWrites: Bool = false
     ) {
         self.connection = connection
+        self.statements = statements
         self.logger = logger
         self.chain = chain
         self.readOnly = readOnly
@@ -126,17 +129,48 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     /// the next one as soon as the server answered, with no round trip through this thread.
     /// Its failure is reported by `drain()`, at the latest when its unit of work ends.
     private func sendLater(_ query: PostgresQuery) {
+        sendLater(.once(query))
+    }
+
+    private func sendLater(_ statement: PostgresStatement) {
         sendHubSaves()
-        inFlight.append((connection.query(query, logger: logger), insideSentSavepoint))
+        start(statement)
+    }
+
+    /// Puts `statement` on the connection, behind what is in flight. A prepared one not prepared on
+    /// this connection yet is prepared first, which waits for the server once.
+    private func start(_ statement: PostgresStatement) {
+        let undoable = insideSentSavepoint
+        switch statement {
+        case .once(let query):
+            inFlight.append((connection.query(query, logger: logger).map(StatementAnswer.init), undoable, nil))
+        case .prepared(let sql, let values):
+            let prepared: PreparedQuery?
+            do {
+                prepared = try statements.prepared(sql, on: connection) { try wait($0) }
+            } catch {
+                inFlight.append((connection.eventLoop.makeFailedFuture(error), undoable, sql))
+                return
+            }
+            guard let prepared else {
+                var bindings = PostgresBindings(capacity: values.count)
+                for value in values { bindings.append(value) }
+                let query = PostgresQuery(unsafeSQL: sql, binds: bindings)
+                inFlight.append((connection.query(query, logger: logger).map(StatementAnswer.init), undoable, nil))
+                return
+            }
+            let answer = prepared.execute(values).map { StatementAnswer(rows: $0, command: nil) }
+            inFlight.append((answer, undoable, sql))
+        }
     }
 
     /// Sends the hub states saved and not sent yet, inside the savepoints they were saved in.
     private func sendHubSaves() {
         guard !hubSaves.isEmpty else { return }
-        var statement = SQLStatement()
+        var statement = SQLStatement(prepared: true)
         statement.append(Self.upsertHubStates(takeHubSaves(), into: &statement))
         sendDeferred()
-        inFlight.append((connection.query(statement.query, logger: logger), insideSentSavepoint))
+        start(statement.statement)
     }
 
     private func takeHubSaves() -> [HubSave] {
@@ -150,10 +184,11 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
         let statements = inFlight
         inFlight = []
         var failure: (any Error)?
-        for (answer, undoable) in statements {
+        for (answer, undoable, prepared) in statements {
             do {
                 _ = try wait(answer)
             } catch {
+                if let prepared { self.statements.forget(prepared) }
                 if failure == nil {
                     failure = error
                     if PostgresErrors.sqlState(error) != nil, !undoable { poisoned = true }
@@ -231,7 +266,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
         let answer = inFlight.last!.answer
         try drain()
         // A transaction that failed answers COMMIT with ROLLBACK; drain() reported why already.
-        let tag = try wait(answer).metadata.command
+        let tag = try wait(answer).command ?? "?"
         guard tag == "COMMIT" else { throw StoreError.unavailable("the transaction ended with \(tag), not COMMIT") }
         committed = true
     }
@@ -821,7 +856,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
         // The hub states saved, the events and the new head in one statement (one round trip),
         // its text the same for any number of rows (one array per column, see `TextColumn`).
         sendDeferred()
-        var statement = SQLStatement()
+        var statement = SQLStatement(prepared: true)
         // A data-modifying WITH part runs whether or not the statement reads it.
         let savedHubs =
             hubSaves.isEmpty ? "" : "saved_hubs AS (\(Self.upsertHubStates(takeHubSaves(), into: &statement))), "
@@ -836,7 +871,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
             UPDATE chain_head SET seq = \(statement.bind(Int(seq))), hash = \(statement.bind(prevHash)) WHERE id = 1
             """
         statement.append(appended)
-        sendLater(statement.query)
+        sendLater(statement.statement)
         chainHead = (seq, prevHash)
         pendingEvents = []
     }

@@ -46,6 +46,24 @@ public enum PostgresTestServer {
         return settings
     }
 
+    /// Runs `sql` on the database of `settings` over a connection of its own (not the store's).
+    public static func execute(_ sql: String, in settings: PostgresSettings) async throws {
+        let host = settings.hosts[0]
+        let connection = try await PostgresConnection.connect(
+            on: MultiThreadedEventLoopGroup.singleton.next(),
+            configuration: .init(
+                host: host.name, port: host.port, username: settings.username, password: settings.password?.value,
+                database: settings.database, tls: .disable),
+            id: 2, logger: Logger(label: "standby-test-postgres"))
+        do {
+            _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "t"))
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+    }
+
     /// `freshDatabase()` as a `database.url`.
     public static func freshDatabaseURL() async throws -> String {
         let settings = try await freshDatabase()
