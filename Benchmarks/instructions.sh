@@ -6,6 +6,7 @@
 #   BIN=path/to/standby COUNT=2000 Benchmarks/instructions.sh
 #   KEEP=/tmp/profile Benchmarks/instructions.sh   # keeps the callgrind dumps for callgrind_annotate
 #   SEED=big.sqlite Benchmarks/instructions.sh     # on a database filled by Benchmarks/seed.py
+#   BENCH_PATH=/nowhere Benchmarks/instructions.sh # the HTTP floor: a route that does not exist
 # The server runs under valgrind (about 50 times slower); a warm-up of WARMUP deliveries is not
 # counted. valgrind 3.19 cannot read DWARF 5, so a copy of the binary without debug info is run.
 set -euo pipefail
