@@ -83,18 +83,23 @@ struct PostgresPreparedStatementTests {
         return ids
     }
 
-    @Test("a unit whose row the prepared insert refuses fails alone; the statement serves the next batches")
-    func failureInsidePreparedInsertIsTheUnitsAlone() async throws {
+    /// A migrated store on a database of its own whose connection has the batch's writes prepared
+    /// (deliveries d1 and d2 stored in one batch), its settings, its alert ids, and what closes it.
+    func storeWithPreparedWrites() async throws -> (PostgresStore, PostgresSettings, CountingIDs, ClosesOnRelease) {
         let settings = try await PostgresTestServer.freshDatabase()
         let store = try PostgresStore(settings: settings)
         let keepAlive = ClosesOnRelease(store)
-        defer { withExtendedLifetime(keepAlive) {} }
         try await store.migrate()
         let alertIDs = CountingIDs(prefix: "alert")
-
-        // Prepares the batch's statements on the store's connection.
         #expect(
             try await deliverTogether(["d1", "d2"], at: 0, to: store, alertIDs: alertIDs) == ["d1": .new, "d2": .new])
+        return (store, settings, alertIDs, keepAlive)
+    }
+
+    @Test("a unit whose row the prepared insert refuses fails alone; the statement serves the next batches")
+    func failureInsidePreparedInsertIsTheUnitsAlone() async throws {
+        let (store, settings, alertIDs, keepAlive) = try await storeWithPreparedWrites()
+        defer { withExtendedLifetime(keepAlive) {} }
         try await PostgresTestServer.execute(
             """
             CREATE FUNCTION refuse_poisoned() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -116,14 +121,8 @@ struct PostgresPreparedStatementTests {
 
     @Test("connections the server closed take their prepared statements with them; new ones prepare afresh")
     func preparedStatementsGoWithTheirConnection() async throws {
-        let settings = try await PostgresTestServer.freshDatabase()
-        let store = try PostgresStore(settings: settings)
-        let keepAlive = ClosesOnRelease(store)
+        let (store, settings, alertIDs, keepAlive) = try await storeWithPreparedWrites()
         defer { withExtendedLifetime(keepAlive) {} }
-        try await store.migrate()
-        let alertIDs = CountingIDs(prefix: "alert")
-        #expect(
-            try await deliverTogether(["d1", "d2"], at: 0, to: store, alertIDs: alertIDs) == ["d1": .new, "d2": .new])
         // Every session of the store ends, and its prepared statements with it.
         try await PostgresTestServer.execute(
             """

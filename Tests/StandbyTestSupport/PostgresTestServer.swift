@@ -26,27 +26,13 @@ public enum PostgresTestServer {
     /// Creates an empty database on the test server and returns its settings.
     public static func freshDatabase() async throws -> PostgresSettings {
         var settings = try PostgresSettings.parse(url: try baseURL())
-        let host = settings.hosts[0]
-        let connection = try await PostgresConnection.connect(
-            on: MultiThreadedEventLoopGroup.singleton.next(),
-            configuration: .init(
-                host: host.name, port: host.port, username: settings.username, password: settings.password?.value,
-                database: settings.database, tls: .disable),
-            id: 1, logger: Logger(label: "standby-test-postgres"))
         let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        do {
-            _ = try await connection.query(
-                PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: Logger(label: "t"))
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-        try await connection.close()
+        try await execute("CREATE DATABASE \(name)", in: settings)
         settings.database = name
         return settings
     }
 
-    /// Runs `sql` on the database of `settings` over a connection of its own (not the store's).
+    /// Runs `sql` on the database of `settings` over a connection of its own (not a store's).
     public static func execute(_ sql: String, in settings: PostgresSettings) async throws {
         let host = settings.hosts[0]
         let connection = try await PostgresConnection.connect(
@@ -54,7 +40,7 @@ public enum PostgresTestServer {
             configuration: .init(
                 host: host.name, port: host.port, username: settings.username, password: settings.password?.value,
                 database: settings.database, tls: .disable),
-            id: 2, logger: Logger(label: "standby-test-postgres"))
+            id: 1, logger: Logger(label: "standby-test-postgres"))
         do {
             _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "t"))
         } catch {
