@@ -245,6 +245,14 @@ enum PostgresErrors {
         return nil
     }
 
+    /// A prepared statement the server no longer has (26000, a pooler or `DISCARD ALL` dropped
+    /// it) or whose plan no longer fits the schema (0A000, "cached plan must not change result
+    /// type").
+    static func invalidatesPreparedStatement(_ error: any Error) -> Bool {
+        guard let state = sqlState(error) else { return false }
+        return state == "26000" || state == "0A000"
+    }
+
     /// A transaction that lost a race (serialization failure, deadlock, or a unique key another
     /// instance inserted first): running it again, now that the winner committed, is correct.
     static func isRetryable(_ error: any Error) -> Bool {

@@ -22,6 +22,18 @@ struct PGRow {
 enum PostgresStatement {
     case once(PostgresQuery)
     case prepared(sql: String, values: [PostgresData])
+
+    /// The statement as one run once: parsed and planned where it runs.
+    var unprepared: PostgresQuery {
+        switch self {
+        case .once(let query):
+            return query
+        case .prepared(let sql, let values):
+            var bindings = PostgresBindings(capacity: values.count)
+            for value in values { bindings.append(value) }
+            return PostgresQuery(unsafeSQL: sql, binds: bindings)
+        }
+    }
 }
 
 /// A statement built piece by piece (listings with optional filters), its values bound as
@@ -160,12 +172,9 @@ struct TextColumn: PostgresNonThrowingEncodable, PostgresDynamicTypeEncodable {
 struct StatementAnswer: Sendable {
     var rows: [PostgresRow]
     var command: String?
+}
 
-    init(rows: [PostgresRow], command: String?) {
-        self.rows = rows
-        self.command = command
-    }
-
+extension StatementAnswer {
     init(_ result: PostgresQueryResult) {
         self.init(rows: result.rows, command: result.metadata.command)
     }
@@ -193,8 +202,9 @@ final class PreparedStatements: @unchecked Sendable {
         return prepared
     }
 
-    /// A statement failed: it is prepared again next time (the server may have dropped it, or
-    /// its plan may no longer fit the schema).
+    /// The server no longer has the statement, or its plan no longer fits the schema: it is
+    /// prepared again next time. (Other failures, a refused row, leave it as good as it was, and
+    /// each new preparation is a statement the session keeps.)
     func forget(_ sql: String) {
         byText[sql] = nil
     }

@@ -145,22 +145,16 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
         case .once(let query):
             inFlight.append((connection.query(query, logger: logger).map(StatementAnswer.init), undoable, nil))
         case .prepared(let sql, let values):
-            let prepared: PreparedQuery?
             do {
-                prepared = try statements.prepared(sql, on: connection) { try wait($0) }
+                // A connection that holds as many as it may runs it as a statement run once.
+                guard let prepared = try statements.prepared(sql, on: connection, wait: { try wait($0) }) else {
+                    return start(.once(statement.unprepared))
+                }
+                let answer = prepared.execute(values).map { StatementAnswer(rows: $0, command: nil) }
+                inFlight.append((answer, undoable, sql))
             } catch {
                 inFlight.append((connection.eventLoop.makeFailedFuture(error), undoable, sql))
-                return
             }
-            guard let prepared else {
-                var bindings = PostgresBindings(capacity: values.count)
-                for value in values { bindings.append(value) }
-                let query = PostgresQuery(unsafeSQL: sql, binds: bindings)
-                inFlight.append((connection.query(query, logger: logger).map(StatementAnswer.init), undoable, nil))
-                return
-            }
-            let answer = prepared.execute(values).map { StatementAnswer(rows: $0, command: nil) }
-            inFlight.append((answer, undoable, sql))
         }
     }
 
@@ -188,7 +182,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
             do {
                 _ = try wait(answer)
             } catch {
-                if let prepared { self.statements.forget(prepared) }
+                if let prepared, PostgresErrors.invalidatesPreparedStatement(error) { self.statements.forget(prepared) }
                 if failure == nil {
                     failure = error
                     if PostgresErrors.sqlState(error) != nil, !undoable { poisoned = true }

@@ -113,7 +113,7 @@ struct PostgresPreparedStatementTests {
             in: settings)
         let outcomes = try await deliverTogether(["d3", "poisoned", "d4"], at: 10, to: store, alertIDs: alertIDs)
         #expect(outcomes == ["d3": .new, "poisoned": nil, "d4": .new])
-        // The failed statement was forgotten and is prepared again; the writes after it go on.
+        // The statement that refused the row still serves the batches after it.
         #expect(
             try await deliverTogether(["d5", "d6"], at: 20, to: store, alertIDs: alertIDs) == ["d5": .new, "d6": .new])
         #expect(try await storedDeliveryIds(store) == ["d1", "d2", "d3", "d4", "d5", "d6"])
