@@ -145,7 +145,7 @@ struct DeferredIngestWrites {
             queries.append(inserting.statement)
         }
         let counted = changes.items.filter { $0.value.columns == nil }
-        if !counted.isEmpty { queries.append(.once(Self.countDeliveries(counted))) }
+        if !counted.isEmpty { queries.append(Self.countDeliveries(counted)) }
         for (id, change) in changes.items {
             if let columns = change.columns {
                 queries.append(.once(Self.updateAlert(id: id, columns: columns, change: change)))
@@ -167,12 +167,23 @@ struct DeferredIngestWrites {
     // MARK: Statements
     //
     // Each binds one array per column (`TextColumn` for text) and reads the rows back with
-    // `unnest`: a statement text that does not grow with the rows, and no bound on their number
+    // `unnestedRows`: a statement text that does not grow with the rows, and no bound on their number
     // from PostgreSQL's 65,535 placeholders. The inserts are written into a shared statement and
     // return their text, so that several can be parts of one.
 
     private static func insertAlerts(_ rows: [AlertRow], into statement: inout SQLStatement) -> String {
         func column(_ value: (AlertRow) -> String?) -> String { statement.bind(TextColumn(rows.map(value))) }
+        let row = unnestedRows([
+            "id": column(\.id), "alert_key": column(\.key), "status": column(\.status),
+            "azure_alert_id": column(\.azureAlertId), "rule": column(\.rule), "severity": column(\.severity),
+            "signal_type": column(\.signalType), "monitoring_service": column(\.monitoringService),
+            "schema": column(\.schema), "kind": column(\.kind), "condition": column(\.condition),
+            "target_ids": column(\.targetIds), "hubs": column(\.hubs), "fired_at": column(\.firedAt),
+            "resolved_at": column(\.resolvedAt), "observed_at": column(\.observedAt),
+            "description": column(\.description), "is_test": statement.bind(rows.map(\.isTest)),
+            "details": column(\.details), "state_fingerprint": column(\.stateFingerprint),
+            "delivery_id": column(\.deliveryId), "at": column(\.at),
+        ])
         return """
             INSERT INTO alerts
                 (id, alert_key, status, azure_alert_id, rule, severity, signal_type, monitoring_service, schema,
@@ -181,31 +192,28 @@ struct DeferredIngestWrites {
             SELECT id, alert_key, status, azure_alert_id, rule, severity, signal_type, monitoring_service, schema,
                 kind, condition, target_ids, hubs, fired_at, resolved_at, observed_at, description, is_test,
                 details, state_fingerprint, delivery_id, delivery_id, at, at
-            FROM unnest(
-                \(column(\.id)), \(column(\.key)), \(column(\.status)), \(column(\.azureAlertId)),
-                \(column(\.rule)), \(column(\.severity)), \(column(\.signalType)), \(column(\.monitoringService)),
-                \(column(\.schema)), \(column(\.kind)), \(column(\.condition)), \(column(\.targetIds)),
-                \(column(\.hubs)), \(column(\.firedAt)), \(column(\.resolvedAt)), \(column(\.observedAt)),
-                \(column(\.description)), \(statement.bind(rows.map(\.isTest))), \(column(\.details)),
-                \(column(\.stateFingerprint)), \(column(\.deliveryId)), \(column(\.at)))
-            AS row (id, alert_key, status, azure_alert_id, rule, severity, signal_type, monitoring_service, schema,
-                kind, condition, target_ids, hubs, fired_at, resolved_at, observed_at, description, is_test,
-                details, state_fingerprint, delivery_id, at)
+            FROM (\(row)) AS row
             """
     }
 
     /// Deliveries that changed nothing but the counts, for many alerts in one statement.
-    private static func countDeliveries(_ items: [(key: String, value: AlertChange)]) -> PostgresQuery {
-        """
-        UPDATE alerts SET duplicate_count = alerts.duplicate_count + counted.duplicates,
-            delivery_count = alerts.delivery_count + counted.deliveries,
-            last_delivery_id = counted.last_delivery_id
-        FROM unnest(
-            \(TextColumn(items.map(\.key))), \(items.map(\.value.duplicates)), \(items.map(\.value.deliveries)),
-            \(TextColumn(items.map(\.value.lastDeliveryId))))
-        AS counted (id, duplicates, deliveries, last_delivery_id)
-        WHERE alerts.id = counted.id
-        """
+    private static func countDeliveries(_ items: [(key: String, value: AlertChange)]) -> PostgresStatement {
+        var statement = SQLStatement()
+        let counted = unnestedRows([
+            "id": statement.bind(TextColumn(items.map(\.key))),
+            "duplicates": statement.bind(items.map(\.value.duplicates)),
+            "deliveries": statement.bind(items.map(\.value.deliveries)),
+            "last_delivery_id": statement.bind(TextColumn(items.map(\.value.lastDeliveryId))),
+        ])
+        statement.append(
+            """
+            UPDATE alerts SET duplicate_count = alerts.duplicate_count + counted.duplicates,
+                delivery_count = alerts.delivery_count + counted.deliveries,
+                last_delivery_id = counted.last_delivery_id
+            FROM (\(counted)) AS counted
+            WHERE alerts.id = counted.id
+            """)
+        return statement.statement
     }
 
     private static func updateAlert(id: String, columns: AlertColumns, change: AlertChange) -> PostgresQuery {
@@ -223,26 +231,32 @@ struct DeferredIngestWrites {
     private static func insertAlertHubs(
         _ rows: [(alertId: String, hub: HubReference)], into statement: inout SQLStatement
     ) -> String {
-        """
-        INSERT INTO alert_hubs (alert_id, deployment_id, hub_id)
-        SELECT * FROM unnest(
-            \(statement.bind(TextColumn(rows.map(\.alertId)))), \(statement.bind(TextColumn(rows.map(\.hub.deploymentId)))),
-            \(statement.bind(TextColumn(rows.map(\.hub.hubId)))))
-        ON CONFLICT DO NOTHING
-        """
+        let row = unnestedRows([
+            "alert_id": statement.bind(TextColumn(rows.map(\.alertId))),
+            "deployment_id": statement.bind(TextColumn(rows.map(\.hub.deploymentId))),
+            "hub_id": statement.bind(TextColumn(rows.map(\.hub.hubId))),
+        ])
+        return """
+            INSERT INTO alert_hubs (alert_id, deployment_id, hub_id)
+            \(row)
+            ON CONFLICT DO NOTHING
+            """
     }
 
     private static func insertDeliveries(_ rows: [DeliveryRow], into statement: inout SQLStatement) -> String {
         func column(_ value: (DeliveryRow) -> String?) -> String { statement.bind(TextColumn(rows.map(value))) }
+        let row = unnestedRows([
+            "id": column(\.id), "received_at": column(\.receivedAt), "remote_address": column(\.remoteAddress),
+            "content_type": column(\.contentType), "body": statement.bind(rows.map { ByteBuffer(bytes: $0.body) }),
+            "sha256": column(\.sha256), "byte_count": statement.bind(rows.map(\.body.count)),
+            "outcome": column(\.outcome), "schema": column(\.schema), "alert_id": column(\.alertId),
+            "detail": column(\.detail),
+        ])
         return """
             INSERT INTO deliveries
                 (id, received_at, remote_address, content_type, body, sha256, byte_count, outcome, schema,
                  alert_id, detail)
-            SELECT * FROM unnest(
-                \(column(\.id)), \(column(\.receivedAt)), \(column(\.remoteAddress)), \(column(\.contentType)),
-                \(statement.bind(rows.map { ByteBuffer(bytes: $0.body) })), \(column(\.sha256)),
-                \(statement.bind(rows.map(\.body.count))), \(column(\.outcome)), \(column(\.schema)),
-                \(column(\.alertId)), \(column(\.detail)))
+            \(row)
             """
     }
 }

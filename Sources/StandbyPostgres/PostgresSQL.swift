@@ -132,6 +132,16 @@ extension PageRequest {
     }
 }
 
+/// The rows of bound arrays, one array per column, as `SELECT unnest($1) AS a, unnest($2) AS b`:
+/// set-returning functions in the select list run side by side and stream their rows (each array
+/// here has one element per row). `FROM unnest($1, $2)` would first copy every row into a tuple
+/// store, and the server took that store's memory from the heap and gave it back on every
+/// statement: a page fault and a `brk` each time, about a tenth of the server's CPU per delivery
+/// with three instances.
+func unnestedRows(_ columns: KeyValuePairs<String, String>) -> String {
+    "SELECT " + columns.map { "unnest(\($0.value)) AS \($0.key)" }.joined(separator: ", ")
+}
+
 /// A `text[]` whose elements may be NULL, bound as one value. Multi-row writes bind one of these
 /// per column and read the rows back with `unnest`, so that their statement text is the same for
 /// any number of rows: the server parses and plans a short statement instead of one with

@@ -579,11 +579,13 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
         for save in saves { latest[save.hub] = save }
         let rows = latest.values.sorted { $0.hub < $1.hub }
         func column(_ value: (HubSave) -> String) -> String { statement.bind(TextColumn(rows.map(value))) }
+        let row = unnestedRows([
+            "deployment_id": column(\.hub.deploymentId), "hub_id": column(\.hub.hubId), "health": column(\.health),
+            "state": column(\.state), "revision": column(\.revision), "updated_at": column(\.at),
+        ])
         return """
             INSERT INTO hub_health (deployment_id, hub_id, health, state, revision, updated_at)
-            SELECT * FROM unnest(
-                \(column(\.hub.deploymentId)), \(column(\.hub.hubId)), \(column(\.health)), \(column(\.state)),
-                \(column(\.revision)), \(column(\.at)))
+            \(row)
             ON CONFLICT (deployment_id, hub_id) DO UPDATE SET health = excluded.health, state = excluded.state,
                 revision = excluded.revision, updated_at = excluded.updated_at
             """
@@ -855,13 +857,15 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
         let savedHubs =
             hubSaves.isEmpty ? "" : "saved_hubs AS (\(Self.upsertHubStates(takeHubSaves(), into: &statement))), "
         func column(_ value: (EventRecord) -> String?) -> String { statement.bind(TextColumn(events.map(value))) }
+        let row = unnestedRows([
+            "seq": statement.bind(events.map { Int($0.seq) }), "at": column(\.at), "type": column(\.type),
+            "deployment_id": column(\.deploymentId), "hub": column(\.hub), "actor": column(\.actor),
+            "data": statement.bind(TextColumn(dataTexts)), "prev_hash": column(\.prevHash), "hash": column(\.hash),
+        ])
         let appended = """
             WITH \(savedHubs)appended AS (
                 INSERT INTO events (seq, at, type, deployment_id, hub, actor, data, prev_hash, hash)
-                SELECT * FROM unnest(
-                    \(statement.bind(events.map { Int($0.seq) })), \(column(\.at)), \(column(\.type)),
-                    \(column(\.deploymentId)), \(column(\.hub)), \(column(\.actor)),
-                    \(statement.bind(TextColumn(dataTexts))), \(column(\.prevHash)), \(column(\.hash))))
+                \(row))
             UPDATE chain_head SET seq = \(statement.bind(Int(seq))), hash = \(statement.bind(prevHash)) WHERE id = 1
             """
         statement.append(appended)
