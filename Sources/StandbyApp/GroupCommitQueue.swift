@@ -16,6 +16,13 @@ import Synchronization
 /// A store whose transactions wait their turn for a lock another process holds (several
 /// instances deciding on one deployment) says how long a batch may gather writes before it starts
 /// (`gatherFor`): the turn would have been waited for anyway, and a bigger batch makes fewer turns.
+///
+/// Under steady load the callers a batch answers write again at once (a webhook sender's next
+/// delivery on the same connection), a little after the writer is free. The first of them would
+/// start a transaction alone, and the others would wait for that whole commit: every other
+/// transaction would carry one write. So after a batch of several, the next one waits for as many
+/// writes as that batch had, for at most a share of its duration (`refill`): a lone writer, or
+/// one after a quiet spell, still starts at once.
 public final class GroupCommitQueue<Batch>: Sendable {
     public typealias Commit = @Sendable (_ items: [any GroupCommitItem<Batch>], _ isolated: Bool) throws -> Void
 
@@ -26,6 +33,8 @@ public final class GroupCommitQueue<Batch>: Sendable {
     private let classify: @Sendable (any Error) -> any Error
     private let gatherFor: @Sendable () -> Duration
     private let state = Mutex(State())
+    /// Signalled when a write arrives while the writer gathers (`State.gathering`).
+    private let arrivals = NSCondition()
     /// The writer loop runs here, off the cooperative pool: it blocks on the database, and a hop
     /// back to a busy cooperative thread between batches would leave the writer idle.
     private let writerQueue: DispatchQueue
@@ -42,20 +51,32 @@ public final class GroupCommitQueue<Batch>: Sendable {
         var interactive: [any GroupCommitItem<Batch>] = []
         var bulk: [any GroupCommitItem<Batch>] = []
         var draining = false
+        /// The writer waits until this many writes are queued (nil: it does not wait).
+        var gathering: Int?
+        /// The latest batch, for the next one to wait for its callers' next writes.
+        var lastBatch: (size: Int, duration: Duration, ended: ContinuousClock.Instant)?
     }
+
+    /// How long the batch after one of several waits for as many writes again: a share of that
+    /// batch's duration (the time its callers waited for a commit anyway), and never long.
+    static var refillShare: Double { 0.5 }
+    public static var defaultMaximumRefill: Duration { .milliseconds(2) }
+    private let maximumRefill: Duration
 
     /// `commit` runs `items` in one transaction (one savepoint each, `run` then, on failure,
     /// `record`); `classify` turns a driver's error into the port's (`StoreError.unavailable` for
     /// storage trouble); `observe` hears of every batch; `gatherFor` is how long the next batch
-    /// waits for more writes before it starts (zero: it starts at once).
+    /// waits for more writes before it starts (zero: it starts at once); `maximumRefill` bounds
+    /// how long a batch waits for the writes of the one before's callers.
     public init(
-        label: String, maximumBatch: Int, maximumBulkWeight: Int = 128,
+        label: String, maximumBatch: Int, maximumBulkWeight: Int = 128, maximumRefill: Duration = defaultMaximumRefill,
         classify: @escaping @Sendable (any Error) -> any Error,
         observe: @escaping @Sendable (Outcome) -> Void = { _ in },
         gatherFor: @escaping @Sendable () -> Duration = { .zero },
         commit: @escaping Commit
     ) {
         self.gatherFor = gatherFor
+        self.maximumRefill = maximumRefill
         self.maximumBatch = maximumBatch
         self.maximumBulkWeight = maximumBulkWeight
         self.classify = classify
@@ -79,17 +100,22 @@ public final class GroupCommitQueue<Batch>: Sendable {
             let item = PendingWrite<Batch, T>(
                 work: work, weight: max(1, weight), readAhead: readAhead, classify: classify,
                 continuation: continuation)
-            let startDrain = state.withLock { state -> Bool in
+            let (startDrain, gathered) = state.withLock { state -> (Bool, Bool) in
                 switch lane {
                 case .interactive: state.interactive.append(item)
                 case .bulk: state.bulk.append(item)
                 }
-                guard !state.draining else { return false }
+                let gathered = state.gathering.map { state.interactive.count + state.bulk.count >= $0 } ?? false
+                guard !state.draining else { return (false, gathered) }
                 state.draining = true
-                return true
+                return (true, gathered)
             }
             if startDrain {
                 writerQueue.async { self.drain() }
+            } else if gathered {
+                arrivals.lock()
+                arrivals.signal()
+                arrivals.unlock()
             }
         }
     }
@@ -114,20 +140,53 @@ public final class GroupCommitQueue<Batch>: Sendable {
         }
     }
 
+    /// How many writes the next batch waits for, and until when (nil: it starts at once): as many
+    /// as a batch holds while other instances hold the locks (`gatherFor`), and as many as the
+    /// latest batch had, shortly after it (see `refillShare`).
+    private func gathering(now: ContinuousClock.Instant) -> (writes: Int, until: ContinuousClock.Instant)? {
+        var plan: (writes: Int, until: ContinuousClock.Instant)?
+        let lockTurn = gatherFor()
+        if lockTurn > .zero { plan = (maximumBatch, now + lockTurn) }
+        if let last = state.withLock({ $0.lastBatch }), last.size > 1 {
+            let until = last.ended + min(last.duration * Self.refillShare, maximumRefill)
+            if until > now {
+                plan = (max(plan?.writes ?? 0, last.size), max(plan?.until ?? until, until))
+            }
+        }
+        return plan
+    }
+
+    /// Waits until `writes` are queued or `until` passed; each write that arrives meanwhile checks.
+    private func gather(_ writes: Int, until: ContinuousClock.Instant) {
+        arrivals.lock()
+        defer { arrivals.unlock() }
+        func queued() -> Int {
+            state.withLock { state in
+                state.gathering = writes
+                return state.interactive.count + state.bulk.count
+            }
+        }
+        while queued() < writes {
+            let left = until - ContinuousClock.now
+            guard left > .zero else { break }
+            let (seconds, attoseconds) = left.components
+            _ = arrivals.wait(until: Date(timeIntervalSinceNow: Double(seconds) + Double(attoseconds) / 1e18))
+        }
+        state.withLock { $0.gathering = nil }
+    }
+
     private func drain() {
         while true {
-            let gather = gatherFor()
-            if gather > .zero, waiting.interactive < maximumBatch {
-                let (seconds, attoseconds) = gather.components
-                Thread.sleep(forTimeInterval: Double(seconds) + Double(attoseconds) / 1e18)
-            }
+            if let plan = gathering(now: .now) { gather(plan.writes, until: plan.until) }
             let batch = nextBatch()
             guard !batch.isEmpty else { return }
             let started = ContinuousClock.now
             // The batch's outcome is observed before any caller is resumed: a caller that got its
             // 2xx and asks for readiness at once must find the storage's state that answer implied.
             func observed(unavailable: String? = nil) {
-                observe(Outcome(size: batch.count, duration: ContinuousClock.now - started, unavailable: unavailable))
+                let ended = ContinuousClock.now
+                state.withLock { $0.lastBatch = (batch.count, ended - started, ended) }
+                observe(Outcome(size: batch.count, duration: ended - started, unavailable: unavailable))
             }
             do {
                 try commit(batch, batch.count == 1)

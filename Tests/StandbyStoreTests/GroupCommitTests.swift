@@ -49,6 +49,36 @@ struct GroupCommitTests {
         #expect(ContinuousClock.now - started >= .seconds(1))
     }
 
+    @Test("the batch after one of several waits for its callers' next writes instead of starting with the first alone")
+    func refillAfterABatch() async throws {
+        let batches = Mutex<[Int]>([])
+        let gate = DispatchSemaphore(value: 0)
+        let queue = GroupCommitQueue<Void>(
+            label: "test.refill", maximumBatch: 32, maximumRefill: .seconds(5), classify: { $0 },
+            commit: { items, _ in
+                let sizes = batches.withLock {
+                    $0.append(items.count)
+                    return $0
+                }
+                // The first batch holds the writer while six writes queue; the batch of those six
+                // lasts 200 ms, so the next one may wait 100 ms for their callers to write again.
+                if sizes.count == 1 { gate.wait() }
+                if sizes.count == 2 { Thread.sleep(forTimeInterval: 0.2) }
+                for item in items { try item.run(()) }
+            })
+        async let held: Void = queue.write { _ in }
+        while batches.withLock({ $0.count }) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        async let writers = concurrentWrites(6) { _ in
+            try await queue.write { _ in }
+            try await queue.write { _ in }
+        }
+        while queue.waiting.interactive < 6 { try await Task.sleep(for: .milliseconds(5)) }
+        gate.signal()
+        try await held
+        #expect(await writers.count == 6)
+        #expect(batches.withLock { $0 } == [1, 6, 6])
+    }
+
     @Test("locks that other instances hold make batches gather, up to a bound; uncontended ones do not")
     func lockWaitsGathering() {
         let waits = LockWaits()
