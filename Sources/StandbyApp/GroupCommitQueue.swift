@@ -21,8 +21,8 @@ import Synchronization
 /// delivery on the same connection), a little after the writer is free. The first of them would
 /// start a transaction alone, and the others would wait for that whole commit: every other
 /// transaction would carry one write. So after a batch of several, the next one waits for as many
-/// writes as that batch had, for at most a share of its duration (`refill`): a lone writer, or
-/// one after a quiet spell, still starts at once.
+/// writes as that batch had, for at most a share of its duration (`refillShare`, `maximumRefill`):
+/// a lone writer, or one after a quiet spell, still starts at once.
 public final class GroupCommitQueue<Batch>: Sendable {
     public typealias Commit = @Sendable (_ items: [any GroupCommitItem<Batch>], _ isolated: Bool) throws -> Void
 
