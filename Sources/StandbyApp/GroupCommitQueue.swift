@@ -55,6 +55,9 @@ public final class GroupCommitQueue<Batch>: Sendable {
         var gathering: Int?
         /// The latest batch, for the next one to wait for its callers' next writes.
         var lastBatch: (size: Int, duration: Duration, ended: ContinuousClock.Instant)?
+
+        /// Writes waiting in either lane.
+        var queued: Int { interactive.count + bulk.count }
     }
 
     /// How long the batch after one of several waits for as many writes again: a share of that
@@ -105,7 +108,7 @@ public final class GroupCommitQueue<Batch>: Sendable {
                 case .interactive: state.interactive.append(item)
                 case .bulk: state.bulk.append(item)
                 }
-                let gathered = state.gathering.map { state.interactive.count + state.bulk.count >= $0 } ?? false
+                let gathered = state.gathering.map { state.queued >= $0 } ?? false
                 guard !state.draining else { return (false, gathered) }
                 state.draining = true
                 return (true, gathered)
@@ -160,13 +163,9 @@ public final class GroupCommitQueue<Batch>: Sendable {
     private func gather(_ writes: Int, until: ContinuousClock.Instant) {
         arrivals.lock()
         defer { arrivals.unlock() }
-        func queued() -> Int {
-            state.withLock { state in
-                state.gathering = writes
-                return state.interactive.count + state.bulk.count
-            }
-        }
-        while queued() < writes {
+        // Set while `arrivals` is held: a write that arrives after a count below is signalled.
+        state.withLock { $0.gathering = writes }
+        while state.withLock({ $0.queued }) < writes {
             let left = until - ContinuousClock.now
             guard left > .zero else { break }
             let (seconds, attoseconds) = left.components
