@@ -61,9 +61,10 @@ struct GroupCommitTests {
                     return $0
                 }
                 // The first batch holds the writer while six writes queue; the batch of those six
-                // lasts 200 ms, so the next one may wait 100 ms for their callers to write again.
+                // lasts 2 s, so the next one may wait 1 s for their callers to write again (long
+                // enough for a machine busy with the other tests to run six tasks).
                 if sizes.count == 1 { gate.wait() }
-                if sizes.count == 2 { Thread.sleep(forTimeInterval: 0.2) }
+                if sizes.count == 2 { Thread.sleep(forTimeInterval: 2) }
                 for item in items { try item.run(()) }
             })
         async let held: Void = queue.write { _ in }
