@@ -292,4 +292,9 @@ public struct DamagedRow: Error, CustomStringConvertible {
     public var column: String
     public var value: String
     public var description: String { "stored \(column) \"\(value)\" is not readable" }
+
+    public init(column: String, value: String) {
+        self.column = column
+        self.value = value
+    }
 }

@@ -107,7 +107,51 @@ struct DeferredIngestWrites {
     /// alerts whose hubs are replaced (deleted first, or the insert would skip rows it is about
     /// to lose).
     func statements(_ range: Range<Int>) -> [PostgresStatement] {
-        guard !range.isEmpty else { return [] }
+        let planned = plan(range)
+        return (planned.inserts.map { [$0.alone] } ?? []) + planned.following
+    }
+
+    /// The statements of `range` and then `query`, which must return only TEXT columns (it is
+    /// prepared). When the inserts are the range's last statement they become its WITH parts, one
+    /// round trip less. `query` is given the expression of how many rows they wrote, to read
+    /// before anything else: PostgreSQL runs a WITH part the main query does not read only after
+    /// the main query. With no inserts, or statements after them, it is given `0` and sent last.
+    func statements(
+        _ range: Range<Int>, endingWith query: (inout SQLStatement, _ rowsWritten: String) -> String
+    ) -> [PostgresStatement] {
+        let planned = plan(range)
+        if let inserts = planned.inserts, planned.following.isEmpty { return [inserts.before(query)] }
+        var last = SQLStatement(prepared: true)
+        last.append(query(&last, "0"))
+        return statements(range) + [last.statement]
+    }
+
+    /// A range's inserts: the parts of one statement, their values bound in `statement`.
+    private struct Inserts {
+        var statement = SQLStatement(prepared: true)
+        var parts: [String] = []
+
+        /// One statement: the last insert its main statement, the others its WITH parts.
+        var alone: PostgresStatement {
+            var statement = statement
+            let with = parts.dropLast().enumerated().map { "inserted_\($0.offset + 1) AS (\($0.element))" }
+            statement.append(with.isEmpty ? parts.last! : "WITH " + with.joined(separator: ", ") + " " + parts.last!)
+            return statement.statement
+        }
+
+        /// `query` after every insert, as WITH parts that return a row per row they write.
+        func before(_ query: (inout SQLStatement, _ rowsWritten: String) -> String) -> PostgresStatement {
+            var statement = statement
+            let names = parts.indices.map { "inserted_\($0 + 1)" }
+            let with = zip(names, parts).map { "\($0) AS (\($1) RETURNING 1)" }
+            let rowsWritten = names.map { "(SELECT count(*) FROM \($0))" }.joined(separator: " + ")
+            statement.append("WITH " + with.joined(separator: ", ") + " " + query(&statement, rowsWritten))
+            return statement.statement
+        }
+    }
+
+    private func plan(_ range: Range<Int>) -> (inserts: Inserts?, following: [PostgresStatement]) {
+        guard !range.isEmpty else { return (nil, []) }
         var inserts: [AlertRow] = []
         var changes = OrderedChanges<String, AlertChange>()
         var hubs = OrderedChanges<String, HubsChange>()
@@ -132,18 +176,14 @@ struct DeferredIngestWrites {
         let added = rows(hubs.items.filter { !$0.value.replacing })
         let replaced = hubs.items.filter(\.value.replacing)
 
-        var queries: [PostgresStatement] = []
         // The same few texts batch after batch: prepared.
-        var inserting = SQLStatement(prepared: true)
-        var parts: [String] = []
-        if !inserts.isEmpty { parts.append(Self.insertAlerts(inserts, into: &inserting)) }
-        if !added.isEmpty { parts.append(Self.insertAlertHubs(added, into: &inserting)) }
-        if !deliveries.isEmpty { parts.append(Self.insertDeliveries(deliveries, into: &inserting)) }
-        if let last = parts.popLast() {
-            let with = parts.enumerated().map { "inserted_\($0.offset + 1) AS (\($0.element))" }
-            inserting.append(with.isEmpty ? last : "WITH " + with.joined(separator: ", ") + " " + last)
-            queries.append(inserting.statement)
+        var inserting = Inserts()
+        if !inserts.isEmpty { inserting.parts.append(Self.insertAlerts(inserts, into: &inserting.statement)) }
+        if !added.isEmpty { inserting.parts.append(Self.insertAlertHubs(added, into: &inserting.statement)) }
+        if !deliveries.isEmpty {
+            inserting.parts.append(Self.insertDeliveries(deliveries, into: &inserting.statement))
         }
+        var queries: [PostgresStatement] = []
         let counted = changes.items.filter { $0.value.columns == nil }
         if !counted.isEmpty { queries.append(Self.countDeliveries(counted)) }
         for (id, change) in changes.items {
@@ -161,7 +201,7 @@ struct DeferredIngestWrites {
                 queries.append(statement.statement)
             }
         }
-        return queries
+        return (inserting.parts.isEmpty ? nil : inserting, queries)
     }
 
     // MARK: Statements

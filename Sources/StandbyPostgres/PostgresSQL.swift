@@ -15,6 +15,13 @@ struct PGRow {
     subscript<T: PostgresDecodable>(_ column: String) -> T {
         get throws { try cells[column].decode(T.self) }
     }
+
+    /// A number a prepared statement returns as TEXT (see `SQLStatement`).
+    func number<T: LosslessStringConvertible>(_ column: String, as type: T.Type = T.self) throws -> T {
+        let text = try self[column] as String? ?? "NULL"
+        guard let value = T(text) else { throw DamagedRow(column: column, value: text) }
+        return value
+    }
 }
 
 /// A statement to run on a connection: parsed and planned by the server each time it runs, or
@@ -43,8 +50,9 @@ enum PostgresStatement {
 /// with their rows (one array per column): the server parses and plans it once per connection
 /// instead of on every batch (about 0.7 ms of the server's time per batch, in its log). Its
 /// placeholders carry their types (`$1::TEXT[]`), since a prepared statement is parsed without
-/// them, and it must not return rows: postgres-nio reads the rows of its prepared statements in
-/// the wrong format.
+/// them, and every column it returns must be TEXT (cast, `seq::TEXT`; read back with
+/// `PGRow.number`): postgres-nio reads the rows of its prepared statements as text while the
+/// server sends them in binary, which is the same bytes only for text.
 struct SQLStatement {
     private(set) var text: String
     private(set) var bindings = PostgresBindings()

@@ -204,6 +204,16 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
         }
     }
 
+    /// The rows of the last of `statements`, sent after what is in flight without waiting for
+    /// it: the connection sends each as soon as the server answered the one before (no round trip
+    /// through this thread).
+    private func rowsAfterInFlight(_ statements: [PostgresStatement]) throws -> [PGRow] {
+        for statement in statements { sendLater(statement) }
+        let answer = inFlight.last!.answer
+        try drain()
+        return try wait(answer).rows.map(PGRow.init)
+    }
+
     func rows(_ query: PostgresQuery) throws -> [PGRow] {
         sendDeferred()
         return try send(query).rows.map(PGRow.init)
@@ -235,12 +245,17 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     /// Sends (without waiting) the deferred writes and the savepoints they belong in, so that the
     /// next statement runs where it would have without deferring.
     func sendDeferred() {
+        sendSavepoints()
+        sendWrites(upTo: deferred.count)
+    }
+
+    /// Sends the savepoints the server does not have yet, each after the writes made before it.
+    private func sendSavepoints() {
         for index in savepoints.indices where !savepoints[index].sent {
             sendWrites(upTo: savepoints[index].writes)
             sendLater(PostgresQuery(unsafeSQL: "SAVEPOINT \(savepoints[index].name)"))
             savepoints[index].sent = true
         }
-        sendWrites(upTo: deferred.count)
     }
 
     private func sendWrites(upTo end: Int) {
@@ -274,50 +289,54 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     /// Takes the deployment's lock once per transaction (a read-only snapshot takes none) and
     /// reads its state with it (see `lockDeployments`).
     private func lockDeployment(_ deploymentId: String) throws {
-        try lockDeployments([deploymentId], maintenanceFrom: nil, chainHead: false)
+        try lockDeployments([deploymentId], maintenanceFrom: nil, chainHead: false, afterDeferredWrites: false)
     }
 
-    /// Before deciding on a batch's deployments: the deferred writes are sent first (the server
-    /// stores them before waiting for any lock), then every lock in the given (sorted) order,
-    /// then, in a shared transaction, the chain head's row lock, which every such transaction
-    /// takes last. All in one round trip.
+    /// Before deciding on a batch's deployments: the deferred writes first (the server stores
+    /// them before waiting for any lock; the inserts go in the locks' own statement), then every
+    /// lock in the given (sorted) order, then, in a shared transaction, the chain head's row lock,
+    /// which every such transaction takes last. All in one round trip.
     func prepareToDecide(deploymentIds: [String], from: Date) throws {
         guard !readOnly else { return }
-        sendDeferred()
-        try lockDeployments(deploymentIds, maintenanceFrom: from, chainHead: deferringWrites)
+        try lockDeployments(deploymentIds, maintenanceFrom: from, chainHead: deferringWrites, afterDeferredWrites: true)
     }
 
     /// Takes the locks of `deploymentIds` not taken yet, in order, then reads each one's hubs'
     /// tracker state, its routing state and (from `maintenanceFrom` on) its maintenance windows,
     /// then, if asked, the chain head under its row lock: one statement, a function of the schema
-    /// (`standby_lock_deployments`, migration 0003) whose read follows the locks, so it reads what
-    /// was committed before they were granted. The locks make these current until the commit; this
-    /// transaction's own saves keep them so. (The connection runs one statement per round trip, and
-    /// the locks are held meanwhile; the function's plans are kept by the server's session.)
-    private func lockDeployments(_ deploymentIds: [String], maintenanceFrom: Date?, chainHead readHead: Bool) throws {
+    /// (`standby_lock_deployments`, migrations 0003 and 0004) whose read follows the locks, so it
+    /// reads what was committed before they were granted. The locks make these current until the
+    /// commit; this transaction's own saves keep them so. `afterDeferredWrites`: the deferred
+    /// writes are sent first, their inserts as parts of the same statement when they may be
+    /// (`DeferredIngestWrites`). (The connection runs one statement per round trip, and the locks
+    /// are held meanwhile; the statement is prepared, and the function's plans are kept by the
+    /// server's session.)
+    private func lockDeployments(
+        _ deploymentIds: [String], maintenanceFrom: Date?, chainHead readHead: Bool, afterDeferredWrites: Bool
+    ) throws {
         guard !readOnly else { return }
         let newIds = deploymentIds.filter { !lockedDeployments.contains($0) }
         let readHead = readHead && chainHead == nil
-        // Sent after what is in flight without waiting for it: the connection sends it as soon as
-        // the server answered those (no round trip through this thread).
-        func rowsAfterInFlight(_ query: PostgresQuery) throws -> [PGRow] {
-            sendLater(query)
-            let answer = inFlight.last!.answer
-            try drain()
-            return try wait(answer).rows.map(PGRow.init)
-        }
+        if afterDeferredWrites { sendSavepoints() }
+        let unsent = afterDeferredWrites ? sentWrites..<deferred.count : sentWrites..<sentWrites
+        guard !newIds.isEmpty || readHead else { return sendWrites(upTo: unsent.upperBound) }
         guard !newIds.isEmpty else {
-            if readHead {
-                chainHead = try Self.chainHead(
-                    try rowsAfterInFlight("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE").first)
-            }
+            sendWrites(upTo: unsent.upperBound)
+            chainHead = try Self.chainHead(try rowsAfterInFlight([.once(Self.chainHeadQuery)]).first)
             return
         }
-        let answer = try rowsAfterInFlight(
+        let statements = deferred.statements(unsent) { statement, rowsWritten in
+            // Every column TEXT: a prepared statement's rows are read as text (`SQLStatement`).
             """
-            SELECT * FROM standby_lock_deployments(\(newIds), \(maintenanceFrom.map(Timestamp.format)), \(readHead))
-            """)
-        if let waited = try answer.first?["waited"] as Double? {
+            SELECT waited::TEXT AS waited, seq::TEXT AS seq, hash, part, deployment_id, hub_id, state, id, hubs,
+                starts_at, ends_at, ended_at, reason, created_by, created_at
+            FROM standby_lock_deployments(\(statement.bind(newIds)), \(statement.bind(maintenanceFrom.map(Timestamp.format))),
+                \(statement.bind(readHead)), \(rowsWritten))
+            """
+        }
+        sentWrites = unsent.upperBound
+        let answer = try rowsAfterInFlight(statements)
+        if let waited: Double = try answer.first?.number("waited") {
             lockWait = (lockWait ?? .zero) + .nanoseconds(Int64(waited * 1e9))
         }
         if readHead { chainHead = try Self.chainHead(answer.first) }
@@ -341,11 +360,15 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
         }
     }
 
+    /// The chain head under its row lock, `seq` as text like the locks' statement has it.
+    private static let chainHeadQuery: PostgresQuery =
+        "SELECT seq::TEXT AS seq, hash FROM chain_head WHERE id = 1 FOR UPDATE"
+
     private static func chainHead(_ row: PGRow?) throws -> (seq: Int64, hash: String) {
         guard let row else {
             throw StoreError.unavailable("the chain_head row is missing: the schema is not migrated")
         }
-        return (Int64(try row["seq"] as Int), try row["hash"])
+        return (try row.number("seq"), try row["hash"])
     }
 
     /// The API's maintenance windows of a locked deployment in effect at `at`, when they were
@@ -837,7 +860,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     func flushEvents() throws {
         guard !pendingEvents.isEmpty else { return }
         let head =
-            try chainHead ?? Self.chainHead(rows("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE").first)
+            try chainHead ?? Self.chainHead(rows(Self.chainHeadQuery).first)
         var seq = head.seq
         var prevHash = head.hash
         var events: [EventRecord] = []
