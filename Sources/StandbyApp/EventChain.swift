@@ -102,6 +102,16 @@ public enum EventLog {
         seq: Int64, at: String, type: String, deploymentId: String?, hub: String?, actor: String,
         canonicalData: [UInt8]
     ) -> [UInt8] {
+        let parts = canonicalBodyParts(
+            at: at, type: type, deploymentId: deploymentId, hub: hub, actor: actor, canonicalData: canonicalData)
+        return canonicalBody(seq: seq, parts)
+    }
+
+    /// The canonical body without `seq`: the bytes before its value and after it (`seq` sorts
+    /// between `hub` and `type`), which do not depend on where the event lands in the chain.
+    static func canonicalBodyParts(
+        at: String, type: String, deploymentId: String?, hub: String?, actor: String, canonicalData: [UInt8]
+    ) -> (beforeSeq: [UInt8], afterSeq: [UInt8]) {
         var out: [UInt8] = []
         out.reserveCapacity(canonicalData.count + 160)
         func member(_ key: String, first: Bool = false) {
@@ -123,11 +133,14 @@ public enum EventLog {
         member("hub")
         optional(hub)
         member("seq")
-        out.append(contentsOf: JSONValue.format(Double(seq)).utf8)
-        member("type")
-        JSONValue.writeString(type, into: &out)
-        out.append(UInt8(ascii: "}"))
-        return out
+        var after = Array(",\"type\":".utf8)
+        JSONValue.writeString(type, into: &after)
+        after.append(UInt8(ascii: "}"))
+        return (out, after)
+    }
+
+    static func canonicalBody(seq: Int64, _ parts: (beforeSeq: [UInt8], afterSeq: [UInt8])) -> [UInt8] {
+        parts.beforeSeq + Array(JSONValue.format(Double(seq)).utf8) + parts.afterSeq
     }
 
     /// The unkeyed link: SHA-256 of the previous hash and the body. Histories written before
@@ -161,21 +174,45 @@ extension Data {
     }
 }
 
+/// An event as a store appends it, before it is numbered and linked: everything of its
+/// canonical body that does not depend on its place in the chain is written already. A store that
+/// chains its events under a lock at the commit makes these when they are appended, so that what
+/// is left under the lock is the numbering and the hash.
+public struct UnlinkedEvent: Sendable {
+    public let draft: EventDraft
+    /// Its data as the canonical JSON text the hash covers (what a store writes in `data`).
+    public let dataText: String
+    let at: String
+    let body: (beforeSeq: [UInt8], afterSeq: [UInt8])
+
+    public init(_ draft: EventDraft) {
+        self.draft = draft
+        at = Timestamp.format(draft.at)
+        let data = draft.data.canonicalBytes()
+        dataText = String(decoding: data, as: UTF8.self)
+        body = EventLog.canonicalBodyParts(
+            at: at, type: draft.type, deploymentId: draft.deploymentId, hub: draft.hub, actor: draft.actor,
+            canonicalData: data)
+    }
+}
+
 extension EventChain {
     /// An event ready to store: `draft` numbered `seq` and linked to `prevHash`, with its data as
     /// the canonical JSON text the hash covers (what a store writes in the `data` column).
     public func link(_ draft: EventDraft, seq: Int64, prevHash: String) -> (event: EventRecord, dataText: String) {
-        let at = Timestamp.format(draft.at)
-        let data = draft.data.canonicalBytes()
-        let body = EventLog.canonicalBody(
-            seq: seq, at: at, type: draft.type, deploymentId: draft.deploymentId, hub: draft.hub,
-            actor: draft.actor, canonicalData: data)
+        link(UnlinkedEvent(draft), seq: seq, prevHash: prevHash)
+    }
+
+    public func link(_ unlinked: UnlinkedEvent, seq: Int64, prevHash: String) -> (event: EventRecord, dataText: String)
+    {
+        let draft = unlinked.draft
+        let body = EventLog.canonicalBody(seq: seq, unlinked.body)
         let hash =
             key.map { EventLog.chainMAC(key: $0, prevHash: prevHash, body: body) }
             ?? EventLog.chainHash(prevHash: prevHash, body: body)
         let event = EventRecord(
-            seq: seq, at: at, type: draft.type, deploymentId: draft.deploymentId, hub: draft.hub, actor: draft.actor,
-            data: draft.data, prevHash: prevHash, hash: hash)
-        return (event, String(decoding: data, as: UTF8.self))
+            seq: seq, at: unlinked.at, type: draft.type, deploymentId: draft.deploymentId, hub: draft.hub,
+            actor: draft.actor, data: draft.data, prevHash: prevHash, hash: hash)
+        return (event, unlinked.dataText)
     }
 }

@@ -38,7 +38,9 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     let chain: EventChain
     let readOnly: Bool
     let deferringWrites: Bool
-    private var pendingEvents: [EventDraft] = []
+    /// Appended events, their chain-independent bytes written (`UnlinkedEvent`) as they come,
+    /// so that only numbering and hashing is left for `flushEvents` under the chain head's lock.
+    private var pendingEvents: [UnlinkedEvent] = []
     private var lockedDeployments: Set<String> = []
     private var savepoints: [Savepoint] = []
     private var deferred = DeferredIngestWrites()
@@ -800,7 +802,7 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
     }
 
     func append(_ event: EventDraft) throws {
-        pendingEvents.append(event)
+        pendingEvents.append(UnlinkedEvent(event))
     }
 
     func requireLease(holder: String, epoch: Int) throws {
@@ -865,9 +867,9 @@ final class PostgresTransaction: ControlTransaction, AlertRecords, @unchecked Se
         var prevHash = head.hash
         var events: [EventRecord] = []
         var dataTexts: [String] = []
-        for draft in pendingEvents {
+        for unlinked in pendingEvents {
             seq += 1
-            let (event, dataText) = chain.link(draft, seq: seq, prevHash: prevHash)
+            let (event, dataText) = chain.link(unlinked, seq: seq, prevHash: prevHash)
             prevHash = event.hash
             events.append(event)
             dataTexts.append(dataText)
