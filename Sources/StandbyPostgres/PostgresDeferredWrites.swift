@@ -107,8 +107,7 @@ struct DeferredIngestWrites {
     /// alerts whose hubs are replaced (deleted first, or the insert would skip rows it is about
     /// to lose).
     func statements(_ range: Range<Int>) -> [PostgresStatement] {
-        let planned = plan(range)
-        return (planned.inserts.map { [$0.alone] } ?? []) + planned.following
+        plan(range).statements
     }
 
     /// The statements of `range` and then `query`, which must return only TEXT columns (it is
@@ -123,7 +122,7 @@ struct DeferredIngestWrites {
         if let inserts = planned.inserts, planned.following.isEmpty { return [inserts.before(query)] }
         var last = SQLStatement(prepared: true)
         last.append(query(&last, "0"))
-        return statements(range) + [last.statement]
+        return planned.statements + [last.statement]
     }
 
     /// A range's inserts: the parts of one statement, their values bound in `statement`.
@@ -150,8 +149,16 @@ struct DeferredIngestWrites {
         }
     }
 
-    private func plan(_ range: Range<Int>) -> (inserts: Inserts?, following: [PostgresStatement]) {
-        guard !range.isEmpty else { return (nil, []) }
+    /// A range's writes as statements: the inserts, then what must see their rows.
+    private struct Plan {
+        var inserts: Inserts?
+        var following: [PostgresStatement] = []
+
+        var statements: [PostgresStatement] { (inserts.map { [$0.alone] } ?? []) + following }
+    }
+
+    private func plan(_ range: Range<Int>) -> Plan {
+        guard !range.isEmpty else { return Plan() }
         var inserts: [AlertRow] = []
         var changes = OrderedChanges<String, AlertChange>()
         var hubs = OrderedChanges<String, HubsChange>()
@@ -201,7 +208,7 @@ struct DeferredIngestWrites {
                 queries.append(statement.statement)
             }
         }
-        return (inserting.parts.isEmpty ? nil : inserting, queries)
+        return Plan(inserts: inserting.parts.isEmpty ? nil : inserting, following: queries)
     }
 
     // MARK: Statements
