@@ -1,16 +1,16 @@
 -- Standby schema (PostgreSQL), version 4: a batch's inserts and its deployments' locks in one
 -- statement. No table changes.
 --
--- `standby_lock_deployments` (version 3) takes a fourth argument, `rows_written`, and otherwise does
--- what it did. A batch sends its inserts as the data-modifying WITH parts of the statement that calls
--- the function, one round trip less before the locks. PostgreSQL runs a WITH part that the main query
--- does not read only after the main query, which would insert while holding the locks; a WITH part
--- the main query reads runs when it is read. So each part returns a row per row it wrote, and the
--- call reads their count into `rows_written`: the function's arguments are evaluated before it runs,
--- so the rows are written before any lock is waited for. Called alone, it is given 0. `waited` now
--- counts from the function's start, not the statement's, which may have written for a while.
-DROP FUNCTION standby_lock_deployments(TEXT[], TEXT, BOOLEAN);
-
+-- `standby_lock_deployments` gets a form with a fourth argument, `rows_written`, that otherwise does
+-- what version 3's does. A batch sends its inserts as the data-modifying WITH parts of the statement
+-- that calls the function, one round trip less before the locks. PostgreSQL runs a WITH part that the
+-- main query does not read only after the main query, which would insert while holding the locks; a
+-- WITH part the main query reads runs when it is read. So each part returns a row per row it wrote,
+-- and the call reads their count into `rows_written`: the function's arguments are evaluated before
+-- it runs, so the rows are written before any lock is waited for. Called alone, it is given 0.
+-- `waited` counts from the function's start, not the statement's, which may have written for a while.
+-- Version 3's three-argument form stays: instances of the build before call it until they are
+-- replaced.
 CREATE FUNCTION standby_lock_deployments(
     deployment_ids TEXT[], maintenance_from TEXT, with_chain_head BOOLEAN, rows_written BIGINT
 )
