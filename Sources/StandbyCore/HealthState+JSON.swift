@@ -159,13 +159,15 @@ extension ReadinessObservation {
 }
 
 /// An object's members as the synthesized `Decodable` would read them (exact keys, a missing or
-/// null optional is nil), each failure a `DecodingError` that names the member.
+/// null optional is nil), each failure a `DecodingError` that names the member. A member's path is
+/// only written out when it is reported: a hub's state has a hundred members, and it is read with
+/// every batch of signals.
 private struct StoredMembers {
     let members: [String: JSONValue]
-    let path: String
+    let path: () -> String
 
-    init(_ value: JSONValue, path: String) throws {
-        guard case .object(let members) = value else { throw Self.corrupted(path, "is not an object") }
+    init(_ value: JSONValue, path: @autoclosure @escaping () -> String) throws {
+        guard case .object(let members) = value else { throw Self.corrupted(path(), "is not an object") }
         self.members = members
         self.path = path
     }
@@ -174,62 +176,65 @@ private struct StoredMembers {
         DecodingError.dataCorrupted(DecodingError.Context(codingPath: [], debugDescription: "\(path) \(problem)"))
     }
 
+    /// The path of member `key`, for a failure.
+    private func memberPath(_ key: String) -> String { "\(path()).\(key)" }
+
     func optional(_ key: String) -> JSONValue? {
         guard let value = members[key], value != .null else { return nil }
         return value
     }
 
     func value(_ key: String) throws -> JSONValue {
-        guard let value = optional(key) else { throw Self.corrupted("\(path).\(key)", "is missing") }
+        guard let value = optional(key) else { throw Self.corrupted(memberPath(key), "is missing") }
         return value
     }
 
-    func string(_ key: String) throws -> String { try Self.string(try value(key), path: "\(path).\(key)") }
+    func string(_ key: String) throws -> String { try Self.string(try value(key), path: memberPath(key)) }
     func optionalString(_ key: String) throws -> String? {
-        try optional(key).map { try Self.string($0, path: "\(path).\(key)") }
+        try optional(key).map { try Self.string($0, path: memberPath(key)) }
     }
-    func date(_ key: String) throws -> Date { try Self.date(try value(key), path: "\(path).\(key)") }
+    func date(_ key: String) throws -> Date { try Self.date(try value(key), path: memberPath(key)) }
     func optionalDate(_ key: String) throws -> Date? {
-        try optional(key).map { try Self.date($0, path: "\(path).\(key)") }
+        try optional(key).map { try Self.date($0, path: memberPath(key)) }
     }
     func rawValue<T: RawRepresentable<String>>(_ key: String) throws -> T {
-        try Self.rawValue(try value(key), path: "\(path).\(key)")
+        try Self.rawValue(try value(key), path: memberPath(key))
     }
 
     func bool(_ key: String) throws -> Bool {
-        guard case .bool(let flag) = try value(key) else { throw Self.corrupted("\(path).\(key)", "is not a boolean") }
+        guard case .bool(let flag) = try value(key) else { throw Self.corrupted(memberPath(key), "is not a boolean") }
         return flag
     }
 
     func int(_ key: String) throws -> Int {
         guard case .number(let number) = try value(key), let integer = Int(exactly: number) else {
-            throw Self.corrupted("\(path).\(key)", "is not an integer")
+            throw Self.corrupted(memberPath(key), "is not an integer")
         }
         return integer
     }
 
     func array(_ key: String) throws -> [JSONValue] {
-        guard case .array(let items) = try value(key) else { throw Self.corrupted("\(path).\(key)", "is not an array") }
+        guard case .array(let items) = try value(key) else { throw Self.corrupted(memberPath(key), "is not an array") }
         return items
     }
 
     func dictionary(_ key: String) throws -> [String: JSONValue] {
-        try StoredMembers(try value(key), path: "\(path).\(key)").members
+        try StoredMembers(try value(key), path: memberPath(key)).members
     }
 
-    static func string(_ value: JSONValue, path: String) throws -> String {
-        guard case .string(let text) = value else { throw corrupted(path, "is not a string") }
+    static func string(_ value: JSONValue, path: @autoclosure () -> String) throws -> String {
+        guard case .string(let text) = value else { throw corrupted(path(), "is not a string") }
         return text
     }
 
     /// Seconds since the reference date, as `JSONEncoder`'s default strategy writes a `Date`.
-    static func date(_ value: JSONValue, path: String) throws -> Date {
-        guard case .number(let seconds) = value else { throw corrupted(path, "is not a date") }
+    static func date(_ value: JSONValue, path: @autoclosure () -> String) throws -> Date {
+        guard case .number(let seconds) = value else { throw corrupted(path(), "is not a date") }
         return Date(timeIntervalSinceReferenceDate: seconds)
     }
 
-    static func rawValue<T: RawRepresentable<String>>(_ value: JSONValue, path: String) throws -> T {
-        guard let parsed = T(rawValue: try string(value, path: path)) else { throw corrupted(path, "is not known") }
+    static func rawValue<T: RawRepresentable<String>>(_ value: JSONValue, path: @autoclosure () -> String) throws -> T {
+        guard let parsed = T(rawValue: try string(value, path: path())) else { throw corrupted(path(), "is not known") }
         return parsed
     }
 }

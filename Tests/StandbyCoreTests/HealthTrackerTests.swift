@@ -254,9 +254,26 @@ struct HealthStatePersistenceTests {
         let written = try JSONValue.decode(JSONEncoder().encode(state))
         #expect(try HubHealthState(json: written) == state)
         guard case .object(var members) = written else { Issue.record("not an object"); return }
-        members["hubId"] = nil
-        #expect(throws: DecodingError.self) { try HubHealthState(json: .object(members)) }
-        members["hubId"] = .number(1)
-        #expect(throws: DecodingError.self) { try HubHealthState(json: .object(members)) }
+        // Each refusal names the member it could not read.
+        func refusal(_ members: [String: JSONValue]) -> String? {
+            do {
+                _ = try HubHealthState(json: .object(members))
+                return nil
+            } catch DecodingError.dataCorrupted(let context) {
+                return context.debugDescription
+            } catch {
+                return "\(error)"
+            }
+        }
+        var broken = members
+        broken["hubId"] = nil
+        #expect(refusal(broken) == "hub state.hubId is missing")
+        broken["hubId"] = .number(1)
+        #expect(refusal(broken) == "hub state.hubId is not a string")
+        broken = members
+        broken["azure"] = .number(1)
+        #expect(refusal(broken) == "hub state.azure is not an object")
+        members["readiness"] = .object(["compute_quota": .object(["status": .string("unknown")])])
+        #expect(refusal(members) == "readiness observation.observedAt is missing")
     }
 }
