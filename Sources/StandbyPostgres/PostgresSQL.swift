@@ -17,7 +17,7 @@ struct PGRow {
     }
 
     /// A number a prepared statement returns as TEXT (see `SQLStatement`).
-    func number<T: LosslessStringConvertible>(_ column: String, as type: T.Type = T.self) throws -> T {
+    func number<T: LosslessStringConvertible>(_ column: String) throws -> T {
         let text = try self[column] as String? ?? "NULL"
         guard let value = T(text) else { throw DamagedRow(column: column, value: text) }
         return value
